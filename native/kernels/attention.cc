@@ -1,0 +1,138 @@
+// Attention over strided q/k/v, one task per (batch, kv head) so that gradient writes never race.
+// Scores and P @ V go through single-threaded sgemm; bias, masks and softmax are fused in between.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels.h"
+#include "simd.h"
+#include "thread_pool.h"
+
+namespace sp {
+namespace {
+
+SP_MULTIVERSION
+void bias_mask_softmax(float* P, const float* bias_h, const float* mask_b, const AttnDims& d) {
+  // P (Tq, Tk) holds scale * Q K^T on entry and softmax(... + bias + mask) on exit.
+  const int64_t Tq = d.Tq, Tk = d.Tk;
+  for (int64_t i = 0; i < Tq; i++) {
+    float* row = P + i * Tk;
+    const int64_t visible = d.causal ? std::min<int64_t>(Tk, i + (Tk - Tq) + 1) : Tk;
+    if (bias_h != nullptr) {
+      const float* br = bias_h + i * Tk;
+      for (int64_t j = 0; j < visible; j++) row[j] += br[j];
+    }
+    if (mask_b != nullptr)
+      for (int64_t j = 0; j < visible; j++) row[j] += mask_b[j];
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < visible; j++) mx = std::max(mx, row[j]);
+    for (int64_t j = 0; j < visible; j++) row[j] = fast_expf(row[j] - mx);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < visible; j++) sum += row[j];
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int64_t j = 0; j < visible; j++) row[j] *= inv;
+    for (int64_t j = visible; j < Tk; j++) row[j] = 0.0f;
+  }
+}
+
+SP_MULTIVERSION
+void softmax_backward_rows(float* dS, const float* P, int64_t Tq, int64_t Tk) {
+  // in: dS = dP; out: dS = P * (dP - sum_j P dP)
+  for (int64_t i = 0; i < Tq; i++) {
+    float* g = dS + i * Tk;
+    const float* p = P + i * Tk;
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < Tk; j++) dot += p[j] * g[j];
+    for (int64_t j = 0; j < Tk; j++) g[j] = p[j] * (g[j] - dot);
+  }
+}
+
+// Pd = P * keep / (1 - p) for the (Tq, Tk) block starting at flat index `base` of probs.
+void dropout_probs(float* Pd, const float* P, int64_t n, uint64_t base, const AttnDims& d, uint64_t seedHash) {
+  const float s = 1.0f / (1.0f - d.dropP);
+  for (int64_t i = 0; i < n; i++) Pd[i] = dropout_keep(seedHash, base + i, d.dropP) ? P[i] * s : 0.0f;
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v, const float* bias,
+                       const float* mask, const AttnDims& d) {
+  const int64_t group = d.NH / d.NKV, C = d.NH * d.HS;
+  const bool drop = d.dropP > 0.0f;
+  const uint64_t seedHash = dropout_seed_hash(d.dropSeed);
+  parallel_tasks(d.B * d.NKV, [&](int64_t task) {
+    thread_local std::vector<float> scratch;
+    if (drop) scratch.resize(static_cast<size_t>(d.Tq * d.Tk));
+    const int64_t b = task / d.NKV, kvh = task % d.NKV;
+    const float* K = k + b * d.kBatch + kvh * d.HS;
+    const float* V = v + b * d.vBatch + kvh * d.HS;
+    for (int64_t h = kvh * group; h < (kvh + 1) * group; h++) {
+      const float* Q = q + b * d.qBatch + h * d.HS;
+      const int64_t base = (b * d.NH + h) * d.Tq * d.Tk;
+      float* P = probs + base;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.Tq, d.Tk, d.HS, d.scale, Q, d.qRow, K, d.kRow, 0.0f, P,
+                  d.Tk);
+      bias_mask_softmax(P, bias != nullptr ? bias + h * d.Tq * d.Tk : nullptr,
+                        mask != nullptr ? mask + b * d.Tk : nullptr, d);
+      const float* Pv = P;
+      if (drop) {
+        dropout_probs(scratch.data(), P, d.Tq * d.Tk, static_cast<uint64_t>(base), d, seedHash);
+        Pv = scratch.data();
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.Tq, d.HS, d.Tk, 1.0f, Pv, d.Tk, V, d.vRow, 0.0f,
+                  out + b * d.Tq * C + h * d.HS, C);
+    }
+  });
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* probs, const AttnDims& d) {
+  const int64_t group = d.NH / d.NKV, C = d.NH * d.HS;
+  const bool drop = d.dropP > 0.0f;
+  const uint64_t seedHash = dropout_seed_hash(d.dropSeed);
+  const float dropScale = drop ? 1.0f / (1.0f - d.dropP) : 1.0f;
+  parallel_tasks(d.B * d.NKV, [&](int64_t task) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>(d.Tq * d.Tk * (drop ? 2 : 1)));
+    float* dS = scratch.data();
+    float* Pd = drop ? scratch.data() + d.Tq * d.Tk : nullptr;
+    const int64_t b = task / d.NKV, kvh = task % d.NKV;
+    const float* K = k + b * d.kBatch + kvh * d.HS;
+    const float* V = v + b * d.vBatch + kvh * d.HS;
+    for (int64_t h = kvh * group; h < (kvh + 1) * group; h++) {
+      const float* Q = q + b * d.qBatch + h * d.HS;
+      const int64_t base = (b * d.NH + h) * d.Tq * d.Tk;
+      const float* P = probs + base;
+      const float* dO = dout + b * d.Tq * C + h * d.HS;
+      const float* Pv = P;
+      if (drop) {
+        dropout_probs(Pd, P, d.Tq * d.Tk, static_cast<uint64_t>(base), d, seedHash);
+        Pv = Pd;
+      }
+      // forward: out = P' V  =>  dP' = dO V^T, dV += P'^T dO
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.Tq, d.Tk, d.HS, 1.0f, dO, C, V, d.vRow, 0.0f, dS, d.Tk);
+      if (dv != nullptr)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.Tk, d.HS, d.Tq, 1.0f, Pv, d.Tk, dO, C, 1.0f,
+                    dv + b * d.vBatch + kvh * d.HS, d.vRow);
+      // forward: P' = dropout(P)  =>  dP = dP' * keep / (1 - p); Pd is zero exactly where keep is 0 or P is 0
+      if (drop)
+        for (int64_t i = 0; i < d.Tq * d.Tk; i++)
+          dS[i] = dropout_keep(seedHash, static_cast<uint64_t>(base + i), d.dropP) ? dS[i] * dropScale : 0.0f;
+      // forward: P = softmax(S), S = scale Q K^T + bias + mask  =>  dS = P (dP - rowsum(P dP))
+      softmax_backward_rows(dS, P, d.Tq, d.Tk);
+      if (dq != nullptr)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.Tq, d.HS, d.Tk, d.scale, dS, d.Tk, K, d.kRow, 1.0f,
+                    dq + b * d.qBatch + h * d.HS, d.qRow);
+      if (dk != nullptr)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.Tk, d.HS, d.Tq, d.scale, dS, d.Tk, Q, d.qRow, 1.0f,
+                    dk + b * d.kBatch + kvh * d.HS, d.kRow);
+    }
+  });
+}
+
+}  // namespace sp

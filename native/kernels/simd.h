@@ -1,0 +1,46 @@
+// Portable fast math for autovectorised loops. Kernels that use it are compiled for several ISAs
+// (SP_MULTIVERSION) and the best one is picked at load time, so one binary runs on any x86-64.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SP_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SP_MULTIVERSION
+#endif
+
+namespace sp {
+
+// exp(x) with ~2 ulp error for x in [-87, 88]; below -87 returns 0 (softmax masks rely on that).
+static inline float fast_expf(float x) {
+  if (x < -87.0f) return 0.0f;
+  if (x > 88.0f) x = 88.0f;
+  const float log2e = 1.44269504088896341f;
+  float t = x * log2e;
+  float fi = std::floor(t + 0.5f);
+  float f = t - fi;  // [-0.5, 0.5]: degree-6 Taylor of 2^f is exact to ~1.2e-7 relative here
+  float p = 1.5403530393381609e-4f;
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  int32_t e = static_cast<int32_t>(fi) + 127;
+  uint32_t bits = static_cast<uint32_t>(e) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+static inline float fast_tanhf(float x) {
+  // tanh(x) = 1 - 2 / (exp(2x) + 1), saturated for |x| > 9
+  if (x > 9.0f) return 1.0f;
+  if (x < -9.0f) return -1.0f;
+  float e = fast_expf(2.0f * x);
+  return (e - 1.0f) / (e + 1.0f);
+}
+
+}  // namespace sp

@@ -1,0 +1,512 @@
+// N-API surface only: check arguments, unwrap buffers, call the kernel, wrap errors. Every buffer argument is
+// checked against the element count the kernel will touch, so a wrong shape from JS becomes a RangeError naming
+// the kernel, the argument and the dims, never an out-of-bounds write.
+#include <cblas.h>
+#include <napi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "kernels.h"
+#include "thread_pool.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace {
+
+using sp::AttnDims;
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* kernel) : info_(info), kernel_(kernel) {}
+
+  int64_t num(size_t i) {
+    if (i >= info_.Length() || !info_[i].IsNumber()) return fail(i, "a number");
+    return info_[i].As<Napi::Number>().Int64Value();
+  }
+  double real(size_t i) {
+    if (i >= info_.Length() || !info_[i].IsNumber()) return static_cast<double>(fail(i, "a number"));
+    return info_[i].As<Napi::Number>().DoubleValue();
+  }
+  bool flag(size_t i) { return i < info_.Length() && info_[i].ToBoolean().Value(); }
+
+  template <typename T>
+  T* typed(size_t i, int64_t need, napi_typedarray_type type, const char* tname, bool nullable) {
+    if (i >= info_.Length() || info_[i].IsNull() || info_[i].IsUndefined()) {
+      if (nullable) return nullptr;
+      fail(i, tname);
+      return nullptr;
+    }
+    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != type) {
+      fail(i, tname);
+      return nullptr;
+    }
+    auto arr = info_[i].As<Napi::TypedArray>();
+    if (need < 0 || static_cast<int64_t>(arr.ElementLength()) < need) {
+      if (error_.empty())
+        error_ = std::string(kernel_) + ": argument " + std::to_string(i) + " needs " + std::to_string(need) + " " +
+                 tname + " elements, got " + std::to_string(arr.ElementLength());
+      return nullptr;
+    }
+    auto* base = static_cast<uint8_t*>(arr.ArrayBuffer().Data());
+    return reinterpret_cast<T*>(base + arr.ByteOffset());
+  }
+  float* f32(size_t i, int64_t need, bool nullable = false) {
+    return typed<float>(i, need, napi_float32_array, "Float32Array", nullable);
+  }
+  int32_t* i32(size_t i, int64_t need) { return typed<int32_t>(i, need, napi_int32_array, "Int32Array", false); }
+  uint8_t* u8(size_t i, int64_t need) { return typed<uint8_t>(i, need, napi_uint8_array, "Uint8Array", false); }
+
+  // Dims must be positive (or zero where allowed) before they size a buffer check.
+  void positive(int64_t v, const char* name) {
+    if (v <= 0 && error_.empty()) error_ = std::string(kernel_) + ": " + name + " must be > 0, got " + std::to_string(v);
+  }
+  bool ok() {
+    if (error_.empty()) return true;
+    Napi::RangeError::New(info_.Env(), error_).ThrowAsJavaScriptException();
+    return false;
+  }
+
+ private:
+  int64_t fail(size_t i, const char* what) {
+    if (error_.empty()) error_ = std::string(kernel_) + ": argument " + std::to_string(i) + " must be " + what;
+    return 0;
+  }
+  const Napi::CallbackInfo& info_;
+  const char* kernel_;
+  std::string error_;
+};
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Args a(info, "alloc");
+  int64_t n = a.num(0);
+  if (n < 0 && a.ok()) n = 0;
+  if (!a.ok()) return info.Env().Undefined();
+  size_t bytes = ((static_cast<size_t>(n) * 4 + 63) / 64) * 64;
+  if (bytes == 0) bytes = 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (p == nullptr) {
+    Napi::Error::New(info.Env(), "alloc: out of memory allocating " + std::to_string(bytes) + " bytes")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  std::memset(p, 0, bytes);
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes));
+  auto ab = Napi::ArrayBuffer::New(info.Env(), p, bytes, [bytes](Napi::Env env, void* data) {
+    std::free(data);
+    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes));
+  });
+  return Napi::Float32Array::New(info.Env(), static_cast<size_t>(n), ab, 0);
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Args a(info, "setThreads");
+  int64_t n = a.num(0);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::set_pool_size(static_cast<int>(n));
+  return Napi::Number::New(info.Env(), sp::pool_size());
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sp::pool_size()); }
+
+// gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Args a(info, "gemm");
+  bool ta = a.flag(0), tb = a.flag(1);
+  int64_t M = a.num(2), N = a.num(3), K = a.num(4);
+  float alpha = static_cast<float>(a.real(5));
+  int64_t lda = a.num(7), ldb = a.num(9), ldc = a.num(12);
+  float beta = static_cast<float>(a.real(10));
+  int64_t arows = ta ? K : M, brows = tb ? N : K;
+  const float* A = a.f32(6, (arows - 1) * lda + (ta ? M : K));
+  const float* B = a.f32(8, (brows - 1) * ldb + (tb ? K : N));
+  float* C = a.f32(11, (M - 1) * ldc + N);
+  a.positive(M, "M");
+  a.positive(N, "N");
+  a.positive(K, "K");
+  if (!a.ok()) return info.Env().Undefined();
+  sp::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  return info.Env().Undefined();
+}
+
+// matmulForward(out, inp, weight, bias|null, N, C, OC, accumulate)
+Napi::Value MatmulForward(const Napi::CallbackInfo& info) {
+  Args a(info, "matmulForward");
+  int64_t N = a.num(4), C = a.num(5), OC = a.num(6);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  a.positive(OC, "OC");
+  float* out = a.f32(0, N * OC);
+  const float* inp = a.f32(1, N * C);
+  const float* w = a.f32(2, OC * C);
+  const float* bias = a.f32(3, OC, true);
+  bool acc = a.flag(7);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::matmul_forward(out, inp, w, bias, N, C, OC, acc);
+  return info.Env().Undefined();
+}
+
+// matmulBackward(dinp|null, dweight|null, dbias|null, dout, inp|null, weight, N, C, OC)
+Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "matmulBackward");
+  int64_t N = a.num(6), C = a.num(7), OC = a.num(8);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  a.positive(OC, "OC");
+  float* dinp = a.f32(0, N * C, true);
+  float* dw = a.f32(1, OC * C, true);
+  float* db = a.f32(2, OC, true);
+  const float* dout = a.f32(3, N * OC);
+  const float* inp = a.f32(4, N * C, dw == nullptr);
+  const float* w = a.f32(5, OC * C, dinp == nullptr);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+  return info.Env().Undefined();
+}
+
+// rmsnormForward(out, rstd|null, inp, w, N, C, eps)
+Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
+  Args a(info, "rmsnormForward");
+  int64_t N = a.num(4), C = a.num(5);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  float* out = a.f32(0, N * C);
+  float* rstd = a.f32(1, N, true);
+  const float* inp = a.f32(2, N * C);
+  const float* w = a.f32(3, C);
+  float eps = static_cast<float>(a.real(6));
+  if (!a.ok()) return info.Env().Undefined();
+  sp::rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+  return info.Env().Undefined();
+}
+
+// rmsnormBackward(dinp|null, dw|null, dout, inp, w, rstd, N, C)
+Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "rmsnormBackward");
+  int64_t N = a.num(6), C = a.num(7);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  float* dinp = a.f32(0, N * C, true);
+  float* dw = a.f32(1, C, true);
+  const float* dout = a.f32(2, N * C);
+  const float* inp = a.f32(3, N * C);
+  const float* w = a.f32(4, C);
+  const float* rstd = a.f32(5, N);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
+  return info.Env().Undefined();
+}
+
+// layernormForward(out, mean|null, rstd|null, inp, w, b|null, N, C, eps)
+Napi::Value LayernormForward(const Napi::CallbackInfo& info) {
+  Args a(info, "layernormForward");
+  int64_t N = a.num(6), C = a.num(7);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  float* out = a.f32(0, N * C);
+  float* mean = a.f32(1, N, true);
+  float* rstd = a.f32(2, N, true);
+  const float* inp = a.f32(3, N * C);
+  const float* w = a.f32(4, C);
+  const float* b = a.f32(5, C, true);
+  float eps = static_cast<float>(a.real(8));
+  if (!a.ok()) return info.Env().Undefined();
+  sp::layernorm_forward(out, mean, rstd, inp, w, b, N, C, eps);
+  return info.Env().Undefined();
+}
+
+// layernormBackward(dinp|null, dw|null, db|null, dout, inp, w, mean, rstd, N, C)
+Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "layernormBackward");
+  int64_t N = a.num(8), C = a.num(9);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  float* dinp = a.f32(0, N * C, true);
+  float* dw = a.f32(1, C, true);
+  float* db = a.f32(2, C, true);
+  const float* dout = a.f32(3, N * C);
+  const float* inp = a.f32(4, N * C);
+  const float* w = a.f32(5, C);
+  const float* mean = a.f32(6, N);
+  const float* rstd = a.f32(7, N);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+  return info.Env().Undefined();
+}
+
+int act_kind(Args& a, size_t i) {
+  int64_t k = a.num(i);
+  if (k < 0 || k > 3) return -1;
+  return static_cast<int>(k);
+}
+
+// actForward(kind, out, inp, n) / actBackward(kind, dinp, dout, inp, n)
+Napi::Value ActForward(const Napi::CallbackInfo& info) {
+  Args a(info, "actForward");
+  int k = act_kind(a, 0);
+  int64_t n = a.num(3);
+  float* out = a.f32(1, n);
+  const float* inp = a.f32(2, n);
+  if (k < 0) a.positive(0, "activation kind in 0..3");
+  if (!a.ok()) return info.Env().Undefined();
+  sp::act_forward(k, out, inp, n);
+  return info.Env().Undefined();
+}
+Napi::Value ActBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "actBackward");
+  int k = act_kind(a, 0);
+  int64_t n = a.num(4);
+  float* dinp = a.f32(1, n);
+  const float* dout = a.f32(2, n);
+  const float* inp = a.f32(3, n);
+  if (k < 0) a.positive(0, "activation kind in 0..3");
+  if (!a.ok()) return info.Env().Undefined();
+  sp::act_backward(k, dinp, dout, inp, n);
+  return info.Env().Undefined();
+}
+// gatedForward(kind, out, a, g, n) / gatedBackward(kind, da|null, dg|null, dout, a, g, n)
+Napi::Value GatedForward(const Napi::CallbackInfo& info) {
+  Args a(info, "gatedForward");
+  int k = act_kind(a, 0);
+  int64_t n = a.num(4);
+  float* out = a.f32(1, n);
+  const float* x = a.f32(2, n);
+  const float* g = a.f32(3, n);
+  if (k < 0) a.positive(0, "activation kind in 0..3");
+  if (!a.ok()) return info.Env().Undefined();
+  sp::gated_forward(k, out, x, g, n);
+  return info.Env().Undefined();
+}
+Napi::Value GatedBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "gatedBackward");
+  int k = act_kind(a, 0);
+  int64_t n = a.num(6);
+  float* dx = a.f32(1, n, true);
+  float* dg = a.f32(2, n, true);
+  const float* dout = a.f32(3, n);
+  const float* x = a.f32(4, n);
+  const float* g = a.f32(5, n);
+  if (k < 0) a.positive(0, "activation kind in 0..3");
+  if (!a.ok()) return info.Env().Undefined();
+  sp::gated_backward(k, dx, dg, dout, x, g, n);
+  return info.Env().Undefined();
+}
+
+// dims object: {B, NH, NKV, Tq, Tk, HS, qRow, kRow, vRow, qBatch, kBatch, vBatch, causal, scale}
+bool read_attn_dims(const Napi::CallbackInfo& info, size_t i, AttnDims& d, std::string& err) {
+  if (i >= info.Length() || !info[i].IsObject()) {
+    err = "attention: dims must be an object";
+    return false;
+  }
+  auto o = info[i].As<Napi::Object>();
+  auto get = [&](const char* k, int64_t& out) {
+    Napi::Value v = o.Get(k);
+    if (!v.IsNumber()) {
+      err = std::string("attention: dims.") + k + " must be a number";
+      return false;
+    }
+    out = v.As<Napi::Number>().Int64Value();
+    return true;
+  };
+  if (!get("B", d.B) || !get("NH", d.NH) || !get("NKV", d.NKV) || !get("Tq", d.Tq) || !get("Tk", d.Tk) ||
+      !get("HS", d.HS) || !get("qRow", d.qRow) || !get("kRow", d.kRow) || !get("vRow", d.vRow) ||
+      !get("qBatch", d.qBatch) || !get("kBatch", d.kBatch) || !get("vBatch", d.vBatch))
+    return false;
+  d.causal = o.Get("causal").ToBoolean().Value();
+  Napi::Value s = o.Get("scale");
+  d.scale = s.IsNumber() ? s.As<Napi::Number>().FloatValue() : 1.0f;
+  Napi::Value dp = o.Get("dropP");
+  d.dropP = dp.IsNumber() ? dp.As<Napi::Number>().FloatValue() : 0.0f;
+  Napi::Value ds = o.Get("dropSeed");
+  d.dropSeed = ds.IsNumber() ? static_cast<uint64_t>(ds.As<Napi::Number>().DoubleValue()) : 0;
+  if (d.dropP < 0.0f || d.dropP >= 1.0f) {
+    err = "attention: dims.dropP must be in [0, 1), got " + std::to_string(d.dropP);
+    return false;
+  }
+  if (d.B <= 0 || d.NH <= 0 || d.NKV <= 0 || d.Tq <= 0 || d.Tk <= 0 || d.HS <= 0 || d.NH % d.NKV != 0) {
+    err = "attention: bad dims B=" + std::to_string(d.B) + " NH=" + std::to_string(d.NH) +
+          " NKV=" + std::to_string(d.NKV) + " Tq=" + std::to_string(d.Tq) + " Tk=" + std::to_string(d.Tk) +
+          " HS=" + std::to_string(d.HS);
+    return false;
+  }
+  return true;
+}
+
+// Elements a strided (B, T, heads*HS) view reaches.
+int64_t strided_need(int64_t B, int64_t T, int64_t batch, int64_t row, int64_t width) {
+  return (B - 1) * batch + (T - 1) * row + width;
+}
+
+// attentionForward(out, probs, q, k, v, bias|null, mask|null, dims)
+Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  AttnDims d{};
+  std::string err;
+  if (!read_attn_dims(info, 7, d, err)) {
+    Napi::RangeError::New(info.Env(), err).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  Args a(info, "attentionForward");
+  float* out = a.f32(0, d.B * d.Tq * d.NH * d.HS);
+  float* probs = a.f32(1, d.B * d.NH * d.Tq * d.Tk);
+  const float* q = a.f32(2, strided_need(d.B, d.Tq, d.qBatch, d.qRow, d.NH * d.HS));
+  const float* k = a.f32(3, strided_need(d.B, d.Tk, d.kBatch, d.kRow, d.NKV * d.HS));
+  const float* v = a.f32(4, strided_need(d.B, d.Tk, d.vBatch, d.vRow, d.NKV * d.HS));
+  const float* bias = a.f32(5, d.NH * d.Tq * d.Tk, true);
+  const float* mask = a.f32(6, d.B * d.Tk, true);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::attention_forward(out, probs, q, k, v, bias, mask, d);
+  return info.Env().Undefined();
+}
+
+// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  AttnDims d{};
+  std::string err;
+  if (!read_attn_dims(info, 8, d, err)) {
+    Napi::RangeError::New(info.Env(), err).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  Args a(info, "attentionBackward");
+  const int64_t nq = strided_need(d.B, d.Tq, d.qBatch, d.qRow, d.NH * d.HS);
+  const int64_t nk = strided_need(d.B, d.Tk, d.kBatch, d.kRow, d.NKV * d.HS);
+  const int64_t nv = strided_need(d.B, d.Tk, d.vBatch, d.vRow, d.NKV * d.HS);
+  float* dq = a.f32(0, nq, true);
+  float* dk = a.f32(1, nk, true);
+  float* dv = a.f32(2, nv, true);
+  const float* dout = a.f32(3, d.B * d.Tq * d.NH * d.HS);
+  const float* q = a.f32(4, nq);
+  const float* k = a.f32(5, nk);
+  const float* v = a.f32(6, nv);
+  const float* probs = a.f32(7, d.B * d.NH * d.Tq * d.Tk);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d);
+  return info.Env().Undefined();
+}
+
+// add(out, a, b, n)
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  Args a(info, "add");
+  int64_t n = a.num(3);
+  float* out = a.f32(0, n);
+  const float* x = a.f32(1, n);
+  const float* y = a.f32(2, n);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::add_forward(out, x, y, n);
+  return info.Env().Undefined();
+}
+// axpy(y, x, alpha, n)
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  Args a(info, "axpy");
+  int64_t n = a.num(3);
+  float* y = a.f32(0, n);
+  const float* x = a.f32(1, n);
+  float alpha = static_cast<float>(a.real(2));
+  if (!a.ok()) return info.Env().Undefined();
+  sp::axpy(y, x, alpha, n);
+  return info.Env().Undefined();
+}
+// scale(x, alpha, n)
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  Args a(info, "scale");
+  int64_t n = a.num(2);
+  float* x = a.f32(0, n);
+  float alpha = static_cast<float>(a.real(1));
+  if (!a.ok()) return info.Env().Undefined();
+  sp::scale_inplace(x, alpha, n);
+  return info.Env().Undefined();
+}
+
+// embedding(out, ids, table, N, C, V) -> index of first bad id or -1
+Napi::Value Embedding(const Napi::CallbackInfo& info) {
+  Args a(info, "embedding");
+  int64_t N = a.num(3), C = a.num(4), V = a.num(5);
+  float* out = a.f32(0, N * C);
+  const int32_t* ids = a.i32(1, N);
+  const float* table = a.f32(2, V * C);
+  if (!a.ok()) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(sp::embedding_forward(out, ids, table, N, C, V)));
+}
+
+// dropoutForward(out, keep, inp, p, seed, n) / dropoutBackward(dinp, dout, keep, p, n)
+Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
+  Args a(info, "dropoutForward");
+  int64_t n = a.num(5);
+  float* out = a.f32(0, n);
+  uint8_t* keep = a.u8(1, n);
+  const float* inp = a.f32(2, n);
+  float p = static_cast<float>(a.real(3));
+  double seed = a.real(4);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::dropout_forward(out, keep, inp, p, static_cast<uint64_t>(seed), n);
+  return info.Env().Undefined();
+}
+Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "dropoutBackward");
+  int64_t n = a.num(4);
+  float* dinp = a.f32(0, n);
+  const float* dout = a.f32(1, n);
+  const uint8_t* keep = a.u8(2, n);
+  float p = static_cast<float>(a.real(3));
+  if (!a.ok()) return info.Env().Undefined();
+  sp::dropout_backward(dinp, dout, keep, p, n);
+  return info.Env().Undefined();
+}
+
+// crossEntropy(losses|null, lse|null, dlogits|null, logits, targets, N, V, gradScale, ignoreIndex) -> valid rows
+Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
+  Args a(info, "crossEntropy");
+  int64_t N = a.num(5), V = a.num(6);
+  a.positive(N, "N");
+  a.positive(V, "V");
+  float* losses = a.f32(0, N, true);
+  float* lse = a.f32(1, N, true);
+  float* dlogits = a.f32(2, N * V, true);
+  const float* logits = a.f32(3, N * V);
+  const int32_t* targets = a.i32(4, N);
+  float gs = static_cast<float>(a.real(7));
+  int32_t ignore = static_cast<int32_t>(a.num(8));
+  if (!a.ok()) return info.Env().Undefined();
+  int64_t r = sp::cross_entropy(losses, lse, dlogits, logits, targets, N, V, gs, ignore);
+  if (r < 0) {
+    int64_t row = -r - 1;
+    Napi::RangeError::New(info.Env(), "crossEntropy: target " + std::to_string(targets[row]) + " at row " +
+                                          std::to_string(row) + " is outside the vocabulary [0, " +
+                                          std::to_string(V) + ")")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  openblas_set_num_threads(1);  // the engine's pool owns all cores
+  exports.Set("alloc", Napi::Function::New(env, Alloc));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("matmulForward", Napi::Function::New(env, MatmulForward));
+  exports.Set("matmulBackward", Napi::Function::New(env, MatmulBackward));
+  exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward));
+  exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
+  exports.Set("layernormForward", Napi::Function::New(env, LayernormForward));
+  exports.Set("layernormBackward", Napi::Function::New(env, LayernormBackward));
+  exports.Set("actForward", Napi::Function::New(env, ActForward));
+  exports.Set("actBackward", Napi::Function::New(env, ActBackward));
+  exports.Set("gatedForward", Napi::Function::New(env, GatedForward));
+  exports.Set("gatedBackward", Napi::Function::New(env, GatedBackward));
+  exports.Set("attentionForward", Napi::Function::New(env, AttentionForward));
+  exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
+  exports.Set("add", Napi::Function::New(env, Add));
+  exports.Set("axpy", Napi::Function::New(env, Axpy));
+  exports.Set("scale", Napi::Function::New(env, Scale));
+  exports.Set("embedding", Napi::Function::New(env, Embedding));
+  exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
+  exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
+  exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(softprompt_native, Init)

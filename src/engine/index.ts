@@ -1,0 +1,47 @@
+/**
+ * The compute engine: the only layer that knows about threads, BLAS and memory layout. Everything above calls
+ * these kernels on flat Float32Arrays with explicit dims; shapes are written next to each argument.
+ */
+import { nativeEngine, type AttnDims, type NativeEngine } from './native.js';
+
+export type { AttnDims, NativeEngine };
+
+export enum Act {
+  Relu = 0,
+  GeluTanh = 1,
+  GeluErf = 2,
+  Silu = 3,
+}
+
+/** Additive mask value for padded keys: HF uses torch.finfo(float32).min. */
+export const MASK_MIN = -3.4028234663852886e38;
+
+export function engine(): NativeEngine {
+  return nativeEngine();
+}
+
+/** 64-byte aligned, zero-filled float32 buffer owned by the engine (freed by the GC). */
+export function alloc(n: number): Float32Array {
+  return nativeEngine().alloc(n);
+}
+
+export function setThreads(n: number): number {
+  return nativeEngine().setThreads(n);
+}
+
+export function getThreads(): number {
+  return nativeEngine().getThreads();
+}
+
+/** Contiguous (B, T, NH*HS) q/k/v geometry, the common case. */
+export function contiguousAttn(B: number, NH: number, Tq: number, Tk: number, HS: number,
+  opts: { causal?: boolean; scale?: number; NKV?: number } = {}): AttnDims {
+  const NKV = opts.NKV ?? NH;
+  return {
+    B, NH, NKV, Tq, Tk, HS,
+    qRow: NH * HS, kRow: NKV * HS, vRow: NKV * HS,
+    qBatch: Tq * NH * HS, kBatch: Tk * NKV * HS, vBatch: Tk * NKV * HS,
+    causal: opts.causal ?? false,
+    scale: opts.scale ?? 1,
+  };
+}

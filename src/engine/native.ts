@@ -1,0 +1,87 @@
+// Loads the compiled addon (build/Release/softprompt_native.node, built by node-gyp at `npm install`).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { SoftpromptError } from '../errors.js';
+
+/** Attention geometry: element (b, t, h, i) of q sits at q[b*qBatch + t*qRow + h*HS + i] (same for k, v). */
+export interface AttnDims {
+  B: number;
+  NH: number;
+  /** key/value heads (grouped-query attention); NH % NKV == 0 */
+  NKV: number;
+  Tq: number;
+  Tk: number;
+  HS: number;
+  qRow: number;
+  kRow: number;
+  vRow: number;
+  qBatch: number;
+  kBatch: number;
+  vBatch: number;
+  causal: boolean;
+  scale: number;
+  /** dropout on attention probabilities (training); 0 or absent = off */
+  dropP?: number;
+  /** seed of that dropout; the mask is regenerated in backward from it */
+  dropSeed?: number;
+}
+
+type F32 = Float32Array;
+type F32N = Float32Array | null;
+
+/** The raw addon surface; argument order follows llm.c (outputs, saved stats, inputs, weights, dims). */
+export interface NativeEngine {
+  alloc(n: number): Float32Array;
+  setThreads(n: number): number;
+  getThreads(): number;
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F32, lda: number,
+    B: F32, ldb: number, beta: number, C: F32, ldc: number): void;
+  matmulForward(out: F32, inp: F32, weight: F32, bias: F32N, N: number, C: number, OC: number, accumulate: boolean): void;
+  matmulBackward(dinp: F32N, dweight: F32N, dbias: F32N, dout: F32, inp: F32N, weight: F32N, N: number, C: number,
+    OC: number): void;
+  rmsnormForward(out: F32, rstd: F32N, inp: F32, w: F32, N: number, C: number, eps: number): void;
+  rmsnormBackward(dinp: F32N, dw: F32N, dout: F32, inp: F32, w: F32, rstd: F32, N: number, C: number): void;
+  layernormForward(out: F32, mean: F32N, rstd: F32N, inp: F32, w: F32, b: F32N, N: number, C: number, eps: number): void;
+  layernormBackward(dinp: F32N, dw: F32N, db: F32N, dout: F32, inp: F32, w: F32, mean: F32, rstd: F32, N: number,
+    C: number): void;
+  actForward(kind: number, out: F32, inp: F32, n: number): void;
+  actBackward(kind: number, dinp: F32, dout: F32, inp: F32, n: number): void;
+  gatedForward(kind: number, out: F32, a: F32, g: F32, n: number): void;
+  gatedBackward(kind: number, da: F32N, dg: F32N, dout: F32, a: F32, g: F32, n: number): void;
+  attentionForward(out: F32, probs: F32, q: F32, k: F32, v: F32, bias: F32N, mask: F32N, dims: AttnDims): void;
+  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims): void;
+  add(out: F32, a: F32, b: F32, n: number): void;
+  axpy(y: F32, x: F32, alpha: number, n: number): void;
+  scale(x: F32, alpha: number, n: number): void;
+  embedding(out: F32, ids: Int32Array, table: F32, N: number, C: number, V: number): number;
+  dropoutForward(out: F32, keep: Uint8Array, inp: F32, p: number, seed: number, n: number): void;
+  dropoutBackward(dinp: F32, dout: F32, keep: Uint8Array, p: number, n: number): void;
+  crossEntropy(losses: F32N, lse: F32N, dlogits: F32N, logits: F32, targets: Int32Array, N: number, V: number,
+    gradScale: number, ignoreIndex: number): number;
+}
+
+function findAddon(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'build', 'Release', 'softprompt_native.node');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new SoftpromptError('native', 'The compute engine (build/Release/softprompt_native.node) is not built.', {
+    hint: 'Run `npm install` (needs g++, make, python3 and Debian\'s libopenblas-dev: `apt-get install libopenblas-dev`).',
+  });
+}
+
+let cached: NativeEngine | undefined;
+
+export function nativeEngine(): NativeEngine {
+  if (cached === undefined) {
+    const require = createRequire(import.meta.url);
+    cached = require(findAddon()) as NativeEngine;
+    const env = process.env['SOFTPROMPT_THREADS'];
+    if (env !== undefined && Number(env) > 0) cached.setThreads(Number(env));
+  }
+  return cached;
+}

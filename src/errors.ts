@@ -1,0 +1,72 @@
+/**
+ * One error type for the whole library. Errors are data first (a `code`, the `path` of the field or tensor at
+ * fault, the `file` involved), text second; the CLI maps `code` to a distinct exit status.
+ */
+
+export type ErrorCode =
+  | 'usage' // bad command-line arguments
+  | 'invalid_config' // a config value out of range or of the wrong type
+  | 'file_not_found'
+  | 'malformed_file' // a file that cannot be parsed (truncated safetensors, bad JSON, bad TSV row…)
+  | 'missing_tensor'
+  | 'shape_mismatch'
+  | 'unsupported' // a valid input this version does not handle (unknown architecture, dtype, activation…)
+  | 'invalid_data' // a data row missing a field, an unknown label…
+  | 'unsafe_pickle' // a PyTorch .bin that asks to run code
+  | 'non_finite_loss' // NaN/Inf during training
+  | 'native'; // the compute engine refused a call (wrong buffer size…)
+
+/** Exit status per error kind; 1 stays for unexpected crashes. */
+export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
+  usage: 2,
+  invalid_config: 3,
+  file_not_found: 4,
+  malformed_file: 5,
+  missing_tensor: 6,
+  shape_mismatch: 6,
+  unsupported: 7,
+  invalid_data: 8,
+  unsafe_pickle: 9,
+  non_finite_loss: 10,
+  native: 11,
+};
+
+export interface SoftpromptErrorOptions {
+  /** Field or tensor at fault, e.g. "config.peft.rank" or "encoder.block.0.layer.0.SelfAttention.q.weight". */
+  path?: string;
+  /** File involved, as the user named it. */
+  file?: string;
+  /** One line on how to fix it. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class SoftpromptError extends Error {
+  readonly code: ErrorCode;
+  readonly path: string | undefined;
+  readonly file: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: SoftpromptErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SoftpromptError';
+    this.code = code;
+    this.path = options.path;
+    this.file = options.file;
+    this.hint = options.hint;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+/** "✖ message" then "→ at path" / "→ in file" / "hint: …", as the CLI prints it. */
+export function formatError(err: unknown): string {
+  if (!(err instanceof SoftpromptError)) return `✖ ${err instanceof Error ? err.message : String(err)}`;
+  const lines = [`✖ ${err.message}`];
+  if (err.path !== undefined) lines.push(`  → at ${err.path}`);
+  if (err.file !== undefined && !err.message.includes(err.file)) lines.push(`  → in ${err.file}`);
+  if (err.hint !== undefined) lines.push(`  hint: ${err.hint}`);
+  return lines.join('\n');
+}

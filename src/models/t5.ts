@@ -1,0 +1,633 @@
+/**
+ * T5 (encoder–decoder), forward and backward to the encoder's inputs_embeds, plus greedy KV-cache decoding.
+ *
+ * Mirrors Hugging Face `T5ForConditionalGeneration` (transformers/models/t5/modeling_t5.py): pre-norm blocks
+ * with RMSNorm (T5LayerNorm: no mean, no bias), attention without 1/sqrt(d_kv) scaling, relative position
+ * bias computed in block 0 of each stack and shared by all its blocks (bidirectional in the encoder,
+ * unidirectional in the decoder, none in cross-attention), ReLU or gated-GELU FFN, LM head tied to `shared`
+ * with the d_model^-0.5 rescale (v1.0) or untied (v1.1 / Flan). Paper: Raffel et al. 2020, arXiv 1910.10683.
+ *
+ * Dims: B batch, Te encoder length (prompt included), S decoder length, C = d_model, NH heads, HS = d_kv,
+ * D = NH*HS, F = d_ff, V vocab, L layers. Weights are frozen: backward computes activation gradients only
+ * (llm.c style: the forward's kernel list, reversed), all the way down to dLoss/dInputsEmbeds (B, Te, C).
+ */
+import { Act, MASK_MIN, contiguousAttn, engine, type AttnDims } from '../engine/index.js';
+import { SoftpromptError } from '../errors.js';
+import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
+import { computePositionBias } from './t5-position.js';
+import type {
+  ForwardOptions, GenerateOptions, GenerateOutput, ModelInfo, Seq2SeqBatch, Seq2SeqLM, Seq2SeqOutput, WeightSource,
+} from './types.js';
+import { Workspace } from './workspace.js';
+
+export { parseT5Config, type T5Config };
+
+type F32 = Float32Array;
+
+interface AttnWeights {
+  q: F32; // (D, C)
+  k: F32; // (D, C)
+  v: F32; // (D, C)
+  o: F32; // (C, D)
+}
+interface FfnWeights {
+  wi: F32; // (F, C); wi_0 when gated
+  wiGate: F32 | null; // (F, C) wi_1 when gated
+  wo: F32; // (C, F)
+}
+interface EncoderBlock {
+  ln1: F32; // (C)
+  attn: AttnWeights;
+  ln2: F32; // (C)
+  ffn: FfnWeights;
+}
+interface DecoderBlock {
+  ln1: F32;
+  selfAttn: AttnWeights;
+  ln2: F32;
+  crossAttn: AttnWeights;
+  ln3: F32;
+  ffn: FfnWeights;
+}
+export interface T5Weights {
+  shared: F32; // (V, C)
+  encRelBias: F32; // (numBuckets, NH)
+  decRelBias: F32; // (numBuckets, NH)
+  encoder: EncoderBlock[];
+  encFinal: F32; // (C)
+  decoder: DecoderBlock[];
+  decFinal: F32; // (C)
+  lmHead: F32; // (V, C); === shared when tied
+}
+
+/** HF tensor names and shapes, the loading contract (tied copies are not stored, as save_pretrained does). */
+export function t5TensorTable(cfg: T5Config): { name: string; shape: number[] }[] {
+  const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, F = cfg.d_ff, V = cfg.vocab_size;
+  const gated = t5FeedForward(cfg).gated;
+  const rows: { name: string; shape: number[] }[] = [{ name: 'shared.weight', shape: [V, C] }];
+  const attn = (p: string) => [
+    { name: `${p}.q.weight`, shape: [D, C] }, { name: `${p}.k.weight`, shape: [D, C] },
+    { name: `${p}.v.weight`, shape: [D, C] }, { name: `${p}.o.weight`, shape: [C, D] },
+  ];
+  const ffn = (p: string) => gated
+    ? [{ name: `${p}.wi_0.weight`, shape: [F, C] }, { name: `${p}.wi_1.weight`, shape: [F, C] },
+      { name: `${p}.wo.weight`, shape: [C, F] }]
+    : [{ name: `${p}.wi.weight`, shape: [F, C] }, { name: `${p}.wo.weight`, shape: [C, F] }];
+  const bias = (p: string) => ({ name: `${p}.relative_attention_bias.weight`, shape: [cfg.relative_attention_num_buckets, cfg.num_heads] });
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const b = `encoder.block.${l}`;
+    rows.push(...attn(`${b}.layer.0.SelfAttention`));
+    if (l === 0) rows.push(bias(`${b}.layer.0.SelfAttention`));
+    rows.push({ name: `${b}.layer.0.layer_norm.weight`, shape: [C] });
+    rows.push(...ffn(`${b}.layer.1.DenseReluDense`), { name: `${b}.layer.1.layer_norm.weight`, shape: [C] });
+  }
+  rows.push({ name: 'encoder.final_layer_norm.weight', shape: [C] });
+  for (let l = 0; l < cfg.num_decoder_layers; l++) {
+    const b = `decoder.block.${l}`;
+    rows.push(...attn(`${b}.layer.0.SelfAttention`));
+    if (l === 0) rows.push(bias(`${b}.layer.0.SelfAttention`));
+    rows.push({ name: `${b}.layer.0.layer_norm.weight`, shape: [C] });
+    rows.push(...attn(`${b}.layer.1.EncDecAttention`), { name: `${b}.layer.1.layer_norm.weight`, shape: [C] });
+    rows.push(...ffn(`${b}.layer.2.DenseReluDense`), { name: `${b}.layer.2.layer_norm.weight`, shape: [C] });
+  }
+  rows.push({ name: 'decoder.final_layer_norm.weight', shape: [C] });
+  if (!cfg.tie_word_embeddings) rows.push({ name: 'lm_head.weight', shape: [V, C] });
+  return rows;
+}
+
+export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
+  const C = cfg.d_model;
+  const hint = `config.json gives d_model=${C}, num_heads × d_kv = ${cfg.num_heads} × ${cfg.d_kv}, d_ff=${cfg.d_ff}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
+  const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
+  const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
+  // Some exports store the embedding only as encoder.embed_tokens.weight.
+  const shared = src.has('shared.weight') || !src.has('encoder.embed_tokens.weight')
+    ? get('shared.weight')
+    : src.getF32Checked('encoder.embed_tokens.weight', [cfg.vocab_size, C], hint);
+  const gated = t5FeedForward(cfg).gated;
+  const attn = (p: string): AttnWeights => ({
+    q: get(`${p}.q.weight`), k: get(`${p}.k.weight`), v: get(`${p}.v.weight`), o: get(`${p}.o.weight`),
+  });
+  const ffn = (p: string): FfnWeights => gated
+    ? { wi: get(`${p}.wi_0.weight`), wiGate: get(`${p}.wi_1.weight`), wo: get(`${p}.wo.weight`) }
+    : { wi: get(`${p}.wi.weight`), wiGate: null, wo: get(`${p}.wo.weight`) };
+  const encoder: EncoderBlock[] = [];
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const b = `encoder.block.${l}`;
+    encoder.push({
+      ln1: get(`${b}.layer.0.layer_norm.weight`), attn: attn(`${b}.layer.0.SelfAttention`),
+      ln2: get(`${b}.layer.1.layer_norm.weight`), ffn: ffn(`${b}.layer.1.DenseReluDense`),
+    });
+  }
+  const decoder: DecoderBlock[] = [];
+  for (let l = 0; l < cfg.num_decoder_layers; l++) {
+    const b = `decoder.block.${l}`;
+    decoder.push({
+      ln1: get(`${b}.layer.0.layer_norm.weight`), selfAttn: attn(`${b}.layer.0.SelfAttention`),
+      ln2: get(`${b}.layer.1.layer_norm.weight`), crossAttn: attn(`${b}.layer.1.EncDecAttention`),
+      ln3: get(`${b}.layer.2.layer_norm.weight`), ffn: ffn(`${b}.layer.2.DenseReluDense`),
+    });
+  }
+  return {
+    shared,
+    encRelBias: get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
+    decRelBias: get('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
+    encoder,
+    encFinal: get('encoder.final_layer_norm.weight'),
+    decoder,
+    decFinal: get('decoder.final_layer_norm.weight'),
+    lmHead: cfg.tie_word_embeddings ? shared : get('lm_head.weight'),
+  };
+}
+
+/** Dropout sites get distinct seeds derived from the step's base seed. */
+function siteSeed(base: number, site: number): number {
+  return (base % 0x100000000) * 0x100000 + site;
+}
+
+/** Everything forward saved that backward needs. */
+interface ForwardContext {
+  batch: Seq2SeqBatch;
+  train: boolean;
+  seed: number;
+  decIds: Int32Array; // (B, S)
+  encBias: F32; // (NH, Te, Te)
+  decBias: F32; // (NH, S, S)
+  encMaskAdd: F32; // (B, Te)
+  numTokens: number;
+  dlogits: F32 | null; // (B*S, V)
+  encLast: F32 | null; // (B, Te, C) residual stream after the last encoder block (final-norm input)
+  decLast: F32 | null; // (B, S, C) same for the decoder
+}
+
+export class T5Model implements Seq2SeqLM {
+  readonly info: ModelInfo;
+  private readonly ffn: T5FeedForward;
+  private readonly ws = new Workspace();
+  private readonly e = engine();
+
+  constructor(readonly config: T5Config, readonly weights: T5Weights) {
+    this.ffn = t5FeedForward(config);
+    this.info = {
+      architecture: 't5', kind: 'seq2seq', dModel: config.d_model, vocabSize: config.vocab_size,
+      padId: config.pad_token_id, eosId: config.eos_token_id, numLayers: config.num_layers, numHeads: config.num_heads,
+    };
+  }
+
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): T5Model {
+    const cfg = parseT5Config(configJson, configFile);
+    return new T5Model(cfg, loadT5Weights(cfg, src));
+  }
+
+  get decoderStartId(): number {
+    return this.config.decoder_start_token_id;
+  }
+
+  /** Bytes of activation buffers held between steps. */
+  workspaceBytes(): number {
+    return this.ws.bytes();
+  }
+
+  embed(ids: Int32Array): F32 {
+    const C = this.config.d_model;
+    const out = new Float32Array(ids.length * C);
+    const bad = this.e.embedding(out, ids, this.weights.shared, ids.length, C, this.config.vocab_size);
+    if (bad >= 0) {
+      throw new SoftpromptError('invalid_data',
+        `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.config.vocab_size}).`);
+    }
+    return out;
+  }
+
+  forward(batch: Seq2SeqBatch, opts: ForwardOptions = {}): Seq2SeqOutput {
+    return this.runForward(batch, opts, false).out;
+  }
+
+  lossAndGrad(batch: Seq2SeqBatch, opts: ForwardOptions = {}): Seq2SeqOutput & { dInputsEmbeds: F32 } {
+    const { out, ctx } = this.runForward(batch, opts, true);
+    return { ...out, dInputsEmbeds: this.runBackward(ctx) };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // forward
+
+  private checkBatch(b: Seq2SeqBatch): void {
+    const C = this.config.d_model;
+    const want = (what: string, got: number, expected: number) => {
+      if (got !== expected) {
+        throw new SoftpromptError('shape_mismatch', `T5 batch: ${what} has ${got} elements, expected ${expected} (B=${b.B}, Te=${b.Te}, S=${b.S}, C=${C}).`, { path: what });
+      }
+    };
+    want('inputsEmbeds', b.inputsEmbeds.length, b.B * b.Te * C);
+    want('encoderMask', b.encoderMask.length, b.B * b.Te);
+    want('labels', b.labels.length, b.B * b.S);
+  }
+
+  private runForward(batch: Seq2SeqBatch, opts: ForwardOptions, saveForBackward: boolean):
+    { out: Seq2SeqOutput; ctx: ForwardContext } {
+    this.checkBatch(batch);
+    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const { B, Te, S } = batch;
+    const C = cfg.d_model, NH = cfg.num_heads, V = cfg.vocab_size;
+    const train = opts.train === true && cfg.dropout_rate > 0;
+    const seed = opts.seed ?? 0;
+
+    const encMaskAdd = ws.f32('encMaskAdd', B * Te);
+    for (let i = 0; i < B * Te; i++) encMaskAdd[i] = batch.encoderMask[i]! > 0 ? 0 : MASK_MIN;
+    const encBias = computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
+      cfg.relative_attention_max_distance, ws.f32('encBias', NH * Te * Te));
+    const decBias = computePositionBias(w.decRelBias, NH, S, S, 0, false, cfg.relative_attention_num_buckets,
+      cfg.relative_attention_max_distance, ws.f32('decBias', NH * S * S));
+
+    // decoder input = labels shifted right, -100 -> pad (HF _shift_right)
+    const decIds = new Int32Array(B * S);
+    for (let b = 0; b < B; b++) {
+      decIds[b * S] = cfg.decoder_start_token_id;
+      for (let t = 1; t < S; t++) {
+        const y = batch.labels[b * S + t - 1]!;
+        decIds[b * S + t] = y === -100 ? cfg.pad_token_id : y;
+      }
+    }
+    const ctx: ForwardContext = { batch, train, seed, decIds, encBias, decBias, encMaskAdd, numTokens: 0, dlogits: null,
+      encLast: null, decLast: null };
+
+    // ---- encoder
+    const encStates: F32[] = [];
+    let h = this.dropoutF('enc.in', batch.inputsEmbeds, B * Te * C, ctx, 1); // (B, Te, C)
+    for (let l = 0; l < cfg.num_layers; l++) {
+      if (opts.outputHiddenStates) encStates.push(h.slice());
+      h = this.encoderBlockForward(l, h, ctx);
+    }
+    ctx.encLast = h;
+    const encFinal = ws.f32('enc.final', B * Te * C); // (B, Te, C)
+    e.rmsnormForward(encFinal, ws.f32('enc.final.rstd', B * Te), h, w.encFinal, B * Te, C, cfg.layer_norm_epsilon);
+    const encOut = this.dropoutF('enc.out', encFinal, B * Te * C, ctx, 2); // (B, Te, C)
+    if (opts.outputHiddenStates) encStates.push(encFinal.slice());
+
+    // ---- decoder
+    const decStates: F32[] = [];
+    const y0 = ws.f32('dec.emb', B * S * C); // (B, S, C)
+    e.embedding(y0, decIds, w.shared, B * S, C, V);
+    let y = this.dropoutF('dec.in', y0, B * S * C, ctx, 3);
+    for (let l = 0; l < cfg.num_decoder_layers; l++) {
+      if (opts.outputHiddenStates) decStates.push(y.slice());
+      y = this.decoderBlockForward(l, y, encOut, ctx);
+    }
+    ctx.decLast = y;
+    const decFinal = ws.f32('dec.final', B * S * C);
+    e.rmsnormForward(decFinal, ws.f32('dec.final.rstd', B * S), y, w.decFinal, B * S, C, cfg.layer_norm_epsilon);
+    if (opts.outputHiddenStates) decStates.push(decFinal.slice());
+    const decOut = this.dropoutF('dec.out', decFinal, B * S * C, ctx, 4);
+    // tied head: sequence_output * (model_dim ** -0.5) (Mesh TensorFlow rescale)
+    const headIn = ws.f32('head.in', B * S * C);
+    headIn.set(decOut);
+    if (cfg.tie_word_embeddings) e.scale(headIn, 1 / Math.sqrt(C), B * S * C);
+    const logits = ws.f32('logits', B * S * V); // (B*S, V)
+    e.matmulForward(logits, headIn, w.lmHead, null, B * S, C, V, false);
+
+    // ---- loss: mean over non-ignored label tokens of the batch
+    const tokenNll = new Float32Array(B * S);
+    const lse = new Float32Array(B * S);
+    let numTokens = 0;
+    for (let i = 0; i < B * S; i++) if (batch.labels[i] !== -100) numTokens++;
+    const keep = opts.keepLogits === true ? logits.slice() : undefined;
+    const dlogits = saveForBackward ? logits : null; // in place: logits are not needed after the loss
+    e.crossEntropy(tokenNll, lse, dlogits, logits, batch.labels, B * S, V, numTokens > 0 ? 1 / numTokens : 0, -100);
+    let sum = 0;
+    for (let i = 0; i < B * S; i++) sum += tokenNll[i]!;
+    ctx.numTokens = numTokens;
+    ctx.dlogits = dlogits;
+
+    const out: Seq2SeqOutput = {
+      loss: numTokens > 0 ? sum / numTokens : 0, tokenNll, logsumexp: lse, numTokens, encoderOut: encFinal.slice(),
+    };
+    if (keep) out.logits = keep;
+    if (opts.outputHiddenStates) {
+      out.encoderHiddenStates = encStates;
+      out.decoderHiddenStates = decStates;
+    }
+    return { out, ctx };
+  }
+
+  /** dropout on (n) elements of x into the buffer `name`; identity (returns x) when not training. */
+  private dropoutF(name: string, x: F32, n: number, ctx: ForwardContext, site: number): F32 {
+    if (!ctx.train) return x;
+    const out = this.ws.f32(name, n);
+    this.e.dropoutForward(out, this.ws.u8(`${name}.keep`, n), x, this.config.dropout_rate, siteSeed(ctx.seed, site), n);
+    return out;
+  }
+
+  private dropoutB(name: string, dout: F32, n: number, ctx: ForwardContext): F32 {
+    if (!ctx.train) return dout;
+    const din = this.ws.f32(`${name}.grad`, n);
+    this.e.dropoutBackward(din, dout, this.ws.u8(`${name}.keep`, n), this.config.dropout_rate, n);
+    return din;
+  }
+
+  private attnDims(B: number, Tq: number, Tk: number, causal: boolean, ctx: ForwardContext | null, site: number): AttnDims {
+    const d = contiguousAttn(B, this.config.num_heads, Tq, Tk, this.config.d_kv, { causal });
+    if (ctx?.train) {
+      d.dropP = this.config.dropout_rate;
+      d.dropSeed = siteSeed(ctx.seed, site);
+    }
+    return d;
+  }
+
+  /** h_out = h + drop(Attn(norm(h))); h_out += drop(FFN(norm(h_out))). Saves enc.{l}.* for backward. */
+  private encoderBlockForward(l: number, h: F32, ctx: ForwardContext): F32 {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
+    const { B, Te } = ctx.batch;
+    const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
+    ws.f32(`${p}.in`, N * C).set(h); // block input (B, Te, C), norm-1 input
+    const hin = ws.f32(`${p}.in`, N * C);
+    const ln = ws.f32('ln', N * C);
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
+    const q = ws.f32(`${p}.q`, N * D), k = ws.f32(`${p}.k`, N * D), v = ws.f32(`${p}.v`, N * D); // (B, Te, D)
+    e.matmulForward(q, ln, blk.attn.q, null, N, C, D, false);
+    e.matmulForward(k, ln, blk.attn.k, null, N, C, D, false);
+    e.matmulForward(v, ln, blk.attn.v, null, N, C, D, false);
+    const att = ws.f32('att', N * D);
+    e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), q, k, v, ctx.encBias, ctx.encMaskAdd,
+      this.attnDims(B, Te, Te, false, ctx, 100 + 10 * l));
+    const ao = ws.f32('ao', N * C);
+    e.matmulForward(ao, att, blk.attn.o, null, N, C, D, false);
+    const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
+    e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, 101 + 10 * l), N * C);
+    const fo = this.ffnForward(p, mid, blk.ln2, this.weights.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
+    const out = ws.f32('enc.next', N * C);
+    e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, 105 + 10 * l), N * C);
+    return out;
+  }
+
+  /** FFN(norm(x)) of one block; saves {p}.rstdF, {p}.pre (and {p}.gate) for backward. */
+  private ffnForward(p: string, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext | null, site: number): F32 {
+    const cfg = this.config, e = this.e, ws = this.ws;
+    const C = cfg.d_model, F = cfg.d_ff;
+    const ln = ws.f32('ln', N * C);
+    e.rmsnormForward(ln, ws.f32(`${p}.rstdF`, N), x, lnW, N, C, cfg.layer_norm_epsilon);
+    const pre = ws.f32(`${p}.pre`, N * F); // (N, F) wi x (wi_0 x when gated)
+    e.matmulForward(pre, ln, f.wi, null, N, C, F, false);
+    const act = ws.f32('act', N * F);
+    if (f.wiGate !== null) {
+      const gate = ws.f32(`${p}.gate`, N * F); // (N, F) wi_1 x
+      e.matmulForward(gate, ln, f.wiGate, null, N, C, F, false);
+      e.gatedForward(this.ffn.act, act, pre, gate, N * F);
+    } else {
+      e.actForward(this.ffn.act, act, pre, N * F);
+    }
+    const actD = ctx === null ? act : this.dropoutF(`${p}.act`, act, N * F, ctx, site);
+    const fo = ws.f32('fo', N * C);
+    e.matmulForward(fo, actD, f.wo, null, N, F, C, false);
+    return fo;
+  }
+
+  private decoderBlockForward(l: number, y: F32, encOut: F32, ctx: ForwardContext): F32 {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.decoder[l]!;
+    const { B, Te, S } = ctx.batch;
+    const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
+    const yin = ws.f32(`${p}.in`, N * C);
+    yin.set(y);
+    // self-attention (causal, unidirectional bias)
+    const ln = ws.f32('ln', N * C);
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon);
+    const q = ws.f32(`${p}.q`, N * D), k = ws.f32(`${p}.k`, N * D), v = ws.f32(`${p}.v`, N * D);
+    e.matmulForward(q, ln, blk.selfAttn.q, null, N, C, D, false);
+    e.matmulForward(k, ln, blk.selfAttn.k, null, N, C, D, false);
+    e.matmulForward(v, ln, blk.selfAttn.v, null, N, C, D, false);
+    const att = ws.f32('att', N * D);
+    e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), q, k, v, ctx.decBias, null,
+      this.attnDims(B, S, S, true, ctx, 1000 + 10 * l));
+    const ao = ws.f32('ao', N * C);
+    e.matmulForward(ao, att, blk.selfAttn.o, null, N, C, D, false);
+    const mid1 = ws.f32(`${p}.mid1`, N * C);
+    e.add(mid1, yin, this.dropoutF(`${p}.ao1`, ao, N * C, ctx, 1001 + 10 * l), N * C);
+    // cross-attention over the encoder output (mask only, no position bias)
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
+    const cq = ws.f32(`${p}.cq`, N * D);
+    e.matmulForward(cq, ln, blk.crossAttn.q, null, N, C, D, false);
+    const ck = ws.f32(`${p}.ck`, B * Te * D), cv = ws.f32(`${p}.cv`, B * Te * D); // (B, Te, D)
+    e.matmulForward(ck, encOut, blk.crossAttn.k, null, B * Te, C, D, false);
+    e.matmulForward(cv, encOut, blk.crossAttn.v, null, B * Te, C, D, false);
+    e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ck, cv, null, ctx.encMaskAdd,
+      this.attnDims(B, S, Te, false, ctx, 1002 + 10 * l));
+    e.matmulForward(ao, att, blk.crossAttn.o, null, N, C, D, false);
+    const mid2 = ws.f32(`${p}.mid2`, N * C);
+    e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
+    const fo = this.ffnForward(p, mid2, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
+    const out = ws.f32('dec.next', N * C);
+    e.add(out, mid2, this.dropoutF(`${p}.fo`, fo, N * C, ctx, 1005 + 10 * l), N * C);
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // backward: the forward, reversed. `dres` is dLoss/d(residual stream) and is accumulated in place.
+
+  private runBackward(ctx: ForwardContext): F32 {
+    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const { B, Te, S } = ctx.batch;
+    const C = cfg.d_model, V = cfg.vocab_size;
+    // logits = headIn @ lmHead^T; headIn = decOut * C^-0.5 (tied)
+    const dHead = ws.zeros('dHead', B * S * C);
+    e.matmulBackward(dHead, null, null, ctx.dlogits!, null, w.lmHead, B * S, C, V);
+    if (cfg.tie_word_embeddings) e.scale(dHead, 1 / Math.sqrt(C), B * S * C);
+    const dDecFinal = this.dropoutB('dec.out', dHead, B * S * C, ctx);
+    const dy = ws.zeros('dres.dec', B * S * C);
+    e.rmsnormBackward(dy, null, dDecFinal, ctx.decLast!, w.decFinal, ws.f32('dec.final.rstd', B * S), B * S, C);
+
+    const dEncOut = ws.zeros('dEncOut', B * Te * C); // gradient of the (dropped-out) encoder output
+    for (let l = cfg.num_decoder_layers - 1; l >= 0; l--) this.decoderBlockBackward(l, dy, dEncOut, ctx);
+
+    const dEncFinal = this.dropoutB('enc.out', dEncOut, B * Te * C, ctx);
+    const dh = ws.zeros('dres.enc', B * Te * C);
+    e.rmsnormBackward(dh, null, dEncFinal, ctx.encLast!, w.encFinal, ws.f32('enc.final.rstd', B * Te), B * Te, C);
+    for (let l = cfg.num_layers - 1; l >= 0; l--) this.encoderBlockBackward(l, dh, ctx);
+    const dX = this.dropoutB('enc.in', dh, B * Te * C, ctx);
+    return dX === dh ? dh.slice() : dX.slice();
+  }
+
+  /** FFN block backward: dres += d/dx [drop(FFN(norm(x)))] given dres = dLoss/d(block output). */
+  private ffnBackward(p: string, dres: F32, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext): void {
+    const cfg = this.config, e = this.e, ws = this.ws;
+    const C = cfg.d_model, F = cfg.d_ff;
+    const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx); // (N, C)
+    const dactD = ws.zeros('dact', N * F);
+    e.matmulBackward(dactD, null, null, dfo, null, f.wo, N, F, C);
+    const dact = this.dropoutB(`${p}.act`, dactD, N * F, ctx);
+    const pre = ws.f32(`${p}.pre`, N * F);
+    const dpre = ws.zeros('dpre', N * F);
+    const dln = ws.zeros('dln', N * C);
+    if (f.wiGate !== null) {
+      const gate = ws.f32(`${p}.gate`, N * F);
+      const dgate = ws.zeros('dgate', N * F);
+      e.gatedBackward(this.ffn.act, dpre, dgate, dact, pre, gate, N * F);
+      e.matmulBackward(dln, null, null, dgate, null, f.wiGate, N, C, F);
+    } else {
+      e.actBackward(this.ffn.act, dpre, dact, pre, N * F);
+    }
+    e.matmulBackward(dln, null, null, dpre, null, f.wi, N, C, F);
+    e.rmsnormBackward(dres, null, dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
+  }
+
+  private encoderBlockBackward(l: number, dh: F32, ctx: ForwardContext): void {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
+    const { B, Te } = ctx.batch;
+    const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
+    // forward: out = mid + drop(FFN(norm(mid)))
+    this.ffnBackward(p, dh, ws.f32(`${p}.mid`, N * C), blk.ln2, blk.ffn, N, ctx);
+    // forward: mid = in + drop(o(attn(q, k, v))), q/k/v = W norm(in)
+    const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
+    const datt = ws.zeros('datt', N * D);
+    e.matmulBackward(datt, null, null, dao, null, blk.attn.o, N, D, C);
+    const dq = ws.zeros('dq', N * D), dk = ws.zeros('dk', N * D), dv = ws.zeros('dv', N * D);
+    e.attentionBackward(dq, dk, dv, datt, ws.f32(`${p}.q`, N * D), ws.f32(`${p}.k`, N * D), ws.f32(`${p}.v`, N * D),
+      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.attnDims(B, Te, Te, false, ctx, 100 + 10 * l));
+    const dln = ws.zeros('dln', N * C);
+    e.matmulBackward(dln, null, null, dq, null, blk.attn.q, N, C, D);
+    e.matmulBackward(dln, null, null, dk, null, blk.attn.k, N, C, D);
+    e.matmulBackward(dln, null, null, dv, null, blk.attn.v, N, C, D);
+    e.rmsnormBackward(dh, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+  }
+
+  private decoderBlockBackward(l: number, dy: F32, dEncOut: F32, ctx: ForwardContext): void {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.decoder[l]!;
+    const { B, Te, S } = ctx.batch;
+    const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
+    this.ffnBackward(p, dy, ws.f32(`${p}.mid2`, N * C), blk.ln3, blk.ffn, N, ctx);
+    // cross-attention: mid2 = mid1 + drop(o(attn(q(norm(mid1)), k(enc), v(enc))))
+    const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
+    const datt = ws.zeros('datt', N * D);
+    e.matmulBackward(datt, null, null, dao, null, blk.crossAttn.o, N, D, C);
+    const dq = ws.zeros('dq', N * D), dck = ws.zeros('dck', B * Te * D), dcv = ws.zeros('dcv', B * Te * D);
+    e.attentionBackward(dq, dck, dcv, datt, ws.f32(`${p}.cq`, N * D), ws.f32(`${p}.ck`, B * Te * D),
+      ws.f32(`${p}.cv`, B * Te * D), ws.f32(`${p}.cprobs`, B * NH * S * Te), this.attnDims(B, S, Te, false, ctx, 1002 + 10 * l));
+    e.matmulBackward(dEncOut, null, null, dck, null, blk.crossAttn.k, B * Te, C, D);
+    e.matmulBackward(dEncOut, null, null, dcv, null, blk.crossAttn.v, B * Te, C, D);
+    const dln = ws.zeros('dln', N * C);
+    e.matmulBackward(dln, null, null, dq, null, blk.crossAttn.q, N, C, D);
+    e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.mid1`, N * C), blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
+    // The self-attention of block 0 only feeds gradient to the decoder's token embeddings, which are frozen.
+    if (l === 0) return;
+    const dao1 = this.dropoutB(`${p}.ao1`, dy, N * C, ctx);
+    datt.fill(0);
+    e.matmulBackward(datt, null, null, dao1, null, blk.selfAttn.o, N, D, C);
+    const dk = ws.zeros('dk', N * D), dv = ws.zeros('dv', N * D);
+    dq.fill(0);
+    e.attentionBackward(dq, dk, dv, datt, ws.f32(`${p}.q`, N * D), ws.f32(`${p}.k`, N * D), ws.f32(`${p}.v`, N * D),
+      ws.f32(`${p}.probs`, B * NH * S * S), this.attnDims(B, S, S, true, ctx, 1000 + 10 * l));
+    dln.fill(0);
+    e.matmulBackward(dln, null, null, dq, null, blk.selfAttn.q, N, C, D);
+    e.matmulBackward(dln, null, null, dk, null, blk.selfAttn.k, N, C, D);
+    e.matmulBackward(dln, null, null, dv, null, blk.selfAttn.v, N, C, D);
+    e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // greedy generation with a KV cache (HF generate semantics, no logits processors)
+
+  generate(inputsEmbeds: F32, encoderMask: F32, B: number, Te: number, opts: GenerateOptions): GenerateOutput {
+    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, V = cfg.vocab_size, F = cfg.d_ff;
+    const T = opts.maxNewTokens;
+    if (!(T > 0)) throw new SoftpromptError('invalid_config', `maxNewTokens must be > 0, got ${T}.`, { path: 'maxNewTokens' });
+    // encoder, eval mode
+    const batch: Seq2SeqBatch = { B, Te, inputsEmbeds, encoderMask, S: 1, labels: new Int32Array(B).fill(-100) };
+    this.checkBatch(batch);
+    const ctx: ForwardContext = {
+      batch, train: false, seed: 0, decIds: new Int32Array(0),
+      encBias: computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
+        cfg.relative_attention_max_distance, ws.f32('encBias', NH * Te * Te)),
+      decBias: new Float32Array(0), encMaskAdd: ws.f32('encMaskAdd', B * Te), numTokens: 0, dlogits: null,
+      encLast: null, decLast: null,
+    };
+    for (let i = 0; i < B * Te; i++) ctx.encMaskAdd[i] = encoderMask[i]! > 0 ? 0 : MASK_MIN;
+    let h = inputsEmbeds;
+    for (let l = 0; l < cfg.num_layers; l++) h = this.encoderBlockForward(l, h, ctx);
+    const encOut = ws.f32('gen.encOut', B * Te * C);
+    e.rmsnormForward(encOut, null, h, w.encFinal, B * Te, C, cfg.layer_norm_epsilon);
+
+    // cross-attention K/V once per layer; self-attention caches (B, T, D) per layer
+    const crossK: F32[] = [], crossV: F32[] = [], cacheK: F32[] = [], cacheV: F32[] = [];
+    for (let l = 0; l < cfg.num_decoder_layers; l++) {
+      const blk = w.decoder[l]!;
+      crossK.push(ws.f32(`gen.ck.${l}`, B * Te * D));
+      crossV.push(ws.f32(`gen.cv.${l}`, B * Te * D));
+      e.matmulForward(crossK[l]!, encOut, blk.crossAttn.k, null, B * Te, C, D, false);
+      e.matmulForward(crossV[l]!, encOut, blk.crossAttn.v, null, B * Te, C, D, false);
+      cacheK.push(ws.f32(`gen.k.${l}`, B * T * D));
+      cacheV.push(ws.f32(`gen.v.${l}`, B * T * D));
+    }
+
+    const ids = new Int32Array(B * T);
+    const stepLogits = opts.keepStepLogits ? new Float32Array(T * B * V) : undefined;
+    const finished = new Uint8Array(B);
+    const cur = new Int32Array(B).fill(cfg.decoder_start_token_id);
+    const y = ws.f32('gen.y', B * C), ln = ws.f32('gen.ln', B * C), q = ws.f32('gen.q', B * D);
+    const att = ws.f32('gen.att', B * D), ao = ws.f32('gen.ao', B * C), act = ws.f32('gen.act', B * F);
+    const pre = ws.f32('gen.pre', B * F), gate = ws.f32('gen.gate', B * F);
+    const logits = ws.f32('gen.logits', B * V), probs = ws.f32('gen.probs', B * NH * Math.max(T, Te));
+    const kNew = ws.f32('gen.kNew', B * D), vNew = ws.f32('gen.vNew', B * D);
+    let steps = 0;
+    for (let t = 0; t < T; t++) {
+      e.embedding(y, cur, w.shared, B, C, V);
+      const bias = computePositionBias(w.decRelBias, NH, 1, t + 1, t, false, cfg.relative_attention_num_buckets,
+        cfg.relative_attention_max_distance);
+      for (let l = 0; l < cfg.num_decoder_layers; l++) {
+        const blk = w.decoder[l]!;
+        e.rmsnormForward(ln, null, y, blk.ln1, B, C, cfg.layer_norm_epsilon);
+        e.matmulForward(q, ln, blk.selfAttn.q, null, B, C, D, false);
+        e.matmulForward(kNew, ln, blk.selfAttn.k, null, B, C, D, false);
+        e.matmulForward(vNew, ln, blk.selfAttn.v, null, B, C, D, false);
+        for (let b = 0; b < B; b++) {
+          cacheK[l]!.set(kNew.subarray(b * D, (b + 1) * D), (b * T + t) * D);
+          cacheV[l]!.set(vNew.subarray(b * D, (b + 1) * D), (b * T + t) * D);
+        }
+        const selfDims: AttnDims = {
+          B, NH, NKV: NH, Tq: 1, Tk: t + 1, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D,
+          qBatch: D, kBatch: T * D, vBatch: T * D, causal: false, scale: 1,
+        };
+        e.attentionForward(att, probs.subarray(0, B * NH * (t + 1)), q, cacheK[l]!, cacheV[l]!, bias, null, selfDims);
+        e.matmulForward(ao, att, blk.selfAttn.o, null, B, C, D, false);
+        e.add(y, y, ao, B * C);
+        e.rmsnormForward(ln, null, y, blk.ln2, B, C, cfg.layer_norm_epsilon);
+        e.matmulForward(q, ln, blk.crossAttn.q, null, B, C, D, false);
+        e.attentionForward(att, probs.subarray(0, B * NH * Te), q, crossK[l]!, crossV[l]!, null, ctx.encMaskAdd,
+          contiguousAttn(B, NH, 1, Te, cfg.d_kv));
+        e.matmulForward(ao, att, blk.crossAttn.o, null, B, C, D, false);
+        e.add(y, y, ao, B * C);
+        e.rmsnormForward(ln, null, y, blk.ln3, B, C, cfg.layer_norm_epsilon);
+        e.matmulForward(pre, ln, blk.ffn.wi, null, B, C, F, false);
+        if (blk.ffn.wiGate !== null) {
+          e.matmulForward(gate, ln, blk.ffn.wiGate, null, B, C, F, false);
+          e.gatedForward(this.ffn.act, act, pre, gate, B * F);
+        } else {
+          e.actForward(this.ffn.act, act, pre, B * F);
+        }
+        e.matmulForward(ao, act, blk.ffn.wo, null, B, F, C, false);
+        e.add(y, y, ao, B * C);
+      }
+      e.rmsnormForward(ln, null, y, w.decFinal, B, C, cfg.layer_norm_epsilon);
+      if (cfg.tie_word_embeddings) e.scale(ln, 1 / Math.sqrt(C), B * C);
+      e.matmulForward(logits, ln, w.lmHead, null, B, C, V, false);
+      if (stepLogits) stepLogits.set(logits, t * B * V);
+      steps = t + 1;
+      for (let b = 0; b < B; b++) {
+        let best = 0;
+        let bestV = logits[b * V]!;
+        for (let j = 1; j < V; j++) {
+          const x = logits[b * V + j]!;
+          if (x > bestV) { bestV = x; best = j; }
+        }
+        const next = finished[b] ? cfg.pad_token_id : best;
+        ids[b * T + t] = next;
+        cur[b] = next;
+        if (next === cfg.eos_token_id) finished[b] = 1;
+      }
+      if (finished.every((f) => f === 1)) break;
+    }
+    const outIds = new Int32Array(B * steps);
+    for (let b = 0; b < B; b++) outIds.set(ids.subarray(b * T, b * T + steps), b * steps);
+    const out: GenerateOutput = { ids: outIds, steps };
+    if (stepLogits) out.stepLogits = stepLogits.subarray(0, steps * B * V);
+    return out;
+  }
+}

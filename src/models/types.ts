@@ -1,0 +1,88 @@
+/** What every model exposes to methods, tasks and the trainer. Models never import methods. */
+
+/** Where weights come from: a safetensors file or an HF folder (src/io/hf-folder.ts implements it). */
+export interface WeightSource {
+  has(name: string): boolean;
+  /** the tensor as float32, after checking its shape; throws missing_tensor / shape_mismatch naming the file */
+  getF32Checked(name: string, expectedShape: readonly number[], hint?: string): Float32Array;
+}
+
+export interface ModelInfo {
+  readonly architecture: 't5' | 'gpt2' | 'llama';
+  readonly kind: 'seq2seq' | 'causal';
+  /** embedding width C */
+  readonly dModel: number;
+  readonly vocabSize: number;
+  readonly padId: number;
+  readonly eosId: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  /** longest input the model supports, if it has one (absolute position embeddings) */
+  readonly maxPositions?: number;
+}
+
+export interface ForwardOptions {
+  /** dropout on (training mode) */
+  train?: boolean;
+  /** base seed for dropout masks; a step's masks depend only on it */
+  seed?: number;
+  /** keep full logits (B*S, V) in the result (golden tests, rank scoring) */
+  keepLogits?: boolean;
+  /** return every block's input and the final output of both stacks */
+  outputHiddenStates?: boolean;
+}
+
+/** A seq2seq batch whose encoder input is already embedded (and prompt-extended by a method). */
+export interface Seq2SeqBatch {
+  B: number;
+  /** encoder length, prompt included */
+  Te: number;
+  /** (B, Te, C) */
+  inputsEmbeds: Float32Array;
+  /** (B, Te), 1 = real token or prompt, 0 = padding */
+  encoderMask: Float32Array;
+  /** decoder length */
+  S: number;
+  /** (B, S) target ids, -100 = ignored */
+  labels: Int32Array;
+}
+
+export interface Seq2SeqOutput {
+  loss: number;
+  /** (B, S) per-token cross-entropy, 0 where ignored */
+  tokenNll: Float32Array;
+  /** (B, S) logsumexp of the full logits */
+  logsumexp: Float32Array;
+  numTokens: number;
+  /** (B, S, V) when keepLogits */
+  logits?: Float32Array;
+  /** (B, Te, C) encoder output after the final norm */
+  encoderOut: Float32Array;
+  encoderHiddenStates?: Float32Array[];
+  decoderHiddenStates?: Float32Array[];
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** record the full next-token logits (steps, B, V) */
+  keepStepLogits?: boolean;
+}
+
+export interface GenerateOutput {
+  /** (B, steps) generated ids, start token excluded; finished rows are filled with pad */
+  ids: Int32Array;
+  steps: number;
+  /** (steps, B, V) when keepStepLogits */
+  stepLogits?: Float32Array;
+}
+
+export interface Seq2SeqLM {
+  readonly info: ModelInfo;
+  /** (N, C) embedding rows of ids; out-of-range ids throw */
+  embed(ids: Int32Array): Float32Array;
+  forward(batch: Seq2SeqBatch, opts?: ForwardOptions): Seq2SeqOutput;
+  /** forward + backward; returns dLoss/dInputsEmbeds (B, Te, C) with weights frozen */
+  lossAndGrad(batch: Seq2SeqBatch, opts?: ForwardOptions): Seq2SeqOutput & { dInputsEmbeds: Float32Array };
+  generate(inputsEmbeds: Float32Array, encoderMask: Float32Array, B: number, Te: number,
+    opts: GenerateOptions): GenerateOutput;
+}
