@@ -1,0 +1,14 @@
+/**
+ * Benchmarks: `npm run bench -- <name> [flags]`. Unset OPENBLAS_CORETYPE for real numbers:
+ *   env -u OPENBLAS_CORETYPE npm run bench -- t5 --config t5-base --batch 8 --seq 256
+ */
+import { runT5Bench } from './t5.js';
+
+const [name, ...rest] = process.argv.slice(2);
+const benches: Record<string, (argv: string[]) => void> = { t5: runT5Bench };
+const run = name === undefined ? undefined : benches[name];
+if (run === undefined) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]`);
+  process.exit(2);
+}
+run(rest);

@@ -1,0 +1,45 @@
+/**
+ * Crash-safe file writes: write `<path>.tmp-<pid>`, fsync it, rename it over `path`. A reader sees either the
+ * old file or the complete new one, never a half-written checkpoint.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { SoftpromptError } from '../errors.js';
+
+export function atomicWriteFile(file: string, data: string | Uint8Array): void {
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) {
+    throw new SoftpromptError('file_not_found', `Cannot write ${file}: directory ${dir} does not exist.`, { file });
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let done = 0;
+      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  syncDir(dir);
+}
+
+/** Make the rename itself durable; not possible on every platform (Windows), so best effort. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // directories cannot be opened or fsynced here: the rename is still atomic
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
