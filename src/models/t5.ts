@@ -25,9 +25,13 @@ export { parseT5Config, type T5Config };
 type F32 = Float32Array;
 
 interface AttnWeights {
+  /** (3D, C): q, k, v stacked so one GEMM projects all three; q/k/v below are views into it */
+  qkv: F32;
   q: F32; // (D, C)
   k: F32; // (D, C)
   v: F32; // (D, C)
+  /** (2D, C) = the k, v rows of qkv (cross-attention projects the encoder output with it) */
+  kv: F32;
   o: F32; // (C, D)
 }
 interface FfnWeights {
@@ -105,9 +109,17 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
     ? get('shared.weight')
     : src.getF32Checked('encoder.embed_tokens.weight', [cfg.vocab_size, C], hint);
   const gated = t5FeedForward(cfg).gated;
-  const attn = (p: string): AttnWeights => ({
-    q: get(`${p}.q.weight`), k: get(`${p}.k.weight`), v: get(`${p}.v.weight`), o: get(`${p}.o.weight`),
-  });
+  const D = cfg.num_heads * cfg.d_kv;
+  const attn = (p: string): AttnWeights => {
+    const qkv = new Float32Array(3 * D * C);
+    qkv.set(get(`${p}.q.weight`), 0);
+    qkv.set(get(`${p}.k.weight`), D * C);
+    qkv.set(get(`${p}.v.weight`), 2 * D * C);
+    return {
+      qkv, q: qkv.subarray(0, D * C), k: qkv.subarray(D * C, 2 * D * C), v: qkv.subarray(2 * D * C),
+      kv: qkv.subarray(D * C), o: get(`${p}.o.weight`),
+    };
+  };
   const ffn = (p: string): FfnWeights => gated
     ? { wi: get(`${p}.wi_0.weight`), wiGate: get(`${p}.wi_1.weight`), wo: get(`${p}.wo.weight`) }
     : { wi: get(`${p}.wi.weight`), wiGate: null, wo: get(`${p}.wo.weight`) };
@@ -333,6 +345,20 @@ export class T5Model implements Seq2SeqLM {
     return d;
   }
 
+  /** q, k, v interleaved per row in one (B, T, 3D) buffer. */
+  private fusedDims(B: number, Tq: number, Tk: number, causal: boolean, ctx: ForwardContext | null, site: number): AttnDims {
+    const d = this.attnDims(B, Tq, Tk, causal, ctx, site);
+    const D = this.config.num_heads * this.config.d_kv;
+    return { ...d, qRow: 3 * D, kRow: 3 * D, vRow: 3 * D, qBatch: Tq * 3 * D, kBatch: Tk * 3 * D, vBatch: Tk * 3 * D };
+  }
+
+  /** q (B, Tq, D) contiguous; k, v interleaved in one (B, Tk, 2D) buffer. */
+  private crossDims(B: number, Tq: number, Tk: number, ctx: ForwardContext | null, site: number): AttnDims {
+    const d = this.attnDims(B, Tq, Tk, false, ctx, site);
+    const D = this.config.num_heads * this.config.d_kv;
+    return { ...d, kRow: 2 * D, vRow: 2 * D, kBatch: Tk * 2 * D, vBatch: Tk * 2 * D };
+  }
+
   /** h_out = h + drop(Attn(norm(h))); h_out += drop(FFN(norm(h_out))). Saves enc.{l}.* for backward. */
   private encoderBlockForward(l: number, h: F32, ctx: ForwardContext): F32 {
     const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
@@ -342,13 +368,11 @@ export class T5Model implements Seq2SeqLM {
     const hin = ws.f32(`${p}.in`, N * C);
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
-    const q = ws.f32(`${p}.q`, N * D), k = ws.f32(`${p}.k`, N * D), v = ws.f32(`${p}.v`, N * D); // (B, Te, D)
-    e.matmulForward(q, ln, blk.attn.q, null, N, C, D, false);
-    e.matmulForward(k, ln, blk.attn.k, null, N, C, D, false);
-    e.matmulForward(v, ln, blk.attn.v, null, N, C, D, false);
+    const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, Te, 3D): q | k | v per row
+    e.matmulForward(qkv, ln, blk.attn.qkv, null, N, C, 3 * D, false);
     const att = ws.f32('att', N * D);
-    e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), q, k, v, ctx.encBias, ctx.encMaskAdd,
-      this.attnDims(B, Te, Te, false, ctx, 100 + 10 * l));
+    e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), qkv, qkv.subarray(D), qkv.subarray(2 * D),
+      ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const ao = ws.f32('ao', N * C);
     e.matmulForward(ao, att, blk.attn.o, null, N, C, D, false);
     const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
@@ -390,13 +414,11 @@ export class T5Model implements Seq2SeqLM {
     // self-attention (causal, unidirectional bias)
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon);
-    const q = ws.f32(`${p}.q`, N * D), k = ws.f32(`${p}.k`, N * D), v = ws.f32(`${p}.v`, N * D);
-    e.matmulForward(q, ln, blk.selfAttn.q, null, N, C, D, false);
-    e.matmulForward(k, ln, blk.selfAttn.k, null, N, C, D, false);
-    e.matmulForward(v, ln, blk.selfAttn.v, null, N, C, D, false);
+    const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, S, 3D)
+    e.matmulForward(qkv, ln, blk.selfAttn.qkv, null, N, C, 3 * D, false);
     const att = ws.f32('att', N * D);
-    e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), q, k, v, ctx.decBias, null,
-      this.attnDims(B, S, S, true, ctx, 1000 + 10 * l));
+    e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), qkv, qkv.subarray(D), qkv.subarray(2 * D), ctx.decBias, null,
+      this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     const ao = ws.f32('ao', N * C);
     e.matmulForward(ao, att, blk.selfAttn.o, null, N, C, D, false);
     const mid1 = ws.f32(`${p}.mid1`, N * C);
@@ -405,11 +427,10 @@ export class T5Model implements Seq2SeqLM {
     e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
     const cq = ws.f32(`${p}.cq`, N * D);
     e.matmulForward(cq, ln, blk.crossAttn.q, null, N, C, D, false);
-    const ck = ws.f32(`${p}.ck`, B * Te * D), cv = ws.f32(`${p}.cv`, B * Te * D); // (B, Te, D)
-    e.matmulForward(ck, encOut, blk.crossAttn.k, null, B * Te, C, D, false);
-    e.matmulForward(cv, encOut, blk.crossAttn.v, null, B * Te, C, D, false);
-    e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ck, cv, null, ctx.encMaskAdd,
-      this.attnDims(B, S, Te, false, ctx, 1002 + 10 * l));
+    const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
+    e.matmulForward(ckv, encOut, blk.crossAttn.kv, null, B * Te, C, 2 * D, false);
+    e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
+      this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
     e.matmulForward(ao, att, blk.crossAttn.o, null, N, C, D, false);
     const mid2 = ws.f32(`${p}.mid2`, N * C);
     e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
@@ -478,13 +499,11 @@ export class T5Model implements Seq2SeqLM {
     const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
     e.matmulBackward(datt, null, null, dao, null, blk.attn.o, N, D, C);
-    const dq = ws.zeros('dq', N * D), dk = ws.zeros('dk', N * D), dv = ws.zeros('dv', N * D);
-    e.attentionBackward(dq, dk, dv, datt, ws.f32(`${p}.q`, N * D), ws.f32(`${p}.k`, N * D), ws.f32(`${p}.v`, N * D),
-      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.attnDims(B, Te, Te, false, ctx, 100 + 10 * l));
+    const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
+    e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
+      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const dln = ws.zeros('dln', N * C);
-    e.matmulBackward(dln, null, null, dq, null, blk.attn.q, N, C, D);
-    e.matmulBackward(dln, null, null, dk, null, blk.attn.k, N, C, D);
-    e.matmulBackward(dln, null, null, dv, null, blk.attn.v, N, C, D);
+    e.matmulBackward(dln, null, null, dqkv, null, blk.attn.qkv, N, C, 3 * D);
     e.rmsnormBackward(dh, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
@@ -497,11 +516,11 @@ export class T5Model implements Seq2SeqLM {
     const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
     e.matmulBackward(datt, null, null, dao, null, blk.crossAttn.o, N, D, C);
-    const dq = ws.zeros('dq', N * D), dck = ws.zeros('dck', B * Te * D), dcv = ws.zeros('dcv', B * Te * D);
-    e.attentionBackward(dq, dck, dcv, datt, ws.f32(`${p}.cq`, N * D), ws.f32(`${p}.ck`, B * Te * D),
-      ws.f32(`${p}.cv`, B * Te * D), ws.f32(`${p}.cprobs`, B * NH * S * Te), this.attnDims(B, S, Te, false, ctx, 1002 + 10 * l));
-    e.matmulBackward(dEncOut, null, null, dck, null, blk.crossAttn.k, B * Te, C, D);
-    e.matmulBackward(dEncOut, null, null, dcv, null, blk.crossAttn.v, B * Te, C, D);
+    const dq = ws.zeros('dq', N * D), dckv = ws.zeros('dckv', B * Te * 2 * D);
+    const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
+    e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
+      ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
+    e.matmulBackward(dEncOut, null, null, dckv, null, blk.crossAttn.kv, B * Te, C, 2 * D);
     const dln = ws.zeros('dln', N * C);
     e.matmulBackward(dln, null, null, dq, null, blk.crossAttn.q, N, C, D);
     e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.mid1`, N * C), blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
@@ -510,14 +529,11 @@ export class T5Model implements Seq2SeqLM {
     const dao1 = this.dropoutB(`${p}.ao1`, dy, N * C, ctx);
     datt.fill(0);
     e.matmulBackward(datt, null, null, dao1, null, blk.selfAttn.o, N, D, C);
-    const dk = ws.zeros('dk', N * D), dv = ws.zeros('dv', N * D);
-    dq.fill(0);
-    e.attentionBackward(dq, dk, dv, datt, ws.f32(`${p}.q`, N * D), ws.f32(`${p}.k`, N * D), ws.f32(`${p}.v`, N * D),
-      ws.f32(`${p}.probs`, B * NH * S * S), this.attnDims(B, S, S, true, ctx, 1000 + 10 * l));
+    const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
+    e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
+      ws.f32(`${p}.probs`, B * NH * S * S), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     dln.fill(0);
-    e.matmulBackward(dln, null, null, dq, null, blk.selfAttn.q, N, C, D);
-    e.matmulBackward(dln, null, null, dk, null, blk.selfAttn.k, N, C, D);
-    e.matmulBackward(dln, null, null, dv, null, blk.selfAttn.v, N, C, D);
+    e.matmulBackward(dln, null, null, dqkv, null, blk.selfAttn.qkv, N, C, 3 * D);
     e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
@@ -549,10 +565,10 @@ export class T5Model implements Seq2SeqLM {
     const crossK: F32[] = [], crossV: F32[] = [], cacheK: F32[] = [], cacheV: F32[] = [];
     for (let l = 0; l < cfg.num_decoder_layers; l++) {
       const blk = w.decoder[l]!;
-      crossK.push(ws.f32(`gen.ck.${l}`, B * Te * D));
-      crossV.push(ws.f32(`gen.cv.${l}`, B * Te * D));
-      e.matmulForward(crossK[l]!, encOut, blk.crossAttn.k, null, B * Te, C, D, false);
-      e.matmulForward(crossV[l]!, encOut, blk.crossAttn.v, null, B * Te, C, D, false);
+      const ckv = ws.f32(`gen.ckv.${l}`, B * Te * 2 * D); // (B, Te, 2D)
+      e.matmulForward(ckv, encOut, blk.crossAttn.kv, null, B * Te, C, 2 * D, false);
+      crossK.push(ckv);
+      crossV.push(ckv.subarray(D));
       cacheK.push(ws.f32(`gen.k.${l}`, B * T * D));
       cacheV.push(ws.f32(`gen.v.${l}`, B * T * D));
     }
@@ -565,7 +581,7 @@ export class T5Model implements Seq2SeqLM {
     const att = ws.f32('gen.att', B * D), ao = ws.f32('gen.ao', B * C), act = ws.f32('gen.act', B * F);
     const pre = ws.f32('gen.pre', B * F), gate = ws.f32('gen.gate', B * F);
     const logits = ws.f32('gen.logits', B * V), probs = ws.f32('gen.probs', B * NH * Math.max(T, Te));
-    const kNew = ws.f32('gen.kNew', B * D), vNew = ws.f32('gen.vNew', B * D);
+    const qkvNew = ws.f32('gen.qkv', B * 3 * D);
     let steps = 0;
     for (let t = 0; t < T; t++) {
       e.embedding(y, cur, w.shared, B, C, V);
@@ -574,12 +590,11 @@ export class T5Model implements Seq2SeqLM {
       for (let l = 0; l < cfg.num_decoder_layers; l++) {
         const blk = w.decoder[l]!;
         e.rmsnormForward(ln, null, y, blk.ln1, B, C, cfg.layer_norm_epsilon);
-        e.matmulForward(q, ln, blk.selfAttn.q, null, B, C, D, false);
-        e.matmulForward(kNew, ln, blk.selfAttn.k, null, B, C, D, false);
-        e.matmulForward(vNew, ln, blk.selfAttn.v, null, B, C, D, false);
+        e.matmulForward(qkvNew, ln, blk.selfAttn.qkv, null, B, C, 3 * D, false); // (B, 3D)
         for (let b = 0; b < B; b++) {
-          cacheK[l]!.set(kNew.subarray(b * D, (b + 1) * D), (b * T + t) * D);
-          cacheV[l]!.set(vNew.subarray(b * D, (b + 1) * D), (b * T + t) * D);
+          q.set(qkvNew.subarray(b * 3 * D, b * 3 * D + D), b * D);
+          cacheK[l]!.set(qkvNew.subarray(b * 3 * D + D, b * 3 * D + 2 * D), (b * T + t) * D);
+          cacheV[l]!.set(qkvNew.subarray(b * 3 * D + 2 * D, (b + 1) * 3 * D), (b * T + t) * D);
         }
         const selfDims: AttnDims = {
           B, NH, NKV: NH, Tq: 1, Tk: t + 1, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D,
@@ -591,7 +606,7 @@ export class T5Model implements Seq2SeqLM {
         e.rmsnormForward(ln, null, y, blk.ln2, B, C, cfg.layer_norm_epsilon);
         e.matmulForward(q, ln, blk.crossAttn.q, null, B, C, D, false);
         e.attentionForward(att, probs.subarray(0, B * NH * Te), q, crossK[l]!, crossV[l]!, null, ctx.encMaskAdd,
-          contiguousAttn(B, NH, 1, Te, cfg.d_kv));
+          this.crossDims(B, 1, Te, null, 0));
         e.matmulForward(ao, att, blk.crossAttn.o, null, B, C, D, false);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln3, B, C, cfg.layer_norm_epsilon);
