@@ -20,7 +20,8 @@ void bias_mask_softmax(float* P, const float* bias_h, const float* mask_b, const
   const int64_t Tq = d.Tq, Tk = d.Tk;
   for (int64_t i = 0; i < Tq; i++) {
     float* row = P + i * Tk;
-    const int64_t visible = d.causal ? std::min<int64_t>(Tk, i + (Tk - Tq) + 1) : Tk;
+    // causal with Tq > Tk: the first Tq - Tk queries see no key (visible clamps at 0: a zero row, zero output)
+    const int64_t visible = d.causal ? std::clamp<int64_t>(i + (Tk - Tq) + 1, 0, Tk) : Tk;
     if (bias_h != nullptr) {
       const float* br = bias_h + i * Tk;
       for (int64_t j = 0; j < visible; j++) row[j] += br[j];
@@ -28,7 +29,8 @@ void bias_mask_softmax(float* P, const float* bias_h, const float* mask_b, const
     if (mask_b != nullptr)
       for (int64_t j = 0; j < visible; j++) row[j] += mask_b[j];
     float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < visible; j++) mx = std::max(mx, row[j]);
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < visible; j++) mx = row[j] > mx ? row[j] : mx;
     for (int64_t j = 0; j < visible; j++) row[j] = fast_expf(row[j] - mx);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)

@@ -14,11 +14,11 @@
 namespace sp {
 
 // exp(x) with ~2 ulp error for x in [-87, 88]; below -87 returns 0 (softmax masks rely on that).
+// Branch-free so that loops calling it vectorise.
 static inline float fast_expf(float x) {
-  if (x < -87.0f) return 0.0f;
-  if (x > 88.0f) x = 88.0f;
+  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float log2e = 1.44269504088896341f;
-  float t = x * log2e;
+  float t = xc * log2e;
   float fi = std::floor(t + 0.5f);
   float f = t - fi;  // [-0.5, 0.5]: degree-6 Taylor of 2^f is exact to ~1.2e-7 relative here
   float p = 1.5403530393381609e-4f;
@@ -29,10 +29,8 @@ static inline float fast_expf(float x) {
   p = p * f + 6.9314718055994531e-1f;
   p = p * f + 1.0f;
   int32_t e = static_cast<int32_t>(fi) + 127;
-  uint32_t bits = static_cast<uint32_t>(e) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
+  float scale = __builtin_bit_cast(float, e << 23);
+  return x < -87.0f ? 0.0f : p * scale;
 }
 
 static inline float fast_tanhf(float x) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "bf16.h"
 #include "kernels.h"
 #include "thread_pool.h"
 
@@ -479,6 +480,91 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
 
+// ---- bf16 (opt-in): weights held as Uint16Array of bfloat16 bits ----
+uint16_t* bf16_arg(Args& a, size_t i, int64_t need) {
+  return a.typed<uint16_t>(i, need, napi_uint16_array, "Uint16Array", false);
+}
+
+// bf16Native() -> true when the bf16 GEMM runs on AVX512-BF16 (else the sgemm fallback)
+Napi::Value Bf16Native(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), sp::bf16_native()); }
+
+// toBf16(out: Uint16Array, inp, n)
+Napi::Value ToBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "toBf16");
+  int64_t n = a.num(2);
+  uint16_t* out = bf16_arg(a, 0, n);
+  const float* inp = a.f32(1, n);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::f32_to_bf16(out, inp, n);
+  return info.Env().Undefined();
+}
+
+// transposeToBf16(out: Uint16Array (cols, rows), w (rows, cols), rows, cols)
+Napi::Value TransposeToBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "transposeToBf16");
+  int64_t rows = a.num(2), cols = a.num(3);
+  a.positive(rows, "rows");
+  a.positive(cols, "cols");
+  uint16_t* out = bf16_arg(a, 0, rows * cols);
+  const float* w = a.f32(1, rows * cols);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::transpose_to_bf16(out, w, rows, cols);
+  return info.Env().Undefined();
+}
+
+// gemmBf16(C, A: Uint16Array (M, K), W: Uint16Array (N, K), M, N, K, ldc, beta): C = A W^T + beta C
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "gemmBf16");
+  int64_t M = a.num(3), N = a.num(4), K = a.num(5), ldc = a.num(6);
+  float beta = static_cast<float>(a.real(7));
+  a.positive(M, "M");
+  a.positive(N, "N");
+  a.positive(K, "K");
+  float* C = a.f32(0, (M - 1) * ldc + N);
+  const uint16_t* A = bf16_arg(a, 1, M * K);
+  const uint16_t* W = bf16_arg(a, 2, N * K);
+  if (!a.ok()) return info.Env().Undefined();
+  if (ldc < N) {  // rows of C would overlap (or, negative, run before C)
+    Napi::RangeError::New(info.Env(), "gemmBf16: ldc must be >= N = " + std::to_string(N) + ", got " + std::to_string(ldc))
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  sp::gemm_bf16_nt(C, A, W, M, N, K, ldc, beta);
+  return info.Env().Undefined();
+}
+
+// matmulForwardBf16(out, inp, weight: Uint16Array (OC, C), bias|null, N, C, OC, accumulate)
+Napi::Value MatmulForwardBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "matmulForwardBf16");
+  int64_t N = a.num(4), C = a.num(5), OC = a.num(6);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  a.positive(OC, "OC");
+  float* out = a.f32(0, N * OC);
+  const float* inp = a.f32(1, N * C);
+  const uint16_t* w = bf16_arg(a, 2, OC * C);
+  const float* bias = a.f32(3, OC, true);
+  bool acc = a.flag(7);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::matmul_forward_bf16(out, inp, w, bias, N, C, OC, acc);
+  return info.Env().Undefined();
+}
+
+// matmulBackwardInputBf16(dinp, dout, weightT: Uint16Array (C, OC), N, C, OC): dinp += dout @ weight
+Napi::Value MatmulBackwardInputBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "matmulBackwardInputBf16");
+  int64_t N = a.num(3), C = a.num(4), OC = a.num(5);
+  a.positive(N, "N");
+  a.positive(C, "C");
+  a.positive(OC, "OC");
+  float* dinp = a.f32(0, N * C);
+  const float* dout = a.f32(1, N * OC);
+  const uint16_t* wT = bf16_arg(a, 2, C * OC);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::matmul_backward_input_bf16(dinp, dout, wT, N, C, OC);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   openblas_set_num_threads(1);  // the engine's pool owns all cores
   exports.Set("alloc", Napi::Function::New(env, Alloc));
@@ -504,6 +590,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
   exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+  exports.Set("bf16Native", Napi::Function::New(env, Bf16Native));
+  exports.Set("toBf16", Napi::Function::New(env, ToBf16));
+  exports.Set("transposeToBf16", Napi::Function::New(env, TransposeToBf16));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
+  exports.Set("matmulForwardBf16", Napi::Function::New(env, MatmulForwardBf16));
+  exports.Set("matmulBackwardInputBf16", Napi::Function::New(env, MatmulBackwardInputBf16));
   return exports;
 }
 
