@@ -1,0 +1,57 @@
+/** The run's data: task splits read, capped and tokenized once. */
+import { SoftpromptError } from '../errors.js';
+import { createLocalTask, type LocalTaskOptions } from '../tasks/local.js';
+import { bundledDataDir, loadSplits, getTask, type LoadedSplits } from '../tasks/registry.js';
+import { encodeExamples, targetLength, type EncodedExample, type TextTokenizer } from '../tasks/encode.js';
+import type { Example, TaskSpec } from '../tasks/types.js';
+import type { TrainConfig } from './config.js';
+
+export interface RunData {
+  task: TaskSpec;
+  splits: LoadedSplits;
+  /** decoder length: longest tokenized label */
+  targetLength: number;
+  train: EncodedExample[];
+  validation: EncodedExample[];
+  test: EncodedExample[];
+  /** label strings of validation / test, for metrics */
+  validationTargets: string[];
+  testTargets: string[];
+}
+
+type DataConfig = Pick<TrainConfig, 'task' | 'dataDir' | 'trainFile' | 'devFile' | 'textColumn' | 'textPairColumn' |
+  'labelColumn' | 'template' | 'seed' | 'maxTrainExamples' | 'maxEvalExamples' | 'maxLength'>;
+
+export function resolveTask(cfg: DataConfig): { task: TaskSpec; dataDir: string } {
+  if (cfg.task === 'local') {
+    if (cfg.trainFile === undefined || cfg.devFile === undefined) {
+      throw new SoftpromptError('invalid_config', 'The local task needs --train-file and --dev-file (.jsonl, .csv or .tsv).', { path: 'config.trainFile' });
+    }
+    const opts: LocalTaskOptions = { train: cfg.trainFile, dev: cfg.devFile, textColumn: cfg.textColumn, labelColumn: cfg.labelColumn };
+    if (cfg.textPairColumn !== undefined) opts.textPairColumn = cfg.textPairColumn;
+    if (cfg.template !== undefined) opts.template = cfg.template;
+    return { task: createLocalTask(opts), dataDir: cfg.dataDir ?? '.' };
+  }
+  return { task: getTask(cfg.task), dataDir: cfg.dataDir ?? bundledDataDir() };
+}
+
+export function loadRunData(cfg: DataConfig, tok: TextTokenizer): RunData {
+  const { task, dataDir } = resolveTask(cfg);
+  const splits = loadSplits(task, dataDir, { seed: cfg.seed });
+  const cap = (xs: Example[], n: number | undefined) => (n === undefined ? xs : xs.slice(0, n));
+  const train = cap(splits.train, cfg.maxTrainExamples);
+  const validation = cap(splits.validation, cfg.maxEvalExamples);
+  const test = cap(splits.test, cfg.maxEvalExamples);
+  for (const [name, xs] of [['train', train], ['validation', validation]] as const) {
+    if (xs.length === 0) throw new SoftpromptError('invalid_data', `The ${name} split of ${task.name} in ${dataDir} is empty.`, { path: name, file: dataDir });
+  }
+  const S = targetLength(tok, task.labelList ?? task.labelWords, task.maxTargetLength ?? 20);
+  return {
+    task, splits, targetLength: S,
+    train: encodeExamples(train, tok, cfg.maxLength, S),
+    validation: encodeExamples(validation, tok, cfg.maxLength, S),
+    test: encodeExamples(test, tok, cfg.maxLength, S),
+    validationTargets: validation.map((e) => e.target),
+    testTargets: test.map((e) => e.target),
+  };
+}

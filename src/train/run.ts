@@ -1,0 +1,179 @@
+/**
+ * One training run, end to end: model folder → task splits → tokenizer → method transform → model → loss →
+ * AdamW, with evaluation, best-checkpoint selection, exact resume, and at the end the best adapter saved (with a
+ * model card), test metrics and a summary in the run folder.
+ *
+ *   runs/<task>-<method>/
+ *     run_config.json    the resolved configuration
+ *     metrics.jsonl      one line per step / evaluation
+ *     loss.svg eval.svg  training curves
+ *     checkpoint-<step>/ params + AdamW state + trainer state (atomic; newest and best kept)
+ *     adapter/           adapter_config.json + adapter_model.safetensors + README.md (the best step's)
+ *     summary.json       best validation metrics, test metrics, timing
+ */
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setThreads } from '../engine/index.js';
+import { SoftpromptError } from '../errors.js';
+import { atomicWriteFile } from '../io/atomic.js';
+import { loadTokenizerSync, type Tokenizer } from '../io/tokenizer.js';
+import { loadAdapter, saveAdapter } from '../methods/adapter-files.js';
+import { Dept, deptParamCount, deptRankForBudget, validateDeptConfig } from '../methods/dept.js';
+import type { InitContext, PeftMethod } from '../methods/method.js';
+import { writeModelCard } from '../methods/model-card.js';
+import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
+import { loadModel } from '../models/registry.js';
+import type { Seq2SeqLM } from '../models/types.js';
+import { collate } from '../tasks/encode.js';
+import { evaluate as taskMetrics } from '../tasks/metrics.js';
+import type { TrainConfig } from './config.js';
+import { loadRunData, type RunData } from './data.js';
+import { predictGenerate, predictRank } from './evaluate.js';
+import { trainLoop, type TrainLoopResult } from './loop.js';
+import { Rng } from './rng.js';
+
+export interface TrainRunResult {
+  runDir: string;
+  adapterDir: string;
+  task: string;
+  method: string;
+  trainableParams: number;
+  loop: TrainLoopResult;
+  firstLoss: number;
+  lastLoss: number;
+  bestValidation: Record<string, number> | null;
+  test: Record<string, number> | null;
+  seconds: number;
+  /** the trained method (best step's params); not written to summary.json */
+  trained?: PeftMethod;
+}
+
+export function defaultRunDir(cfg: Pick<TrainConfig, 'output' | 'task' | 'method'>): string {
+  return cfg.output ?? join('runs', `${cfg.task}-${cfg.method}`);
+}
+
+/** The method a config describes, initialised (or loaded from `initAdapter`). */
+export function createMethod(cfg: TrainConfig, model: Seq2SeqLM, tok: Tokenizer | null): PeftMethod {
+  const d = model.info.dModel;
+  const ctx: InitContext = {
+    dModel: d, vocabSize: model.info.vocabSize, embed: (ids) => model.embed(ids),
+    rng: new Rng(cfg.seed, 0x1417),
+  };
+  if (tok !== null) ctx.tokenize = (text) => tok.encode(text, { addSpecialTokens: true });
+  if (cfg.initAdapter !== undefined) {
+    const loaded = loadAdapter(cfg.initAdapter, { expectDModel: d });
+    if (loaded.type !== (cfg.method === 'dept' ? 'dept' : 'prompt_tuning')) {
+      throw new SoftpromptError('invalid_config', `--init-adapter ${cfg.initAdapter} holds a ${loaded.type} adapter, but --method is ${cfg.method}.`, { path: 'config.initAdapter' });
+    }
+    return loaded;
+  }
+  if (cfg.method === 'prompt_tuning') {
+    return PromptTuning.init(validatePromptTuningConfig({ numVirtualTokens: cfg.promptLength, init: cfg.init, initText: cfg.initText }), ctx);
+  }
+  const rank = cfg.rank ?? deptRankForBudget(cfg.budget, cfg.promptLength, cfg.maxLength, d);
+  return Dept.init(validateDeptConfig({
+    numVirtualTokens: cfg.promptLength, rank, maxLength: cfg.maxLength, loraAlpha: cfg.loraAlpha, init: cfg.init, initText: cfg.initText,
+  }), ctx);
+}
+
+export interface RunHooks {
+  /** human-readable progress lines (default: stderr) */
+  log?: (line: string) => void;
+  /** stop after this step as if interrupted (tests of resume) */
+  stopAtStep?: number;
+}
+
+export function predict(cfg: TrainConfig, model: Seq2SeqLM, method: PeftMethod, tok: Tokenizer, data: RunData,
+  split: 'validation' | 'test'): string[] {
+  const examples = split === 'validation' ? data.validation : data.test;
+  const opts = { batchSize: cfg.evalBatchSize, maxNewTokens: cfg.maxNewTokens, ...(cfg.padToMax ? { padTo: cfg.maxLength } : {}) };
+  if (cfg.evalMode === 'rank' && data.task.labelWords !== null) return predictRank(model, method, tok, examples, data.task.labelWords, opts);
+  return predictGenerate(model, method, tok, examples, opts);
+}
+
+export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult {
+  const t0 = performance.now();
+  const log = hooks.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  if (cfg.threads > 0) setThreads(cfg.threads);
+  const runDir = defaultRunDir(cfg);
+  mkdirSync(runDir, { recursive: true });
+
+  const model = loadModel(cfg.model);
+  const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
+  const data = loadRunData(cfg, tok);
+  const method = createMethod(cfg, model, tok);
+  const params = method.params();
+  const trainable = method.numParams();
+  log(`softprompt: ${cfg.method} on ${data.task.name} (${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test; splits: ${data.splits.splitProtocol}), model ${cfg.model}, ${trainable.toLocaleString('en-US')} trainable parameters`);
+  if (method instanceof Dept) {
+    const { numVirtualTokens: l, rank: r, maxLength: s } = method.config;
+    log(`  DePT l=${l} r=${r} s=${s}: ${deptParamCount(l, r, s, model.info.dModel).toLocaleString('en-US')} parameters (PT-${cfg.budget} has ${(cfg.budget * model.info.dModel).toLocaleString('en-US')})`);
+  }
+  atomicWriteFile(join(runDir, 'run_config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  let firstLoss = NaN, lastLoss = NaN;
+  let bestValidation: Record<string, number> | null = null;
+  const padTo = cfg.padToMax ? cfg.maxLength : undefined;
+  const evalFn = (split: 'validation' | 'test') => {
+    const preds = predict(cfg, model, method, tok, data, split);
+    return taskMetrics(data.task, preds, split === 'validation' ? data.validationTargets : data.testTargets);
+  };
+
+  const loop = trainLoop({
+    params, groups: [
+      { name: 'prompt', lr: cfg.lr, weightDecay: cfg.weightDecay },
+      { name: 'lowrank', lr: cfg.lrLowrank, weightDecay: cfg.weightDecay },
+    ],
+    steps: cfg.steps, warmupSteps: cfg.warmupSteps, maxGradNorm: cfg.maxGradNorm,
+    numExamples: data.train.length, batchSize: cfg.batchSize,
+    evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, keep: cfg.keepCheckpoints,
+    ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
+    runDir, seed: cfg.seed, resume: cfg.resume,
+    primaryMetric: data.task.primaryMetric, loadBestAtEnd: true, quiet: cfg.quiet,
+    optimizer: { eps: 1e-6 },
+    ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
+    extra: { method: cfg.method, task: data.task.name, model: cfg.model },
+    computeLossAndGrads: (rng, batch) => {
+      const b = collate(data.train, batch.indices, padTo === undefined
+        ? { padId: tok.padId, targetLength: data.targetLength }
+        : { padId: tok.padId, padTo, targetLength: data.targetLength });
+      const x = method.apply(model.embed(b.ids), b.mask, b.B, b.T);
+      const out = model.lossAndGrad({ B: b.B, Te: x.Te, inputsEmbeds: x.inputsEmbeds, encoderMask: x.mask, S: b.S, labels: b.labels },
+        { train: cfg.dropout, seed: rng.nextU32() });
+      method.backward(out.dInputsEmbeds, b.B, b.T);
+      if (Number.isNaN(firstLoss)) firstLoss = out.loss;
+      lastLoss = out.loss;
+      return { loss: out.loss, tokens: b.tokens };
+    },
+    evaluate: () => evalFn('validation'),
+    onBest: (_step, metrics) => { bestValidation = metrics; },
+    ...(hooks.log !== undefined ? { log: hooks.log } : {}),
+  });
+
+  const adapterDir = join(runDir, 'adapter');
+  let test: Record<string, number> | null = null;
+  if (!loop.interrupted) {
+    if (cfg.evalEvery === 0 || bestValidation === null) bestValidation = evalFn('validation');
+    test = data.test.length > 0 ? evalFn('test') : null;
+    saveAdapter(adapterDir, method, {
+      baseModel: cfg.model, tokenizer: cfg.tokenizer ?? cfg.model, format: cfg.adapterFormat,
+      modelInfo: { dModel: model.info.dModel, numLayers: model.info.numLayers, numHeads: model.info.numHeads, kind: model.info.kind },
+    });
+    writeModelCard(adapterDir, {
+      method, baseModel: cfg.model, format: cfg.adapterFormat,
+      training: { task: data.task.name, steps: loop.step, batchSize: cfg.batchSize, lr: cfg.lr, lrLowrank: cfg.lrLowrank, seed: cfg.seed, trainExamples: data.train.length, bestStep: loop.bestStep ?? loop.step, splitProtocol: data.splits.splitProtocol },
+      metrics: { ...prefixKeys('validation', bestValidation ?? {}), ...prefixKeys('test', test ?? {}) },
+    });
+  }
+  const result: TrainRunResult = {
+    runDir, adapterDir: existsSync(adapterDir) ? adapterDir : '', task: data.task.name, method: cfg.method, trainableParams: trainable,
+    loop, firstLoss, lastLoss, bestValidation, test, seconds: (performance.now() - t0) / 1000,
+  };
+  atomicWriteFile(join(runDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
+  result.trained = method;
+  return result;
+}
+
+function prefixKeys(prefix: string, rec: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [`${prefix}_${k}`, v]));
+}
