@@ -6,6 +6,8 @@
 // The micro-kernel keeps an MR x 48 block of C in 3*MR zmm accumulators (MR <= 8: 24 accumulators + 3 W + 1 A),
 // Goto-style blocking around it: W packed once per call and shared by all threads (a K block of one tile, 24 KB,
 // stays in L1 while MC rows of A stream past it); K odd and N not a multiple of 48 are zero-padded in the pack.
+// Few rows (decoding) skip the pack, which would cost more than the product: dot_kernel reads W in place, 32 bf16
+// of a row at a time, so the weight crosses memory once, at half the bytes of fp32.
 #include "bf16.h"
 
 #include <immintrin.h>
@@ -27,6 +29,7 @@ namespace {
 constexpr int64_t kNR = 48;   // columns of C per micro-tile: 3 zmm of 16 fp32
 constexpr int64_t kKC = 256;  // K per packed block (even): a tile's block is 48 * 256 * 2 B = 24 KB
 constexpr int64_t kMC = 192;  // rows of A per pass over a packed block: 192 * 256 * 2 B = 96 KB in L2
+constexpr int64_t kDotMaxRows = 64;  // M below this: dot_kernel, no packing (measured crossover)
 
 inline uint16_t round_bf16(float f) {
   uint32_t u;
@@ -136,6 +139,86 @@ void run_micro(int64_t mr, const uint16_t* A, int64_t lda, const uint16_t* Bp, i
   }
 }
 
+// Sum of the 16 lanes by full-width swaps. (The masked forms, all-ones mask: GCC 12 builds the unmasked ones and
+// _mm512_reduce_add_ps on an undefined pass-through operand and warns "may be used uninitialized".)
+SP_BF16_TARGET inline float hsum(__m512 v) {
+  const __mmask16 all = 0xffff;
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, all, v, v, 0x4e));  // 256-bit halves
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, all, v, v, 0xb1));  // 128-bit quarters
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, all, v, 0x4e));        // pairs within 128 bits
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, all, v, 0xb1));        // neighbours
+  return _mm512_cvtss_f32(v);
+}
+
+// C[0:MR, n : n+nc] = beta C + A[0:MR] . W[n : n+nc]^T (nc <= 4) as dot products over K, 32 bf16 per step; the
+// K tail is loaded masked (zeros). A rows are K apart; W rows are read in place.
+template <int MR>
+SP_BF16_TARGET void dot_kernel(const uint16_t* A, const uint16_t* W, int64_t n, int64_t nc, int64_t K, float* C,
+                               int64_t ldc, float beta) {
+  __m512 acc[MR][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();
+  const uint16_t* w[4];
+  for (int j = 0; j < 4; j++) w[j] = W + (n + (j < nc ? j : 0)) * K;
+  const int64_t kfull = K / 32 * 32;
+  for (int64_t k = 0; k < kfull; k += 32) {
+    __m512bh wv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) wv[j] = (__m512bh)_mm512_loadu_si512(w[j] + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+      const __m512bh a = (__m512bh)_mm512_loadu_si512(A + r * K + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, wv[j]);
+    }
+  }
+  if (kfull < K) {
+    const __mmask32 m = static_cast<__mmask32>((1ull << (K - kfull)) - 1);
+    __m512bh wv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, w[j] + kfull);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+      const __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(m, A + r * K + kfull);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, wv[j]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < nc; j++) {
+      const float s = hsum(acc[r][j]);
+      float* c = C + r * ldc + n + j;
+      *c = beta == 0.0f ? s : s + beta * *c;
+    }
+}
+
+// Columns [n0, n1) of all M rows, 4 columns at a time; their W rows (4 K bf16) stay in cache across row groups.
+void dot_columns(float* C, const uint16_t* A, const uint16_t* W, int64_t M, int64_t n0, int64_t n1, int64_t K,
+                 int64_t ldc, float beta) {
+  for (int64_t n = n0; n < n1; n += 4) {
+    const int64_t nc = std::min<int64_t>(4, n1 - n);
+    for (int64_t m = 0; m < M; m += 4) {
+      const uint16_t* a = A + m * K;
+      float* c = C + m * ldc;
+      switch (std::min<int64_t>(4, M - m)) {
+        case 4: dot_kernel<4>(a, W, n, nc, K, c, ldc, beta); break;
+        case 3: dot_kernel<3>(a, W, n, nc, K, c, ldc, beta); break;
+        case 2: dot_kernel<2>(a, W, n, nc, K, c, ldc, beta); break;
+        default: dot_kernel<1>(a, W, n, nc, K, c, ldc, beta); break;
+      }
+    }
+  }
+}
+
+void gemm_bf16_dot(float* C, const uint16_t* A, const uint16_t* W, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                   float beta) {
+  // split the columns in blocks of 4; at least ~64 K of work per chunk
+  const int64_t blocks = (N + 3) / 4, grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, M * K));
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+    dot_columns(C, A, W, M, b0 * 4, std::min(N, b1 * 4), K, ldc, beta);
+  });
+}
+
 // Packed W: K block kb starts at tiles * 96 * (kb * kKC / 2); tile t of it at + t * kcp * 96.
 struct Packed {
   const uint16_t* data;
@@ -229,7 +312,9 @@ void gemm_bf16_nt(float* C, const uint16_t* A_bf16, const uint16_t* W_bf16, int6
       for (int64_t n = 0; n < N; n++) C[m * ldc + n] = beta == 0.0f ? 0.0f : beta * C[m * ldc + n];
     return;
   }
-  if (bf16_native())
+  if (bf16_native() && M < kDotMaxRows)
+    gemm_bf16_dot(C, A_bf16, W_bf16, M, N, K, ldc, beta);
+  else if (bf16_native())
     gemm_bf16_native(C, A_bf16, W_bf16, M, N, K, ldc, beta);
   else
     gemm_bf16_fallback(C, A_bf16, W_bf16, M, N, K, ldc, beta);

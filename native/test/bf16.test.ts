@@ -129,13 +129,16 @@ describe(`bf16 (${FALLBACK ? 'sgemm fallback' : 'native when the CPU has AVX512-
   });
 
   describe('gemmBf16: C (M, N) = A (M, K) . W (N, K)^T + beta C', () => {
+    // M < 64 takes the dot-product kernel (W read in place), M >= 64 the packed 8 x 48 micro-kernel.
     const cases: [number, number, number, string][] = [
-      [7, 19, 33, 'odd K, N not a multiple of 16'],
-      [1, 5, 1, 'one row, K = 1'],
-      [8, 48, 2, 'exactly one 8 x 48 micro-tile'],
-      [17, 50, 257, 'K crosses a 256 block with an odd remainder'],
-      [300, 200, 64, 'threaded over rows'],
-      [3, 500, 300, 'few rows: threaded over column tiles'],
+      [7, 19, 33, 'dot: odd K, N not a multiple of 4'],
+      [1, 5, 1, 'dot: one row, K = 1'],
+      [17, 50, 257, 'dot: K tail of 1 past 8 steps of 32'],
+      [3, 500, 300, 'dot: threaded over columns'],
+      [71, 19, 33, 'packed: odd K, N not a multiple of 16, 7 leftover rows'],
+      [64, 48, 2, 'packed: exactly 8 micro-tiles of 8 x 48'],
+      [80, 50, 257, 'packed: K crosses a 256 block with an odd remainder'],
+      [300, 200, 64, 'packed: threaded over rows'],
     ];
     for (const [M, N, K, what] of cases) {
       it(`M=${M} N=${N} K=${K} (${what})`, () => {
@@ -159,32 +162,36 @@ describe(`bf16 (${FALLBACK ? 'sgemm fallback' : 'native when the CPU has AVX512-
       });
     }
 
-    it('beta accumulates into a strided C (ldc > N) and leaves the padding alone', () => {
-      const M = 7, N = 19, K = 33, ldc = 24;
-      const A = toBf16(randF32(r, M * K)), W = toBf16(randF32(r, N * K));
-      for (const beta of [1, 0.5]) {
-        const C0 = randF32(r, M * ldc), C = Float32Array.from(C0);
-        E.gemmBf16(C, A, W, M, N, K, ldc, beta);
-        assertClose(`C (beta=${beta})`, C, gemmNtRef(widen(A), widen(W), M, N, K, beta, f64(C0), ldc).out, 1e-5);
-      }
-    });
+    for (const M of [7, 70])
+      it(`beta accumulates into a strided C (ldc > N) and leaves the padding alone (M=${M})`, () => {
+        const N = 19, K = 33, ldc = 24;
+        const A = toBf16(randF32(r, M * K)), W = toBf16(randF32(r, N * K));
+        for (const beta of [1, 0.5]) {
+          const C0 = randF32(r, M * ldc), C = Float32Array.from(C0);
+          E.gemmBf16(C, A, W, M, N, K, ldc, beta);
+          assertClose(`C (beta=${beta})`, C, gemmNtRef(widen(A), widen(W), M, N, K, beta, f64(C0), ldc).out, 1e-5);
+        }
+      });
 
     // The VDPBF16PS kernel sums each element in the same order however the work is split; OpenBLAS (fallback)
     // does not promise that, so there the two runs only agree to fp32 rounding.
-    it('gives the same result on 1 and 2 threads (row split and tile split)', () => {
-      for (const [M, N, K] of [[300, 200, 64], [3, 500, 300]] as const) {
+    it('gives the same result on 1 thread as on several (row split, tile split, dot column split)', () => {
+      // 64 rows on 4 threads are too few to split by rows (8 blocks of 8): the packed kernel splits column tiles
+      for (const [M, N, K, threads] of [[300, 200, 64, 2], [64, 500, 300, 4], [3, 500, 300, 2]] as const) {
         const A = toBf16(randF32(r, M * K)), W = toBf16(randF32(r, N * K));
         const C1 = new Float32Array(M * N), C2 = new Float32Array(M * N);
         withThreads(1, () => E.gemmBf16(C1, A, W, M, N, K, N, 0));
-        withThreads(2, () => E.gemmBf16(C2, A, W, M, N, K, N, 0));
+        withThreads(threads, () => E.gemmBf16(C2, A, W, M, N, K, N, 0));
+        const ref = gemmNtRef(widen(A), widen(W), M, N, K, 0, new Float64Array(M * N), N).out;
+        assertClose(`M=${M} N=${N} K=${K} on ${threads} threads vs reference`, C2, ref, 1e-5);
         if (E.bf16Native()) assert.deepEqual(C2, C1, `M=${M} N=${N} K=${K}: bits differ between 1 and 2 threads`);
         else assertClose(`M=${M} N=${N} K=${K}: threads=2 vs threads=1`, C2, C1, 1e-6);
       }
     });
   });
 
-  describe('matmul with a bf16 weight', () => {
-    const N = 7, C = 33, OC = 19;
+  for (const [N, C, OC] of [[7, 33, 19], [70, 33, 19]] as const)
+  describe(`matmul with a bf16 weight (N=${N} C=${C} OC=${OC})`, () => {
     it('matmulForwardBf16: bias, no bias, accumulate', () => {
       const inp = randF32(r, N * C), w = randF32(r, OC * C), bias = randF32(r, OC);
       const W = toBf16(w), inpR = widen(toBf16(inp)), WR = widen(W);

@@ -656,7 +656,7 @@ describe('attention', () => {
         mask = new Float32Array(d.B * d.Tk);
         for (const [b, j, val] of c.mask) mask[b * d.Tk + j] = val;
       }
-      const sub = (vw: readonly [number, number], from: Float32Array[]) => from[vw[0]]!.subarray(vw[1]);
+      const sub = (vw: readonly [number, number], from: readonly Float32Array[]) => from[vw[0]]!.subarray(vw[1]);
       const C = d.NH * d.HS;
       const gOut = guarded('out', new Float32Array(d.B * d.Tq * C)), gProbs = guarded('probs', new Float32Array(d.B * d.NH * d.Tq * d.Tk));
       const out = gOut.inner, probs = gProbs.inner;
@@ -674,7 +674,7 @@ describe('attention', () => {
         assert.ok(kept > 0 && kept < keep.length, `dropout keeps ${kept} of ${keep.length} probabilities`);
       }
       const b64 = bufs.map(f64);
-      const view = (vw: readonly [number, number], from: F64[]): View => ({ buf: from[vw[0]]!, off: vw[1] });
+      const view = (vw: readonly [number, number], from: readonly F64[]): View => ({ buf: from[vw[0]]!, off: vw[1] });
       const bias64 = bias && f64(bias), mask64 = mask && f64(mask);
       const ref = attentionRef(view(q, b64), view(k, b64), view(v, b64), bias64, mask64, d, drop);
       assertClose('out', out, ref.out, FWD_TOL);

@@ -45,3 +45,17 @@ export function contiguousAttn(B: number, NH: number, Tq: number, Tk: number, HS
     scale: opts.scale ?? 1,
   };
 }
+
+/** bf16 copy of a float32 tensor (round to nearest even): a frozen weight for matmulForwardBf16. */
+export function toBf16(x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  nativeEngine().toBf16(out, x, x.length);
+  return out;
+}
+
+/** bf16 copy of w (rows, cols) transposed to (cols, rows): the weightT operand of matmulBackwardInputBf16. */
+export function transposeToBf16(w: Float32Array, rows: number, cols: number): Uint16Array {
+  const out = new Uint16Array(rows * cols);
+  nativeEngine().transposeToBf16(out, w, rows, cols);
+  return out;
+}

@@ -60,6 +60,20 @@ export interface NativeEngine {
   dropoutBackward(dinp: F32, dout: F32, keep: Uint8Array, p: number, n: number): void;
   crossEntropy(losses: F32N, lse: F32N, dlogits: F32N, logits: F32, targets: Int32Array, N: number, V: number,
     gradScale: number, ignoreIndex: number): number;
+  // bf16 (opt-in): weights as Uint16Array of bfloat16 bits, fp32 accumulation (VDPBF16PS, else sgemm on widened values)
+  /** true when the bf16 GEMM runs on AVX512-BF16; false on other CPUs or with SOFTPROMPT_BF16_FALLBACK set */
+  bf16Native(): boolean;
+  /** out = bf16(inp), round to nearest even */
+  toBf16(out: Uint16Array, inp: F32, n: number): void;
+  /** out (cols, rows) = bf16(w (rows, cols))^T */
+  transposeToBf16(out: Uint16Array, w: F32, rows: number, cols: number): void;
+  /** C (M, N) = A (M, K) . W (N, K)^T + beta C, C rows ldc apart */
+  gemmBf16(C: F32, A: Uint16Array, W: Uint16Array, M: number, N: number, K: number, ldc: number, beta: number): void;
+  /** out (N, OC) = bf16(inp (N, C)) @ weight (OC, C)^T (+ bias); accumulate: out += */
+  matmulForwardBf16(out: F32, inp: F32, weight: Uint16Array, bias: F32N, N: number, C: number, OC: number,
+    accumulate: boolean): void;
+  /** dinp (N, C) += bf16(dout (N, OC)) @ weight (OC, C), given weightT = weight^T (C, OC) from transposeToBf16 */
+  matmulBackwardInputBf16(dinp: F32, dout: F32, weightT: Uint16Array, N: number, C: number, OC: number): void;
 }
 
 function findAddon(): string {
