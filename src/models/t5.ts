@@ -11,7 +11,7 @@
  * D = NH*HS, F = d_ff, V vocab, L layers. Weights are frozen: backward computes activation gradients only
  * (llm.c style: the forward's kernel list, reversed), all the way down to dLoss/dInputsEmbeds (B, Te, C).
  */
-import { Act, MASK_MIN, contiguousAttn, engine, type AttnDims } from '../engine/index.js';
+import { MASK_MIN, contiguousAttn, engine, toBf16, transposeToBf16, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
 import { computePositionBias } from './t5-position.js';
@@ -172,8 +172,17 @@ interface ForwardContext {
   decLast: F32 | null; // (B, S, C) same for the decoder
 }
 
+export type Precision = 'fp32' | 'bf16';
+
 export class T5Model implements Seq2SeqLM {
   readonly info: ModelInfo;
+  /**
+   * 'bf16': every weight GEMM (forward and backward to the input) rounds its operands to bfloat16 and
+   * accumulates in fp32 (opt-in; norms, softmax, attention products and the loss stay fp32).
+   */
+  precision: Precision = 'fp32';
+  private readonly bf16 = new WeakMap<F32, Uint16Array>();
+  private readonly bf16T = new WeakMap<F32, Uint16Array>();
   private readonly ffn: T5FeedForward;
   private readonly ws = new Workspace();
   private readonly e = engine();
@@ -218,6 +227,22 @@ export class T5Model implements Seq2SeqLM {
   lossAndGrad(batch: Seq2SeqBatch, opts: ForwardOptions = {}): Seq2SeqOutput & { dInputsEmbeds: F32 } {
     const { out, ctx } = this.runForward(batch, opts, true);
     return { ...out, dInputsEmbeds: this.runBackward(ctx) };
+  }
+
+  /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
+  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
+    if (this.precision === 'fp32') return this.e.matmulForward(out, inp, W, null, N, C, OC, false);
+    let w16 = this.bf16.get(W);
+    if (w16 === undefined) this.bf16.set(W, (w16 = toBf16(W)));
+    this.e.matmulForwardBf16(out, inp, w16, null, N, C, OC, false);
+  }
+
+  /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
+  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
+    if (this.precision === 'fp32') return this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+    let wt = this.bf16T.get(W);
+    if (wt === undefined) this.bf16T.set(W, (wt = transposeToBf16(W, OC, C)));
+    this.e.matmulBackwardInputBf16(dinp, dout, wt, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -295,7 +320,7 @@ export class T5Model implements Seq2SeqLM {
     headIn.set(decOut);
     if (cfg.tie_word_embeddings) e.scale(headIn, 1 / Math.sqrt(C), B * S * C);
     const logits = ws.f32('logits', B * S * V); // (B*S, V)
-    e.matmulForward(logits, headIn, w.lmHead, null, B * S, C, V, false);
+    this.linear(logits, headIn, w.lmHead, B * S, C, V);
 
     // ---- loss: mean over non-ignored label tokens of the batch
     const tokenNll = new Float32Array(B * S);
@@ -369,12 +394,12 @@ export class T5Model implements Seq2SeqLM {
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, Te, 3D): q | k | v per row
-    e.matmulForward(qkv, ln, blk.attn.qkv, null, N, C, 3 * D, false);
+    this.linear(qkv, ln, blk.attn.qkv, N, C, 3 * D);
     const att = ws.f32('att', N * D);
     e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), qkv, qkv.subarray(D), qkv.subarray(2 * D),
       ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const ao = ws.f32('ao', N * C);
-    e.matmulForward(ao, att, blk.attn.o, null, N, C, D, false);
+    this.linear(ao, att, blk.attn.o, N, C, D);
     const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, 101 + 10 * l), N * C);
     const fo = this.ffnForward(p, mid, blk.ln2, this.weights.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
@@ -390,18 +415,18 @@ export class T5Model implements Seq2SeqLM {
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstdF`, N), x, lnW, N, C, cfg.layer_norm_epsilon);
     const pre = ws.f32(`${p}.pre`, N * F); // (N, F) wi x (wi_0 x when gated)
-    e.matmulForward(pre, ln, f.wi, null, N, C, F, false);
+    this.linear(pre, ln, f.wi, N, C, F);
     const act = ws.f32('act', N * F);
     if (f.wiGate !== null) {
       const gate = ws.f32(`${p}.gate`, N * F); // (N, F) wi_1 x
-      e.matmulForward(gate, ln, f.wiGate, null, N, C, F, false);
+      this.linear(gate, ln, f.wiGate, N, C, F);
       e.gatedForward(this.ffn.act, act, pre, gate, N * F);
     } else {
       e.actForward(this.ffn.act, act, pre, N * F);
     }
     const actD = ctx === null ? act : this.dropoutF(`${p}.act`, act, N * F, ctx, site);
     const fo = ws.f32('fo', N * C);
-    e.matmulForward(fo, actD, f.wo, null, N, F, C, false);
+    this.linear(fo, actD, f.wo, N, F, C);
     return fo;
   }
 
@@ -415,23 +440,23 @@ export class T5Model implements Seq2SeqLM {
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, S, 3D)
-    e.matmulForward(qkv, ln, blk.selfAttn.qkv, null, N, C, 3 * D, false);
+    this.linear(qkv, ln, blk.selfAttn.qkv, N, C, 3 * D);
     const att = ws.f32('att', N * D);
     e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), qkv, qkv.subarray(D), qkv.subarray(2 * D), ctx.decBias, null,
       this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     const ao = ws.f32('ao', N * C);
-    e.matmulForward(ao, att, blk.selfAttn.o, null, N, C, D, false);
+    this.linear(ao, att, blk.selfAttn.o, N, C, D);
     const mid1 = ws.f32(`${p}.mid1`, N * C);
     e.add(mid1, yin, this.dropoutF(`${p}.ao1`, ao, N * C, ctx, 1001 + 10 * l), N * C);
     // cross-attention over the encoder output (mask only, no position bias)
     e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
     const cq = ws.f32(`${p}.cq`, N * D);
-    e.matmulForward(cq, ln, blk.crossAttn.q, null, N, C, D, false);
+    this.linear(cq, ln, blk.crossAttn.q, N, C, D);
     const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
-    e.matmulForward(ckv, encOut, blk.crossAttn.kv, null, B * Te, C, 2 * D, false);
+    this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
     e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
       this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
-    e.matmulForward(ao, att, blk.crossAttn.o, null, N, C, D, false);
+    this.linear(ao, att, blk.crossAttn.o, N, C, D);
     const mid2 = ws.f32(`${p}.mid2`, N * C);
     e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
     const fo = this.ffnForward(p, mid2, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
@@ -449,7 +474,7 @@ export class T5Model implements Seq2SeqLM {
     const C = cfg.d_model, V = cfg.vocab_size;
     // logits = headIn @ lmHead^T; headIn = decOut * C^-0.5 (tied)
     const dHead = ws.zeros('dHead', B * S * C);
-    e.matmulBackward(dHead, null, null, ctx.dlogits!, null, w.lmHead, B * S, C, V);
+    this.linearBack(dHead, ctx.dlogits!, w.lmHead, B * S, C, V);
     if (cfg.tie_word_embeddings) e.scale(dHead, 1 / Math.sqrt(C), B * S * C);
     const dDecFinal = this.dropoutB('dec.out', dHead, B * S * C, ctx);
     const dy = ws.zeros('dres.dec', B * S * C);
@@ -472,7 +497,7 @@ export class T5Model implements Seq2SeqLM {
     const C = cfg.d_model, F = cfg.d_ff;
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx); // (N, C)
     const dactD = ws.zeros('dact', N * F);
-    e.matmulBackward(dactD, null, null, dfo, null, f.wo, N, F, C);
+    this.linearBack(dactD, dfo, f.wo, N, F, C);
     const dact = this.dropoutB(`${p}.act`, dactD, N * F, ctx);
     const pre = ws.f32(`${p}.pre`, N * F);
     const dpre = ws.zeros('dpre', N * F);
@@ -481,11 +506,11 @@ export class T5Model implements Seq2SeqLM {
       const gate = ws.f32(`${p}.gate`, N * F);
       const dgate = ws.zeros('dgate', N * F);
       e.gatedBackward(this.ffn.act, dpre, dgate, dact, pre, gate, N * F);
-      e.matmulBackward(dln, null, null, dgate, null, f.wiGate, N, C, F);
+      this.linearBack(dln, dgate, f.wiGate, N, C, F);
     } else {
       e.actBackward(this.ffn.act, dpre, dact, pre, N * F);
     }
-    e.matmulBackward(dln, null, null, dpre, null, f.wi, N, C, F);
+    this.linearBack(dln, dpre, f.wi, N, C, F);
     e.rmsnormBackward(dres, null, dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
   }
 
@@ -498,12 +523,12 @@ export class T5Model implements Seq2SeqLM {
     // forward: mid = in + drop(o(attn(q, k, v))), q/k/v = W norm(in)
     const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
-    e.matmulBackward(datt, null, null, dao, null, blk.attn.o, N, D, C);
+    this.linearBack(datt, dao, blk.attn.o, N, D, C);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
       ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const dln = ws.zeros('dln', N * C);
-    e.matmulBackward(dln, null, null, dqkv, null, blk.attn.qkv, N, C, 3 * D);
+    this.linearBack(dln, dqkv, blk.attn.qkv, N, C, 3 * D);
     e.rmsnormBackward(dh, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
@@ -515,25 +540,25 @@ export class T5Model implements Seq2SeqLM {
     // cross-attention: mid2 = mid1 + drop(o(attn(q(norm(mid1)), k(enc), v(enc))))
     const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
-    e.matmulBackward(datt, null, null, dao, null, blk.crossAttn.o, N, D, C);
+    this.linearBack(datt, dao, blk.crossAttn.o, N, D, C);
     const dq = ws.zeros('dq', N * D), dckv = ws.zeros('dckv', B * Te * 2 * D);
     const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
     e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
       ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
-    e.matmulBackward(dEncOut, null, null, dckv, null, blk.crossAttn.kv, B * Te, C, 2 * D);
+    this.linearBack(dEncOut, dckv, blk.crossAttn.kv, B * Te, C, 2 * D);
     const dln = ws.zeros('dln', N * C);
-    e.matmulBackward(dln, null, null, dq, null, blk.crossAttn.q, N, C, D);
+    this.linearBack(dln, dq, blk.crossAttn.q, N, C, D);
     e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.mid1`, N * C), blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
     // The self-attention of block 0 only feeds gradient to the decoder's token embeddings, which are frozen.
     if (l === 0) return;
     const dao1 = this.dropoutB(`${p}.ao1`, dy, N * C, ctx);
     datt.fill(0);
-    e.matmulBackward(datt, null, null, dao1, null, blk.selfAttn.o, N, D, C);
+    this.linearBack(datt, dao1, blk.selfAttn.o, N, D, C);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
       ws.f32(`${p}.probs`, B * NH * S * S), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     dln.fill(0);
-    e.matmulBackward(dln, null, null, dqkv, null, blk.selfAttn.qkv, N, C, 3 * D);
+    this.linearBack(dln, dqkv, blk.selfAttn.qkv, N, C, 3 * D);
     e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
@@ -566,7 +591,7 @@ export class T5Model implements Seq2SeqLM {
     for (let l = 0; l < cfg.num_decoder_layers; l++) {
       const blk = w.decoder[l]!;
       const ckv = ws.f32(`gen.ckv.${l}`, B * Te * 2 * D); // (B, Te, 2D)
-      e.matmulForward(ckv, encOut, blk.crossAttn.kv, null, B * Te, C, 2 * D, false);
+      this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
       crossK.push(ckv);
       crossV.push(ckv.subarray(D));
       cacheK.push(ws.f32(`gen.k.${l}`, B * T * D));
@@ -590,7 +615,7 @@ export class T5Model implements Seq2SeqLM {
       for (let l = 0; l < cfg.num_decoder_layers; l++) {
         const blk = w.decoder[l]!;
         e.rmsnormForward(ln, null, y, blk.ln1, B, C, cfg.layer_norm_epsilon);
-        e.matmulForward(qkvNew, ln, blk.selfAttn.qkv, null, B, C, 3 * D, false); // (B, 3D)
+        this.linear(qkvNew, ln, blk.selfAttn.qkv, B, C, 3 * D); // (B, 3D)
         for (let b = 0; b < B; b++) {
           q.set(qkvNew.subarray(b * 3 * D, b * 3 * D + D), b * D);
           cacheK[l]!.set(qkvNew.subarray(b * 3 * D + D, b * 3 * D + 2 * D), (b * T + t) * D);
@@ -601,28 +626,28 @@ export class T5Model implements Seq2SeqLM {
           qBatch: D, kBatch: T * D, vBatch: T * D, causal: false, scale: 1,
         };
         e.attentionForward(att, probs.subarray(0, B * NH * (t + 1)), q, cacheK[l]!, cacheV[l]!, bias, null, selfDims);
-        e.matmulForward(ao, att, blk.selfAttn.o, null, B, C, D, false);
+        this.linear(ao, att, blk.selfAttn.o, B, C, D);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln2, B, C, cfg.layer_norm_epsilon);
-        e.matmulForward(q, ln, blk.crossAttn.q, null, B, C, D, false);
+        this.linear(q, ln, blk.crossAttn.q, B, C, D);
         e.attentionForward(att, probs.subarray(0, B * NH * Te), q, crossK[l]!, crossV[l]!, null, ctx.encMaskAdd,
           this.crossDims(B, 1, Te, null, 0));
-        e.matmulForward(ao, att, blk.crossAttn.o, null, B, C, D, false);
+        this.linear(ao, att, blk.crossAttn.o, B, C, D);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln3, B, C, cfg.layer_norm_epsilon);
-        e.matmulForward(pre, ln, blk.ffn.wi, null, B, C, F, false);
+        this.linear(pre, ln, blk.ffn.wi, B, C, F);
         if (blk.ffn.wiGate !== null) {
-          e.matmulForward(gate, ln, blk.ffn.wiGate, null, B, C, F, false);
+          this.linear(gate, ln, blk.ffn.wiGate, B, C, F);
           e.gatedForward(this.ffn.act, act, pre, gate, B * F);
         } else {
           e.actForward(this.ffn.act, act, pre, B * F);
         }
-        e.matmulForward(ao, act, blk.ffn.wo, null, B, F, C, false);
+        this.linear(ao, act, blk.ffn.wo, B, F, C);
         e.add(y, y, ao, B * C);
       }
       e.rmsnormForward(ln, null, y, w.decFinal, B, C, cfg.layer_norm_epsilon);
       if (cfg.tie_word_embeddings) e.scale(ln, 1 / Math.sqrt(C), B * C);
-      e.matmulForward(logits, ln, w.lmHead, null, B, C, V, false);
+      this.linear(logits, ln, w.lmHead, B, C, V);
       if (stepLogits) stepLogits.set(logits, t * B * V);
       steps = t + 1;
       for (let b = 0; b < B; b++) {
