@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- t5 [--config t5-base] [--batch 8] [--seq 256] [--reps 3] [--threads N] [--method pt|dept|both]`
+ * `npm run bench -- t5 [--config t5-base] [--batch 8] [--seq 256] [--reps 3] [--threads N] [--method pt|dept|both]
+ *   [--precision fp32|bf16]`
  * One prompt-tuning training step (forward + backward to the prompt + grad clip + AdamW) on a random-weight T5
  * with real shapes, the same step as ../shared/bench/pytorch_peer.py: PT with 100 tokens, DePT with 60 tokens
  * and rank 30, inputs padded to --seq, labels [209, 1], dropout 0. Each method runs in its own process so that
@@ -13,7 +14,7 @@ import { getThreads, setThreads } from '../src/engine/index.js';
 import { Dept, validateDeptConfig } from '../src/methods/dept.js';
 import type { PeftMethod } from '../src/methods/method.js';
 import { PromptTuning, validatePromptTuningConfig } from '../src/methods/prompt-tuning.js';
-import type { T5Model } from '../src/models/t5.js';
+import type { Precision, T5Model } from '../src/models/t5.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { clipGradNorm } from '../src/train/clip.js';
 import { randomT5 } from './random-t5.js';
@@ -27,6 +28,7 @@ export interface T5BenchRow {
   l: number;
   r: number;
   threads: number;
+  precision: Precision;
   step_ms: number;
   fwd_ms: number;
   maxrss_mb: number;
@@ -58,8 +60,9 @@ function makeBatch(model: T5Model, B: number, T: number) {
   return { E: model.embed(ids), mask: new Float32Array(B * T).fill(1), labels };
 }
 
-function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, reps: number): T5BenchRow {
+function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, reps: number, precision: Precision): T5BenchRow {
   const model = randomT5(cfgName);
+  model.precision = precision;
   const C = model.config.d_model;
   const rng = { nextFloat: Math.random, normal: () => Math.random() - 0.5 };
   const ctx = { dModel: C, vocabSize: model.config.vocab_size, embed: (ids: Int32Array) => model.embed(ids), rng };
@@ -103,7 +106,7 @@ function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, re
   for (const [k, v] of Object.entries(parts)) breakdown[k] = Math.round(median(v) * 10) / 10;
   return {
     method: method === 'pt' ? 'PT-100' : 'DePT-60/30', model: cfgName, batch: B, seq: T,
-    l: m.numVirtualTokens, r: method === 'pt' ? 0 : 30, threads: getThreads(),
+    l: m.numVirtualTokens, r: method === 'pt' ? 0 : 30, threads: getThreads(), precision,
     step_ms: Math.round(stepMs * 10) / 10, fwd_ms: Math.round(fwdMs * 10) / 10,
     maxrss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
     gflops_per_step: Math.round(flops / 1e9), achieved_gflops: Math.round(flops / 1e9 / (stepMs / 1000)),
@@ -118,9 +121,11 @@ export function runT5Bench(argv: string[]): void {
   const reps = Number(flag(argv, '--reps', '3'));
   const threads = Number(flag(argv, '--threads', '0'));
   if (threads > 0) setThreads(threads);
+  const precision = flag(argv, '--precision', 'fp32') as Precision;
+  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision must be fp32 or bf16, got ${precision}`);
   const workerMethod = flag(argv, '--worker', '');
   if (workerMethod === 'pt' || workerMethod === 'dept') {
-    process.stdout.write(JSON.stringify(worker(workerMethod, cfgName, B, T, reps)) + '\n');
+    process.stdout.write(JSON.stringify(worker(workerMethod, cfgName, B, T, reps, precision)) + '\n');
     return;
   }
   const which = flag(argv, '--method', 'both');
@@ -132,11 +137,11 @@ export function runT5Bench(argv: string[]): void {
     if (r.status !== 0) throw new Error(`bench worker ${m} failed (exit ${r.status})`);
     rows.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as T5BenchRow);
   }
-  console.log(`T5 prompt-tuning step, ${cfgName}, batch ${B}, seq ${T}, ${rows[0]?.threads} threads, fp32 (median of ${reps})`);
+  console.log(`T5 prompt-tuning step, ${cfgName}, batch ${B}, seq ${T}, ${rows[0]?.threads} threads, ${precision} (median of ${reps})`);
   console.table(rows.map((r) => ({ method: r.method, 'step ms': r.step_ms, 'fwd ms': r.fwd_ms, 'peak RSS MB': r.maxrss_mb, 'GFLOP/step': r.gflops_per_step, 'GFLOP/s': r.achieved_gflops, ...r.breakdown_ms })));
   const outDir = join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, 't5.json');
+  const file = join(outDir, precision === 'fp32' ? 't5.json' : `t5-${precision}.json`);
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), openblas_coretype: process.env['OPENBLAS_CORETYPE'] ?? null, rows }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }

@@ -98,7 +98,7 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const runDir = defaultRunDir(cfg);
   mkdirSync(runDir, { recursive: true });
 
-  const model = loadModel(cfg.model);
+  const model = loadModel(cfg.model, { precision: cfg.precision });
   const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
   const data = loadRunData(cfg, tok);
   const method = createMethod(cfg, model, tok);
