@@ -1,0 +1,172 @@
+/**
+ * T5 beyond the golden fixture: finite-difference gradient checks on small random configs (ReLU + tied head,
+ * gated-GELU + untied head, gated-SiLU), generation consistency, and the loading errors a user can hit.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { SoftpromptError } from '../errors.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { loadModel } from './registry.js';
+import { T5Model, loadT5Weights, parseT5Config, t5TensorTable, type T5Config } from './t5.js';
+import type { Seq2SeqBatch, WeightSource } from './types.js';
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
+const TINY = join(repoRoot(), 'test', 'fixtures', 't5-tiny');
+
+/** Seeded normal weights for every tensor of `cfg` (norm weights around 1). */
+function randomWeights(cfg: T5Config, seed: number): WeightSource {
+  const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
+  let s = seed;
+  const u = () => { s = (s * 1664525 + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  const normal = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return {
+    has: (n) => shapes.has(n),
+    getF32Checked: (name, shape) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const out = new Float32Array(n);
+      const std = name.includes('layer_norm') ? 0.1 : name.includes('relative_attention_bias') ? 0.5 : 1 / Math.sqrt(shape[shape.length - 1]!);
+      for (let i = 0; i < n; i++) out[i] = (name.includes('layer_norm') ? 1 : 0) + std * normal();
+      return out;
+    },
+  };
+}
+
+function tinyConfig(over: Record<string, unknown>): T5Config {
+  return parseT5Config({ model_type: 't5', vocab_size: 50, d_model: 16, d_kv: 4, d_ff: 24, num_layers: 2, num_decoder_layers: 2, num_heads: 4, dropout_rate: 0, ...over });
+}
+
+function randomBatch(model: T5Model, seed: number): Seq2SeqBatch {
+  const B = 2, Te = 7, S = 3, C = model.config.d_model;
+  let s = seed;
+  const u = () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+  const inputsEmbeds = Float32Array.from({ length: B * Te * C }, () => u() * 2 - 1);
+  const encoderMask = Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
+  const labels = Int32Array.from([5, 9, 1, 7, 1, -100]);
+  return { B, Te, inputsEmbeds, encoderMask, S, labels };
+}
+
+const CASES: [string, Record<string, unknown>][] = [
+  ['relu, tied head', { feed_forward_proj: 'relu', tie_word_embeddings: true }],
+  ['gated-gelu, untied head', { feed_forward_proj: 'gated-gelu', tie_word_embeddings: false }],
+  ['gated-silu, untied head, 3+1 layers', { feed_forward_proj: 'gated-silu', tie_word_embeddings: false, num_layers: 3, num_decoder_layers: 1 }],
+];
+
+describe('T5 backward to inputs_embeds vs central finite differences', () => {
+  for (const [name, over] of CASES) {
+    test(name, () => {
+      const cfg = tinyConfig(over);
+      const model = new T5Model(cfg, loadT5Weights(cfg, randomWeights(cfg, 7)));
+      const batch = randomBatch(model, 3);
+      const { loss, dInputsEmbeds } = model.lossAndGrad(batch);
+      assert.ok(Number.isFinite(loss));
+      let maxG = 0;
+      for (const g of dInputsEmbeds) maxG = Math.max(maxG, Math.abs(g));
+      assert.ok(maxG > 1e-4, 'gradient should not vanish');
+      // 40 coordinates spread over both examples, including padded positions (their gradient must be ~0)
+      // small step: ReLU kinks near a pre-activation of 0 break wider central differences
+      const eps = name.startsWith("relu") ? 5e-4 : 3e-3;
+      let worst = 0;
+      for (let k = 0; k < 40; k++) {
+        const i = (k * 977) % dInputsEmbeds.length;
+        const x = batch.inputsEmbeds;
+        const orig = x[i]!;
+        x[i] = orig + eps; const lp = model.forward(batch).loss;
+        x[i] = orig - eps; const lm = model.forward(batch).loss;
+        x[i] = orig;
+        const fd = (lp - lm) / (2 * eps);
+        worst = Math.max(worst, Math.abs(fd - dInputsEmbeds[i]!) / maxG);
+      }
+      console.log(`  ${name}: max |analytic - FD| / max|grad| = ${worst.toExponential(2)}`);
+      // smooth activations agree to ~1e-4; with ReLU a probe can straddle a kink, so it gets a looser bound
+      assert.ok(worst < (name.startsWith('relu') ? 1e-2 : 1e-3), `finite-difference mismatch ${worst}`);
+      // padded encoder positions are masked keys: no gradient reaches them
+      const C = cfg.d_model;
+      for (let t = 4; t < 7; t++) for (let c = 0; c < C; c++) assert.ok(Math.abs(dInputsEmbeds[(7 + t) * C + c]!) < 1e-7);
+    });
+  }
+});
+
+test('greedy generation with the KV cache equals re-running the decoder on the whole prefix', () => {
+  const cfg = tinyConfig({ feed_forward_proj: 'gated-gelu', tie_word_embeddings: false });
+  const model = new T5Model(cfg, loadT5Weights(cfg, randomWeights(cfg, 11)));
+  const batch = randomBatch(model, 5);
+  const gen = model.generate(batch.inputsEmbeds, batch.encoderMask, 2, 7, { maxNewTokens: 6 });
+  for (let b = 0; b < 2; b++) {
+    const prefix: number[] = [];
+    for (let t = 0; t < gen.steps; t++) {
+      // teacher-force the prefix generated so far and take the argmax at its last position
+      const S = t + 1;
+      const labels = new Int32Array(S);
+      labels.set(prefix.concat([0]).slice(0, S));
+      const one: Seq2SeqBatch = {
+        B: 1, Te: 7, S, labels,
+        inputsEmbeds: batch.inputsEmbeds.subarray(b * 7 * 16, (b + 1) * 7 * 16), encoderMask: batch.encoderMask.subarray(b * 7, (b + 1) * 7),
+      };
+      const out = model.forward(one, { keepLogits: true });
+      const row = out.logits!.subarray(t * cfg.vocab_size, (t + 1) * cfg.vocab_size);
+      let best = 0;
+      for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
+      const got = gen.ids[b * gen.steps + t]!;
+      if (prefix.includes(cfg.eos_token_id)) { assert.equal(got, cfg.pad_token_id); continue; }
+      assert.equal(got, best, `row ${b} step ${t}`);
+      prefix.push(got);
+    }
+  }
+});
+
+function expectError(fn: () => unknown, code: string, ...mustMention: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof SoftpromptError, String(err));
+    assert.equal(err.code, code, err.message);
+    const text = `${err.message} ${err.path ?? ''} ${err.file ?? ''}`;
+    for (const m of mustMention) assert.ok(text.includes(m), `"${err.message}" should mention ${m}`);
+    return true;
+  });
+}
+
+/** A copy of t5-tiny in a temp folder, with edits to its config and weights. */
+function brokenCopy(edit: { config?: Record<string, unknown>; drop?: string }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-t5-'));
+  const cfg = { ...JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')), ...edit.config };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  if (edit.drop === undefined) {
+    copyFileSync(join(TINY, 'model.safetensors'), join(dir, 'model.safetensors'));
+  } else {
+    const st = SafetensorsFile.open(join(TINY, 'model.safetensors'));
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const n of st.names()) if (n !== edit.drop) tensors[n] = { shape: st.info(n).shape, data: st.getF32(n) };
+    writeSafetensors(join(dir, 'model.safetensors'), tensors);
+  }
+  return dir;
+}
+
+describe('loading errors name the file and the tensor or field', () => {
+  test('unknown feed_forward_proj', () => {
+    expectError(() => loadModel(brokenCopy({ config: { feed_forward_proj: 'gated-swishy' } })), 'unsupported', 'feed_forward_proj', 'config.json', 'gated-swishy');
+  });
+  test('missing tensor', () => {
+    const name = 'encoder.block.1.layer.1.DenseReluDense.wo.weight';
+    expectError(() => loadModel(brokenCopy({ drop: name })), 'missing_tensor', name, 'model.safetensors');
+  });
+  test('shape that disagrees with config.json', () => {
+    expectError(() => loadModel(brokenCopy({ config: { d_ff: 96 } })), 'shape_mismatch', 'DenseReluDense.wi.weight', 'model.safetensors', '96');
+  });
+  test('truncated model.safetensors', () => {
+    const dir = brokenCopy({});
+    const file = join(dir, 'model.safetensors');
+    truncateSync(file, statSync(file).size - 1000);
+    expectError(() => loadModel(dir), 'malformed_file', 'model.safetensors');
+  });
+  test('model_type that is not T5', () => {
+    expectError(() => loadModel(brokenCopy({ config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
+  });
+});
