@@ -1,0 +1,53 @@
+/**
+ * Where the package lives on disk. The CLI runs from dist/src/cli (or src/cli under tsx); the package root is the
+ * first folder above it that holds package.json. The bundled quickstart (examples/quickstart.json) and its model
+ * (test/fixtures/t5-tiny) are found from there, whatever the current directory.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+export function packageRoot(): string {
+  if (root !== undefined) return root;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return (root = dir);
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`softprompt: no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+export function packageVersion(): string {
+  const json = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof json.version === 'string' ? json.version : '0.0.0';
+}
+
+/** The config `softprompt train` uses when neither --model nor --config is given. */
+export function quickstartConfigPath(): string {
+  return path.join(packageRoot(), 'examples', 'quickstart.json');
+}
+
+/** The bundled random-weight test model (its training numbers mean nothing). */
+export function bundledTinyModel(): string {
+  return path.join(packageRoot(), 'test', 'fixtures', 't5-tiny');
+}
+
+export function samePath(a: string, b: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return real(a) === real(b);
+}
+
+/** `p` relative to the current directory when that is shorter (for printing). */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && rel.length < p.length ? rel : p;
+}
