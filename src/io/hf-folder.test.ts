@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { SoftpromptError, formatError } from '../errors.js';
 import { loadConfig, openWeights } from './hf-folder.js';
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from './safetensors.js';
+import { fixture } from '../../test/paths.js';
 
-const T5_TINY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/t5-tiny');
+const T5_TINY = fixture('t5-tiny');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-hf-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 

@@ -7,8 +7,9 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
 import { encodeSafetensors, SafetensorsFile, writeSafetensors, type WritableTensor } from './safetensors.js';
+import { fixture } from '../../test/paths.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/t5-tiny');
+const FIXTURES = fixture('t5-tiny');
 const GOLDEN = path.join(FIXTURES, 'golden.safetensors');
 const MODEL = path.join(FIXTURES, 'model.safetensors');
 const goldenJson = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'golden.json'), 'utf8')) as {

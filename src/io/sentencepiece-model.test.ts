@@ -5,8 +5,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
+import { fixture } from '../../test/paths.js';
 
-const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/tokenizers');
+const FIX = fixture('tokenizers');
 
 describe('sentencepiece-model', () => {
   it('T5 spiece.model: 32000 Unigram pieces, pad 0 / eos 1 / unk 2, no bos, nmt_nfkc charsmap', () => {

@@ -8,8 +8,9 @@ import { SoftpromptError } from '../errors.js';
 import { spmToTokenizerJson } from './sentencepiece-convert.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
 import { loadTokenizer, loadTokenizerSync, type Tokenizer } from './tokenizer.js';
+import { fixture } from '../../test/paths.js';
 
-const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/tokenizers');
+const FIX = fixture('tokenizers');
 const T5_DIR = path.join(FIX, 't5');
 const T5_SPM = path.join(T5_DIR, 'spiece.model');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-tok-'));

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
 import { readTorchBin } from './torch-bin.js';
 import { crc32 } from './zip.js';
+import { fixture } from '../../test/paths.js';
 
-const COLA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/dept-cola/adapter_model.bin');
+const COLA = fixture('dept-cola', 'adapter_model.bin');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-torch-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 

@@ -5,8 +5,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
 import { crc32, ZipArchive } from './zip.js';
+import { fixture } from '../../test/paths.js';
 
-const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
+const FIX = fixture();
 const MIXED = path.join(FIX, 'zip/mixed.zip');
 const COLA = path.join(FIX, 'dept-cola/adapter_model.bin');
 

@@ -11,8 +11,9 @@ import {
 } from './adapter-config.js';
 import type { DeptConfig } from './dept.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
+import { fixture } from '../../test/paths.js';
 
-const COLA_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/dept-cola/adapter_config.json');
+const COLA_CONFIG = fixture('dept-cola', 'adapter_config.json');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-adapter-config-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 

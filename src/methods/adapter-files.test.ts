@@ -15,8 +15,9 @@ import {
 import { Dept, type DeptConfig } from './dept.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
 import { PromptTuning } from './prompt-tuning.js';
+import { fixture } from '../../test/paths.js';
 
-const COLA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/dept-cola');
+const COLA_DIR = fixture('dept-cola');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-adapter-files-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 let dirCount = 0;
