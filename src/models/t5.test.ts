@@ -58,6 +58,8 @@ const CASES: [string, Record<string, unknown>][] = [
   ['relu, tied head', { feed_forward_proj: 'relu', tie_word_embeddings: true }],
   ['gated-gelu, untied head', { feed_forward_proj: 'gated-gelu', tie_word_embeddings: false }],
   ['gated-silu, untied head, 3+1 layers', { feed_forward_proj: 'gated-silu', tie_word_embeddings: false, num_layers: 3, num_decoder_layers: 1 }],
+  // num_heads × d_kv ≠ d_model, as in flan-t5-small (6 × 64 = 384 vs 512)
+  ['gated-gelu, heads × d_kv = 24 ≠ d_model = 16', { feed_forward_proj: 'gated-gelu', tie_word_embeddings: false, d_kv: 6 }],
 ];
 
 describe('T5 backward to inputs_embeds vs central finite differences', () => {
@@ -96,7 +98,7 @@ describe('T5 backward to inputs_embeds vs central finite differences', () => {
 });
 
 test('greedy generation with the KV cache equals re-running the decoder on the whole prefix', () => {
-  const cfg = tinyConfig({ feed_forward_proj: 'gated-gelu', tie_word_embeddings: false });
+  const cfg = tinyConfig({ feed_forward_proj: 'gated-gelu', tie_word_embeddings: false, d_kv: 6 });
   const model = new T5Model(cfg, loadT5Weights(cfg, randomWeights(cfg, 11)));
   const batch = randomBatch(model, 5);
   const gen = model.generate(batch.inputsEmbeds, batch.encoderMask, 2, 7, { maxNewTokens: 6 });
@@ -169,4 +171,23 @@ describe('loading errors name the file and the tensor or field', () => {
   test('model_type that is not T5', () => {
     expectError(() => loadModel(brokenCopy({ config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
   });
+});
+
+test('absorbed cross-attention equals the standard K/V projection form (loss, dInputsEmbeds; dropout on)', () => {
+  const cfg = tinyConfig({ feed_forward_proj: 'gated-gelu', tie_word_embeddings: false, d_kv: 8, dropout_rate: 0.1 });
+  const model = new T5Model(cfg, loadT5Weights(cfg, randomWeights(cfg, 5)));
+  const batch = randomBatch(model, 9);
+  const run = (mode: 'standard' | 'absorbed', train: boolean) => {
+    model.crossAttention = mode;
+    const r = model.lossAndGrad(batch, { train, seed: 1234 });
+    return { loss: r.loss, grad: r.dInputsEmbeds };
+  };
+  for (const train of [false, true]) {
+    const a = run('standard', train), b = run('absorbed', train);
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-5 * Math.abs(a.loss), `loss ${a.loss} vs ${b.loss}`);
+    let d = 0, m = 0;
+    for (let i = 0; i < a.grad.length; i++) { d = Math.max(d, Math.abs(a.grad[i]! - b.grad[i]!)); m = Math.max(m, Math.abs(a.grad[i]!)); }
+    assert.ok(d < 1e-4 * m, `dInputsEmbeds differ by ${d} (max ${m}), train=${train}`);
+  }
+  model.crossAttention = 'auto';
 });

@@ -169,6 +169,7 @@ interface ForwardContext {
   numTokens: number;
   dlogits: F32 | null; // (B*S, V)
   encLast: F32 | null; // (B, Te, C) residual stream after the last encoder block (final-norm input)
+  encOut: F32 | null; // (B, Te, C) encoder output as the decoder sees it (after final norm and dropout)
   decLast: F32 | null; // (B, S, C) same for the decoder
 }
 
@@ -286,7 +287,7 @@ export class T5Model implements Seq2SeqLM {
       }
     }
     const ctx: ForwardContext = { batch, train, seed, decIds, encBias, decBias, encMaskAdd, numTokens: 0, dlogits: null,
-      encLast: null, decLast: null };
+      encLast: null, encOut: null, decLast: null };
 
     // ---- encoder
     const encStates: F32[] = [];
@@ -299,6 +300,7 @@ export class T5Model implements Seq2SeqLM {
     const encFinal = ws.f32('enc.final', B * Te * C); // (B, Te, C)
     e.rmsnormForward(encFinal, ws.f32('enc.final.rstd', B * Te), h, w.encFinal, B * Te, C, cfg.layer_norm_epsilon);
     const encOut = this.dropoutF('enc.out', encFinal, B * Te * C, ctx, 2); // (B, Te, C)
+    ctx.encOut = encOut;
     if (opts.outputHiddenStates) encStates.push(encFinal.slice());
 
     // ---- decoder
@@ -370,6 +372,64 @@ export class T5Model implements Seq2SeqLM {
     return d;
   }
 
+  /**
+   * Cross-attention in "absorbed" form, exact by associativity: with few decoder positions S (classification
+   * labels are 2-3 tokens) projecting the whole encoder output to K and V (B·Te·C·2D per layer, forward and
+   * backward) dominates the decoder. Instead fold W_k into the query and W_v after the weighted sum:
+   *   scores_bh = (q_bh W_k,h) · encᵀ_b          q̃ (B, S, NH·C)
+   *   out_bh    = (P_bh enc_b) W_v,hᵀ            ẽ (B, S, NH·C)
+   * which is grouped-query attention with one shared "head" of size C over the encoder output itself.
+   * Cost per layer 4·B·NH·S·Te·C instead of 4·B·Te·C·D: used when NH·S ≤ D/2 (i.e. S ≤ d_kv/2).
+   */
+  crossAttention: 'auto' | 'standard' | 'absorbed' = 'auto';
+
+  private absorbCross(S: number): boolean {
+    if (this.crossAttention !== 'auto') return this.crossAttention === 'absorbed';
+    return 2 * this.config.num_heads * S <= this.config.num_heads * this.config.d_kv;
+  }
+
+  private absorbedDims(B: number, S: number, Te: number, ctx: ForwardContext, site: number): AttnDims {
+    const { num_heads: NH, d_model: C } = this.config;
+    const d = this.attnDims(B, S, Te, false, ctx, site);
+    return { ...d, NKV: 1, HS: C, qRow: NH * C, kRow: C, vRow: C, qBatch: S * NH * C, kBatch: Te * C, vBatch: Te * C };
+  }
+
+  private crossAbsorbedForward(p: string, att: F32, cq: F32, encOut: F32, w: AttnWeights, ctx: ForwardContext, site: number): void {
+    const { num_heads: NH, d_kv: HS, d_model: C } = this.config;
+    const { B, S, Te } = ctx.batch;
+    const D = NH * HS, M = B * S, e = this.e, ws = this.ws;
+    const qt = ws.f32(`${p}.qt`, M * NH * C); // (B, S, NH·C)
+    const et = ws.f32('cross.et', M * NH * C); // (B, S, NH·C)
+    for (let h = 0; h < NH; h++) {
+      // q̃_h (M, C) = cq_h (M, HS) @ W_k,h (HS, C)
+      e.gemm(false, false, M, C, HS, 1, cq.subarray(h * HS), D, w.k.subarray(h * HS * C), C, 0, qt.subarray(h * C), NH * C);
+    }
+    e.attentionForward(et, ws.f32(`${p}.cprobs`, B * NH * S * Te), qt, encOut, encOut, null, ctx.encMaskAdd,
+      this.absorbedDims(B, S, Te, ctx, site));
+    for (let h = 0; h < NH; h++) {
+      // att_h (M, HS) = ẽ_h (M, C) @ W_v,hᵀ (C, HS)
+      e.gemm(false, true, M, HS, C, 1, et.subarray(h * C), NH * C, w.v.subarray(h * HS * C), C, 0, att.subarray(h * HS), D);
+    }
+  }
+
+  private crossAbsorbedBackward(p: string, dq: F32, dEncOut: F32, datt: F32, encOut: F32, w: AttnWeights, ctx: ForwardContext, site: number): void {
+    const { num_heads: NH, d_kv: HS, d_model: C } = this.config;
+    const { B, S, Te } = ctx.batch;
+    const D = NH * HS, M = B * S, e = this.e, ws = this.ws;
+    const det = ws.zeros('cross.det', M * NH * C), dqt = ws.zeros('cross.dqt', M * NH * C);
+    for (let h = 0; h < NH; h++) {
+      // forward: att_h = ẽ_h W_v,hᵀ  =>  dẽ_h = datt_h (M, HS) @ W_v,h (HS, C)
+      e.gemm(false, false, M, C, HS, 1, datt.subarray(h * HS), D, w.v.subarray(h * HS * C), C, 0, det.subarray(h * C), NH * C);
+    }
+    // keys and values are both the encoder output: both gradients accumulate into dEncOut
+    e.attentionBackward(dqt, dEncOut, dEncOut, det, ws.f32(`${p}.qt`, M * NH * C), encOut, encOut,
+      ws.f32(`${p}.cprobs`, B * NH * S * Te), this.absorbedDims(B, S, Te, ctx, site));
+    for (let h = 0; h < NH; h++) {
+      // forward: q̃_h = cq_h W_k,h  =>  dcq_h (M, HS) += dq̃_h (M, C) @ W_k,hᵀ (C, HS)
+      e.gemm(false, true, M, HS, C, 1, dqt.subarray(h * C), NH * C, w.k.subarray(h * HS * C), C, 1, dq.subarray(h * HS), D);
+    }
+  }
+
   /** q, k, v interleaved per row in one (B, T, 3D) buffer. */
   private fusedDims(B: number, Tq: number, Tk: number, causal: boolean, ctx: ForwardContext | null, site: number): AttnDims {
     const d = this.attnDims(B, Tq, Tk, causal, ctx, site);
@@ -399,7 +459,7 @@ export class T5Model implements Seq2SeqLM {
     e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), qkv, qkv.subarray(D), qkv.subarray(2 * D),
       ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const ao = ws.f32('ao', N * C);
-    this.linear(ao, att, blk.attn.o, N, C, D);
+    this.linear(ao, att, blk.attn.o, N, D, C);
     const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, 101 + 10 * l), N * C);
     const fo = this.ffnForward(p, mid, blk.ln2, this.weights.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
@@ -445,18 +505,22 @@ export class T5Model implements Seq2SeqLM {
     e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), qkv, qkv.subarray(D), qkv.subarray(2 * D), ctx.decBias, null,
       this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     const ao = ws.f32('ao', N * C);
-    this.linear(ao, att, blk.selfAttn.o, N, C, D);
+    this.linear(ao, att, blk.selfAttn.o, N, D, C);
     const mid1 = ws.f32(`${p}.mid1`, N * C);
     e.add(mid1, yin, this.dropoutF(`${p}.ao1`, ao, N * C, ctx, 1001 + 10 * l), N * C);
     // cross-attention over the encoder output (mask only, no position bias)
     e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
     const cq = ws.f32(`${p}.cq`, N * D);
     this.linear(cq, ln, blk.crossAttn.q, N, C, D);
-    const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
-    this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
-    e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
-      this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
-    this.linear(ao, att, blk.crossAttn.o, N, C, D);
+    if (this.absorbCross(S)) {
+      this.crossAbsorbedForward(p, att, cq, encOut, blk.crossAttn, ctx, 1002 + 10 * l);
+    } else {
+      const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
+      this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
+      e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
+        this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
+    }
+    this.linear(ao, att, blk.crossAttn.o, N, D, C);
     const mid2 = ws.f32(`${p}.mid2`, N * C);
     e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
     const fo = this.ffnForward(p, mid2, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
@@ -541,11 +605,16 @@ export class T5Model implements Seq2SeqLM {
     const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
     this.linearBack(datt, dao, blk.crossAttn.o, N, D, C);
-    const dq = ws.zeros('dq', N * D), dckv = ws.zeros('dckv', B * Te * 2 * D);
-    const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
-    e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
-      ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
-    this.linearBack(dEncOut, dckv, blk.crossAttn.kv, B * Te, C, 2 * D);
+    const dq = ws.zeros('dq', N * D);
+    if (this.absorbCross(S)) {
+      this.crossAbsorbedBackward(p, dq, dEncOut, datt, ctx.encOut!, blk.crossAttn, ctx, 1002 + 10 * l);
+    } else {
+      const dckv = ws.zeros('dckv', B * Te * 2 * D);
+      const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
+      e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
+        ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
+      this.linearBack(dEncOut, dckv, blk.crossAttn.kv, B * Te, C, 2 * D);
+    }
     const dln = ws.zeros('dln', N * C);
     this.linearBack(dln, dq, blk.crossAttn.q, N, C, D);
     e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.mid1`, N * C), blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
@@ -578,7 +647,7 @@ export class T5Model implements Seq2SeqLM {
       encBias: computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
         cfg.relative_attention_max_distance, ws.f32('encBias', NH * Te * Te)),
       decBias: new Float32Array(0), encMaskAdd: ws.f32('encMaskAdd', B * Te), numTokens: 0, dlogits: null,
-      encLast: null, decLast: null,
+      encLast: null, encOut: null, decLast: null,
     };
     for (let i = 0; i < B * Te; i++) ctx.encMaskAdd[i] = encoderMask[i]! > 0 ? 0 : MASK_MIN;
     let h = inputsEmbeds;
@@ -626,13 +695,13 @@ export class T5Model implements Seq2SeqLM {
           qBatch: D, kBatch: T * D, vBatch: T * D, causal: false, scale: 1,
         };
         e.attentionForward(att, probs.subarray(0, B * NH * (t + 1)), q, cacheK[l]!, cacheV[l]!, bias, null, selfDims);
-        this.linear(ao, att, blk.selfAttn.o, B, C, D);
+        this.linear(ao, att, blk.selfAttn.o, B, D, C);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln2, B, C, cfg.layer_norm_epsilon);
         this.linear(q, ln, blk.crossAttn.q, B, C, D);
         e.attentionForward(att, probs.subarray(0, B * NH * Te), q, crossK[l]!, crossV[l]!, null, ctx.encMaskAdd,
           this.crossDims(B, 1, Te, null, 0));
-        this.linear(ao, att, blk.crossAttn.o, B, C, D);
+        this.linear(ao, att, blk.crossAttn.o, B, D, C);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln3, B, C, cfg.layer_norm_epsilon);
         this.linear(pre, ln, blk.ffn.wi, B, C, F);
