@@ -383,7 +383,8 @@ export class T5Model implements Seq2SeqLM {
    */
   crossAttention: 'auto' | 'standard' | 'absorbed' = 'auto';
 
-  private absorbCross(S: number): boolean {
+  /** whether cross-attention runs in absorbed form for a decoder length S */
+  absorbCross(S: number): boolean {
     if (this.crossAttention !== 'auto') return this.crossAttention === 'absorbed';
     return 2 * this.config.num_heads * S <= this.config.num_heads * this.config.d_kv;
   }
