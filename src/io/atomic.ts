@@ -32,7 +32,7 @@ export function atomicWriteFile(file: string, data: string | Uint8Array): void {
 }
 
 /** Make the rename itself durable; not possible on every platform (Windows), so best effort. */
-function syncDir(dir: string): void {
+export function syncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');

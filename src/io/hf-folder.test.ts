@@ -8,6 +8,7 @@ import { SoftpromptError, formatError } from '../errors.js';
 import { loadConfig, openWeights } from './hf-folder.js';
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from './safetensors.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const T5_TINY = fixture('t5-tiny');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-hf-'));
@@ -20,18 +21,6 @@ function tmpDir(): string {
   return dir;
 }
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): SoftpromptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-  return caught;
-}
 
 /** t5-tiny split in two shards the way save_pretrained(max_shard_size=…) lays them out. */
 function shardedT5(): string {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
 import { encodeSafetensors, SafetensorsFile, writeSafetensors, type WritableTensor } from './safetensors.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const FIXTURES = fixture('t5-tiny');
 const GOLDEN = path.join(FIXTURES, 'golden.safetensors');
@@ -44,18 +45,6 @@ function u16(values: number[]): Uint8Array {
   return new Uint8Array(Uint16Array.from(values).buffer);
 }
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): SoftpromptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-  return caught;
-}
 
 describe('safetensors: fixture files', () => {
   it('fixture files are the ones golden.json describes (sha256)', () => {

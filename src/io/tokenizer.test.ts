@@ -9,6 +9,7 @@ import { spmToTokenizerJson } from './sentencepiece-convert.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
 import { loadTokenizer, loadTokenizerSync, type Tokenizer } from './tokenizer.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const FIX = fixture('tokenizers');
 const T5_DIR = path.join(FIX, 't5');
@@ -52,17 +53,6 @@ const MIXED_TEXTS = [
   '',
 ];
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-}
 
 describe('tokenizer: T5', () => {
   let fromJson: Tokenizer;

@@ -9,6 +9,7 @@ import { SoftpromptError } from '../errors.js';
 import { readTorchBin } from './torch-bin.js';
 import { crc32 } from './zip.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const COLA = fixture('dept-cola', 'adapter_model.bin');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-torch-'));
@@ -103,18 +104,6 @@ function writeArchive(name: string, pkl: Buffer, storages: [string, Uint8Array, 
   return file;
 }
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): SoftpromptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-  return caught;
-}
 
 function std(a: Float32Array): number {
   const m = a.reduce((s, x) => s + x, 0) / a.length;

@@ -12,6 +12,7 @@ import {
 import type { DeptConfig } from './dept.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const COLA_CONFIG = fixture('dept-cola', 'adapter_config.json');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-adapter-config-'));
@@ -20,18 +21,6 @@ after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 const T5_BASE: AdapterBaseInfo = { baseModel: 't5-base', tokenizer: 't5-base', modelInfo: { dModel: 768, numLayers: 12, numHeads: 12, kind: 'seq2seq' } };
 const COLA: DeptConfig = { numVirtualTokens: 80, rank: 15, maxLength: 256, loraAlpha: 8, init: 'TEXT', initText: DEPT_INIT_TEXT };
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): SoftpromptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-  return caught;
-}
 
 const typeOf = (v: unknown): string => (v === null ? 'null' : typeof v);
 

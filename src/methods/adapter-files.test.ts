@@ -16,6 +16,7 @@ import { Dept, type DeptConfig } from './dept.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
 import { PromptTuning } from './prompt-tuning.js';
 import { fixture } from '../../test/paths.js';
+import { expectError } from '../../test/expect-error.js';
 
 const COLA_DIR = fixture('dept-cola');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-adapter-files-'));
@@ -67,18 +68,6 @@ function assertSameDept(got: unknown, want: Dept): void {
   assertBitEqual(got.loraB.data, want.loraB.data, 'B');
 }
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): SoftpromptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
-  return caught;
-}
 
 /** A folder with a hand-written config and safetensors weights. */
 function writeFolder(name: string, config: Record<string, unknown>, tensors: Record<string, { shape: number[]; data: Float32Array }>): string {

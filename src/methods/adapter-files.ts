@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import { atomicWriteFile } from '../io/atomic.js';
+import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { formatShape } from '../io/dtype.js';
 import { nearestNames, SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import { readTorchBin } from '../io/torch-bin.js';
@@ -107,18 +107,6 @@ function adapterContent(method: PeftMethod, info: SaveAdapterInfo): { peftType: 
   return { peftType: 'PROMPT_TUNING', config: peftAdapterConfig(pt, info), tensors: prompt(method.prompt.data, c.numVirtualTokens) };
 }
 
-/** Make a rename durable where the platform allows it (best effort, like io/atomic.ts). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // not possible here (Windows); the renames are still atomic
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
 
 function ensureDir(dir: string): void {
   try {

@@ -14,6 +14,7 @@ import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { loadModel } from './registry.js';
 import { T5Model, loadT5Weights, parseT5Config, t5TensorTable, type T5Config } from './t5.js';
 import type { Seq2SeqBatch, WeightSource } from './types.js';
+import { expectError } from '../../test/expect-error.js';
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -125,15 +126,6 @@ test('greedy generation with the KV cache equals re-running the decoder on the w
   }
 });
 
-function expectError(fn: () => unknown, code: string, ...mustMention: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof SoftpromptError, String(err));
-    assert.equal(err.code, code, err.message);
-    const text = `${err.message} ${err.path ?? ''} ${err.file ?? ''}`;
-    for (const m of mustMention) assert.ok(text.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
 
 /** A copy of t5-tiny in a temp folder, with edits to its config and weights. */
 function brokenCopy(edit: { config?: Record<string, unknown>; drop?: string }): string {

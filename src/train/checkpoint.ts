@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import { atomicWriteFile } from '../io/atomic.js';
+import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import type { DataCursor } from './data-order.js';
 import type { EarlyStoppingState } from './early-stopping.js';
@@ -158,7 +158,7 @@ export function saveCheckpoint(dir: string, content: CheckpointContent, options:
       step: String(content.optimizerState.step),
     });
     io.writeText(path.join(tmp, TRAINER_STATE), JSON.stringify(state, null, 2) + '\n');
-    fsyncDir(tmp);
+    syncDir(tmp);
     if (fs.existsSync(final)) {
       // Re-saving a step (resume that re-runs it): move the old one aside first; rename cannot replace a folder.
       const old = path.join(dir, `${OLD_PREFIX}${step}-${process.pid}-${Date.now()}`);
@@ -168,7 +168,7 @@ export function saveCheckpoint(dir: string, content: CheckpointContent, options:
     } else {
       fs.renameSync(tmp, final);
     }
-    fsyncDir(dir);
+    syncDir(dir);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw err;
@@ -351,14 +351,3 @@ export function cleanInterruptedSaves(dir: string): void {
   }
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // not supported on every platform; the rename is still atomic
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
