@@ -63,6 +63,9 @@ class Args {
   void positive(int64_t v, const char* name) {
     if (v <= 0 && error_.empty()) error_ = std::string(kernel_) + ": " + name + " must be > 0, got " + std::to_string(v);
   }
+  void require(bool cond, const std::string& what) {
+    if (!cond && error_.empty()) error_ = std::string(kernel_) + ": " + what;
+  }
   bool ok() {
     if (error_.empty()) return true;
     Napi::RangeError::New(info_.Env(), error_).ThrowAsJavaScriptException();
@@ -126,6 +129,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   a.positive(M, "M");
   a.positive(N, "N");
   a.positive(K, "K");
+  // row-major leading dimensions must cover a row, or OpenBLAS silently returns without computing
+  a.require(lda >= (ta ? M : K), "lda=" + std::to_string(lda) + " is smaller than a row of A (" + std::to_string(ta ? M : K) + ")");
+  a.require(ldb >= (tb ? K : N), "ldb=" + std::to_string(ldb) + " is smaller than a row of B (" + std::to_string(tb ? K : N) + ")");
+  a.require(ldc >= N, "ldc=" + std::to_string(ldc) + " is smaller than N=" + std::to_string(N));
   if (!a.ok()) return info.Env().Undefined();
   sp::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   return info.Env().Undefined();
@@ -329,6 +336,15 @@ bool read_attn_dims(const Napi::CallbackInfo& info, size_t i, AttnDims& d, std::
     err = "attention: bad dims B=" + std::to_string(d.B) + " NH=" + std::to_string(d.NH) +
           " NKV=" + std::to_string(d.NKV) + " Tq=" + std::to_string(d.Tq) + " Tk=" + std::to_string(d.Tk) +
           " HS=" + std::to_string(d.HS);
+    return false;
+  }
+  // Strides must not let rows or heads overlap or run backwards: together with the buffer-length checks this
+  // keeps every access in bounds.
+  const int64_t qw = d.NH * d.HS, kw = d.NKV * d.HS;
+  if (d.qRow < qw || d.kRow < kw || d.vRow < kw || d.qBatch < 0 || d.kBatch < 0 || d.vBatch < 0) {
+    err = "attention: row strides must cover a row (qRow >= NH*HS = " + std::to_string(qw) + ", kRow/vRow >= NKV*HS = " +
+          std::to_string(kw) + ") and batch strides must be >= 0; got qRow=" + std::to_string(d.qRow) +
+          " kRow=" + std::to_string(d.kRow) + " vRow=" + std::to_string(d.vRow);
     return false;
   }
   return true;

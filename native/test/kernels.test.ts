@@ -4,7 +4,7 @@
 // Dims: B=2, T=3, C=8, NH=2, HS=4 (N = B*T rows), plus odd sizes (5, 7) to catch remainder loops.
 // Tolerances: forward maxdiff <= 1e-5 of max|ref|; gradients <= 1e-3 of max|finite difference|.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { Act, MASK_MIN, contiguousAttn, engine, type AttnDims } from '../../src/engine/index.js';
 import { added, assertClose, f64, randF32, rng } from './check.js';
 
@@ -899,4 +899,14 @@ describe('argument checking', () => {
     assert.throws(() => E.add(f(4), f(4), new Float64Array(4) as unknown as Float32Array, 4),
       (e: unknown) => e instanceof RangeError && e.message === 'add: argument 2 must be Float32Array');
   });
+});
+
+test('argument checks: gemm leading dimensions and attention strides are validated', () => {
+  const e = engine();
+  const a = new Float32Array(64), b = new Float32Array(64), c = new Float32Array(64);
+  assert.throws(() => e.gemm(false, false, 4, 4, 4, 1, a, 3, b, 4, 0, c, 4), /gemm: lda=3/);
+  assert.throws(() => e.gemm(false, false, 4, 4, 4, 1, a, 4, b, 4, 0, c, 2), /gemm: ldc=2/);
+  const q = new Float32Array(2 * 3 * 8), out = new Float32Array(2 * 3 * 8), probs = new Float32Array(2 * 2 * 3 * 3);
+  const dims = { ...contiguousAttn(2, 2, 3, 3, 4), qRow: -8 };
+  assert.throws(() => e.attentionForward(out, probs, q, q, q, null, null, dims), /attention: row strides/);
 });
