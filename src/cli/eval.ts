@@ -82,13 +82,7 @@ export function runEval(o: EvalOptions): EvalResult {
   for (const [name, v] of [['--batch-size', o.batchSize], ['--max-new-tokens', o.maxNewTokens], ['--max-eval-examples', o.maxEvalExamples ?? 1]] as const) {
     if (v < 1) throw usageError(`${name} must be at least 1, got ${v}.`, { path: name });
   }
-  const inf = loadInference({
-    adapter: o.adapter,
-    ...(o.model !== undefined ? { model: o.model } : {}),
-    ...(o.tokenizer !== undefined ? { tokenizer: o.tokenizer } : {}),
-    ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
-  });
+  const inf = loadInference({ adapter: o.adapter, model: o.model, tokenizer: o.tokenizer, threads: o.threads, maxLength: o.maxLength });
   const { task, dataDir } = resolveTask({
     task: o.task, dataDir: o.dataDir, trainFile: o.trainFile, devFile: o.devFile, textColumn: o.textColumn,
     textPairColumn: o.textPairColumn, labelColumn: o.labelColumn, template: o.template, seed: o.seed,

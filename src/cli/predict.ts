@@ -130,13 +130,7 @@ export function runPredict(o: PredictOptions): string[] {
   const fmt = { ...(task !== undefined ? { task: task.name } : {}), ...(o.template !== undefined ? { template: o.template } : {}), raw: o.raw === true };
   const sources = items.map((it) => toSource(it.input, fmt, it.where));
 
-  const inf = loadInference({
-    adapter: o.adapter,
-    ...(o.model !== undefined ? { model: o.model } : {}),
-    ...(o.tokenizer !== undefined ? { tokenizer: o.tokenizer } : {}),
-    ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
-  });
+  const inf = loadInference({ adapter: o.adapter, model: o.model, tokenizer: o.tokenizer, threads: o.threads, maxLength: o.maxLength });
   const encoded: EncodedExample[] = sources.map((s) => ({ source: encodeTruncated(inf.tok, s, inf.maxLength), target: new Int32Array(0) }));
   const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens };
   const method = inf.adapter.method;
