@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { engine, toBf16, transposeToBf16 } from '../../src/engine/index.js';
-import { added, assertClose, f64, randF32, rng } from './check.js';
+import { added, assertClose, f64, randF32, rng, withThreads } from './check.js';
 
 const E = engine();
 const r = rng(7);
@@ -65,15 +65,6 @@ function gemmNtRef(A: Float64Array, W: Float64Array, M: number, N: number, K: nu
   return { out, mag };
 }
 
-function withThreads<T>(n: number, fn: () => T): T {
-  const prev = E.getThreads();
-  E.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    E.setThreads(prev);
-  }
-}
 
 describe(`bf16 (${FALLBACK ? 'sgemm fallback' : 'native when the CPU has AVX512-BF16'})`, () => {
   it('reports which path runs', () => {

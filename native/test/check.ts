@@ -1,6 +1,7 @@
 // Shared helpers for the kernel tests: a seeded RNG, random buffers, and llm.c-style maxdiff checks that print
 // both sides' scale when they fail.
 import assert from 'node:assert/strict';
+import { engine } from '../../src/engine/index.js';
 
 /** mulberry32: a tiny seeded uniform [0, 1) generator, so every run sees the same inputs. */
 export function rng(seed: number): () => number {
@@ -53,4 +54,16 @@ export function assertClose(label: string, got: ArrayLike<number>, ref: ArrayLik
   let maxRef = 0;
   for (let i = 0; i < ref.length; i++) maxRef = Math.max(maxRef, Math.abs(ref[i]!));
   assert.ok(e <= tol, `${label}: maxdiff/max|ref| = ${e.toExponential(2)} > ${tol} (max|ref| = ${maxRef.toExponential(2)}) NOT OK`);
+}
+
+/** Runs fn with the engine's pool at n threads, restoring the previous size afterwards. */
+export function withThreads<T>(n: number, fn: () => T): T {
+  const E = engine();
+  const prev = E.getThreads();
+  E.setThreads(n);
+  try {
+    return fn();
+  } finally {
+    E.setThreads(prev);
+  }
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
 import { Act, MASK_MIN, contiguousAttn, engine, type AttnDims } from '../../src/engine/index.js';
-import { added, assertClose, f64, randF32, rng } from './check.js';
+import { added, assertClose, f64, randF32, rng, withThreads } from './check.js';
 
 const E = engine();
 const FWD_TOL = 1e-5;
@@ -311,16 +311,6 @@ function crossEntropyRef(logits: F64, targets: Int32Array, N: number, V: number,
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Runs fn with the engine's pool at n threads, restoring the previous size afterwards. */
-function withThreads<T>(n: number, fn: () => T): T {
-  const prev = E.getThreads();
-  E.setThreads(n);
-  try {
-    return fn();
-  } finally {
-    E.setThreads(prev);
-  }
-}
 
 describe('alloc', () => {
   it('returns a zero-filled Float32Array of the requested length', () => {
