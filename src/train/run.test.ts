@@ -15,7 +15,7 @@ import { loadModel } from '../models/registry.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { loadRunData } from './data.js';
-import { predict, trainRun } from './run.js';
+import { createMethod, predict, trainRun } from './run.js';
 import { readMetrics } from './metrics-log.js';
 
 function repoRoot(): string {
@@ -90,4 +90,16 @@ test('a run killed with SIGKILL mid-way and resumed ends bit-identical to an uni
     .map((r) => JSON.stringify([r.step, r.loss, r['eval']]));
   assert.deepEqual(records(b), records(a));
   assert.ok(readMetrics(join(b, 'metrics.jsonl')).some((r) => r['event'] === 'resume'));
+});
+
+test('--init-adapter starts a run from a saved adapter (transfer init) and refuses a different max_length', () => {
+  const first = mkdtempSync(join(tmpdir(), 'sp-src-'));
+  const src = trainRun(config({ output: first, steps: 4, evalEvery: 0 }), { log: () => {} });
+  const model = loadModel(join(root, 'test/fixtures/t5-tiny'));
+  const tok = loadTokenizerSync(join(root, 'test/fixtures/tokenizers/t5'));
+  const init = createMethod(config({ initAdapter: join(first, 'adapter') }), model, tok);
+  const a = src.trained!.params(), b = init.params();
+  for (let i = 0; i < a.length; i++) assert.deepEqual(b[i]!.data, a[i]!.data, `${a[i]!.name} not carried over`);
+  assert.throws(() => createMethod(config({ initAdapter: join(first, 'adapter'), maxLength: 64 }), model, tok),
+    (err: unknown) => err instanceof Error && /max_length 32/.test(err.message));
 });

@@ -65,6 +65,11 @@ export function createMethod(cfg: TrainConfig, model: Seq2SeqLM, tok: Tokenizer 
     if (loaded.type !== (cfg.method === 'dept' ? 'dept' : 'prompt_tuning')) {
       throw new SoftpromptError('invalid_config', `--init-adapter ${cfg.initAdapter} holds a ${loaded.type} adapter, but --method is ${cfg.method}.`, { path: 'config.initAdapter' });
     }
+    if (loaded.maxInputLength < cfg.maxLength) {
+      throw new SoftpromptError('invalid_config', `--init-adapter ${cfg.initAdapter} was trained with max_length ${loaded.maxInputLength} (its A has one row per position), but --max-length is ${cfg.maxLength}.`, {
+        path: 'config.maxLength', hint: `Pass --max-length ${loaded.maxInputLength}.`,
+      });
+    }
     return loaded;
   }
   if (cfg.method === 'prompt_tuning') {
