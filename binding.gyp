@@ -20,7 +20,10 @@
         "<!@(pkg-config --cflags-only-I openblas 2>/dev/null | sed 's/-I//g' || true)"
       ],
       "libraries": ["<!@(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)", "-lpthread"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fno-exceptions", "-ffp-contract=fast", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno", "-march=x86-64-v2", "-mtune=native"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fno-exceptions", "-ffp-contract=fast", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"],
+      "conditions": [
+        ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64-v2", "-mtune=native"] }]
+      ],
       "cflags_cc!": ["-fno-rtti"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
     }

@@ -10,7 +10,9 @@
 // of a row at a time, so the weight crosses memory once, at half the bytes of fp32.
 #include "bf16.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -21,7 +23,9 @@
 #include "simd.h"
 #include "thread_pool.h"
 
+#if defined(__x86_64__)
 #define SP_BF16_TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl")))
+#endif
 
 namespace sp {
 namespace {
@@ -54,6 +58,7 @@ SP_MULTIVERSION void widen_range(float* out, const uint16_t* in, int64_t b, int6
   for (int64_t i = b; i < e; i++) out[i] = widen_bf16(in[i]);
 }
 
+#if defined(__x86_64__)  // the VDPBF16PS kernels; other CPUs take the sgemm fallback below
 // Packs W[n0 : n0+48, k0 : k0+kc] (row-major (N, K)) into dst[q][c][2] for k-pair q and column c of the tile,
 // zeros past column N and past K (odd kc), so padded lanes and the odd pair's missing half add nothing.
 void pack_tile(uint16_t* dst, const uint16_t* W, int64_t N, int64_t K, int64_t n0, int64_t k0, int64_t kc) {
@@ -274,6 +279,8 @@ void gemm_bf16_native(float* C, const uint16_t* A, const uint16_t* W, int64_t M,
   }
 }
 
+#endif  // __x86_64__
+
 // Without AVX512-BF16: the same bf16 values, widened (exactly) to fp32, through the threaded sgemm.
 void gemm_bf16_fallback(float* C, const uint16_t* A, const uint16_t* W, int64_t M, int64_t N, int64_t K,
                         int64_t ldc, float beta) {
@@ -286,8 +293,12 @@ void gemm_bf16_fallback(float* C, const uint16_t* A, const uint16_t* W, int64_t 
 }  // namespace
 
 bool bf16_native() {
+#if defined(__x86_64__)
   static const bool native = __builtin_cpu_supports("avx512bf16") && std::getenv("SOFTPROMPT_BF16_FALLBACK") == nullptr;
   return native;
+#else
+  return false;
+#endif
 }
 
 void f32_to_bf16(uint16_t* out, const float* in, int64_t n) {
@@ -312,12 +323,16 @@ void gemm_bf16_nt(float* C, const uint16_t* A_bf16, const uint16_t* W_bf16, int6
       for (int64_t n = 0; n < N; n++) C[m * ldc + n] = beta == 0.0f ? 0.0f : beta * C[m * ldc + n];
     return;
   }
-  if (bf16_native() && M < kDotMaxRows)
-    gemm_bf16_dot(C, A_bf16, W_bf16, M, N, K, ldc, beta);
-  else if (bf16_native())
-    gemm_bf16_native(C, A_bf16, W_bf16, M, N, K, ldc, beta);
-  else
-    gemm_bf16_fallback(C, A_bf16, W_bf16, M, N, K, ldc, beta);
+#if defined(__x86_64__)
+  if (bf16_native()) {
+    if (M < kDotMaxRows)
+      gemm_bf16_dot(C, A_bf16, W_bf16, M, N, K, ldc, beta);
+    else
+      gemm_bf16_native(C, A_bf16, W_bf16, M, N, K, ldc, beta);
+    return;
+  }
+#endif
+  gemm_bf16_fallback(C, A_bf16, W_bf16, M, N, K, ldc, beta);
 }
 
 void matmul_forward_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int64_t N,
