@@ -86,3 +86,48 @@ export interface Seq2SeqLM {
   generate(inputsEmbeds: Float32Array, encoderMask: Float32Array, B: number, Te: number,
     opts: GenerateOptions): GenerateOutput;
 }
+
+/** A decoder-only batch whose input is already embedded (and prompt-extended by a method). */
+export interface CausalBatch {
+  B: number;
+  /** sequence length, prompt included */
+  T: number;
+  /** (B, T, C) */
+  inputsEmbeds: Float32Array;
+  /** (B, T), 1 = attend, 0 = padding key */
+  attentionMask: Float32Array;
+  /** (B, T) target ids aligned with the inputs, -100 = ignored; the model shifts them (HF: logits[:, :-1] vs labels[:, 1:]) */
+  labels: Int32Array;
+  /** (B, T) absolute positions; default arange(T) for every row (HF forward without position_ids) */
+  positionIds?: Int32Array;
+}
+
+export interface CausalOutput {
+  loss: number;
+  /** (B, T) per-position cross-entropy of the shifted prediction, 0 where ignored */
+  tokenNll: Float32Array;
+  numTokens: number;
+  /** (B, T, V) when keepLogits */
+  logits?: Float32Array;
+  /** (L+1) entries of (B, T, C): every block's input, then the final norm's output */
+  hiddenStates?: Float32Array[];
+}
+
+export interface CausalGenerateOptions {
+  maxNewTokens: number;
+  /** stop a row at this id (pads it afterwards); none: always maxNewTokens */
+  eosId?: number | null;
+  /** record the full next-token logits (steps, B, V) */
+  keepStepLogits?: boolean;
+}
+
+export interface CausalLM {
+  readonly info: ModelInfo;
+  /** (N, C) token embeddings of ids (no position embedding added) */
+  embed(ids: Int32Array): Float32Array;
+  forward(batch: CausalBatch, opts?: ForwardOptions): CausalOutput;
+  /** forward + backward; dLoss/dInputsEmbeds (B, T, C) with weights frozen */
+  lossAndGrad(batch: CausalBatch, opts?: ForwardOptions): CausalOutput & { dInputsEmbeds: Float32Array };
+  /** greedy decoding after a prompt given as embeddings (B, T, C) with its mask; KV cache */
+  generate(inputsEmbeds: Float32Array, attentionMask: Float32Array, B: number, T: number, opts: CausalGenerateOptions): GenerateOutput;
+}
