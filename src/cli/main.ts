@@ -7,6 +7,7 @@
  *   softprompt predict --adapter DIR --model DIR [--task NAME] --text "…"
  *   softprompt inspect PATH
  *   softprompt tasks
+ *   softprompt serve --model DIR --adapter NAME=DIR …
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
@@ -14,6 +15,7 @@ import { evalCommand } from './eval.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
 import { predictCommand } from './predict.js';
+import { serveCommand } from './serve.js';
 import { tasksCommand } from './tasks.js';
 import { trainCommand } from './train.js';
 
@@ -29,6 +31,7 @@ Examples:
   $ softprompt predict --adapter runs/rte-dept/adapter --model ./t5-base --task rte --text $'A man sleeps.\\tA person rests.'
   $ softprompt inspect runs/rte-dept/adapter
   $ softprompt tasks
+  $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --port 8080
 `;
 
 /** Settings every command needs: throw instead of exiting (main maps the status), suggestions on typos. */
@@ -45,7 +48,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;

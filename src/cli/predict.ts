@@ -12,7 +12,7 @@ import { predictGenerate, predictRank } from '../train/evaluate.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
 import { choiceArg, collect, EVAL_MODE_CHOICES, intArg } from './options.js';
-import { toSource, type RawInput } from './task-inputs.js';
+import { toSource, type RawInput } from '../tasks/input-format.js';
 
 interface PredictOptions {
   adapter: string;

@@ -18,7 +18,7 @@ import { METRICS_FILE } from '../train/loop.js';
 import { readMetrics } from '../train/metrics-log.js';
 import { defaultRunDir, trainRun, type TrainRunResult } from '../train/run.js';
 import { bundledTinyModel, displayPath, samePath } from './paths.js';
-import { taskFields } from './task-inputs.js';
+import { taskFields } from '../tasks/input-format.js';
 import { flagValues, kebab, resolveTrainConfig, trainOptions, type ResolvedTrainConfig } from './train-config.js';
 
 const HELP_AFTER = `

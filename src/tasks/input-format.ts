@@ -5,7 +5,7 @@
  * inside the text, so their inputs are taken as given.
  */
 import { SoftpromptError } from '../errors.js';
-import { parseTemplate, renderTemplate, templateFields } from '../tasks/template.js';
+import { parseTemplate, renderTemplate, templateFields } from './template.js';
 
 export const TASK_PREFIXES: Readonly<Record<string, readonly string[]>> = {
   sst2: ['sentence:'],

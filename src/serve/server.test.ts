@@ -1,0 +1,88 @@
+/**
+ * The HTTP server against the library: one tiny T5, two adapters; predictions over HTTP equal direct calls,
+ * batched requests equal one-input requests, and bad requests get JSON errors naming the field.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { fixture } from '../../test/paths.js';
+import { loadTokenizerSync } from '../io/tokenizer.js';
+import { Dept, validateDeptConfig } from '../methods/dept.js';
+import type { PeftMethod } from '../methods/method.js';
+import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
+import { loadModel } from '../models/registry.js';
+import { encodeTruncated } from '../tasks/encode.js';
+import { predictGenerate, predictRank } from '../train/evaluate.js';
+import { createServer } from './server.js';
+
+const model = loadModel(fixture('t5-tiny'));
+const tok = loadTokenizerSync(fixture('tokenizers', 't5'));
+let seed = 7;
+const rng = { nextFloat: () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 4294967296; }, normal: () => rng.nextFloat() * 2 - 1 };
+const ctx = { dModel: 64, vocabSize: model.info.vocabSize, embed: (ids: Int32Array) => model.embed(ids), rng, tokenize: (t: string) => tok.encode(t) };
+const dept = Dept.init(validateDeptConfig({ numVirtualTokens: 4, rank: 3, maxLength: 32 }), ctx);
+dept.loraB.data.forEach((_, i) => { dept.loraB.data[i] = rng.normal() * 0.1; });
+const pt = PromptTuning.init(validatePromptTuningConfig({ numVirtualTokens: 5, init: 'SAMPLE_VOCAB' }), ctx);
+const adapters = new Map<string, PeftMethod>([['sst2', dept], ['pt', pt]]);
+
+let server: http.Server;
+let base = '';
+before(async () => {
+  server = createServer({ model, modelName: 't5-tiny', tokenizer: tok, adapters });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+async function post(body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(`${base}/v1/predict`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: r.status, json: await r.json() as Record<string, unknown> };
+}
+
+const texts = ['a gorgeous, witty, seductive movie.', 'this movie is dull.', 'A wonderful film.'];
+const direct = (m: PeftMethod, mode: 'rank' | 'generate') => {
+  const ex = texts.map((t) => ({ source: encodeTruncated(tok, `sentence: ${t}`, Math.min(m.maxInputLength, 512)), target: new Int32Array(0) }));
+  return mode === 'rank' ? predictRank(model, m, tok, ex, ['0', '1'], { batchSize: 16 }) : predictGenerate(model, m, tok, ex, { batchSize: 16, maxNewTokens: 4 });
+};
+
+describe('softprompt serve', () => {
+  test('health and adapter list', async () => {
+    const h = await (await fetch(`${base}/health`)).json() as Record<string, unknown>;
+    assert.deepEqual(h, { status: 'ok', model: 't5-tiny', adapters: 2 });
+    const a = await (await fetch(`${base}/v1/adapters`)).json() as { adapters: Record<string, unknown>[] };
+    assert.deepEqual(a.adapters.map((x) => [x['name'], x['type'], x['numVirtualTokens']]), [['sst2', 'dept', 4], ['pt', 'prompt_tuning', 5]]);
+    assert.equal(a.adapters[0]!['rank'], 3);
+  });
+
+  test('predictions equal direct library calls, per adapter and mode; batched equals one at a time', async () => {
+    for (const [name, m] of adapters) {
+      const rank = await post({ adapter: name, task: 'sst2', mode: 'rank', inputs: texts });
+      assert.equal(rank.status, 200);
+      assert.deepEqual(rank.json['predictions'], direct(m, 'rank'));
+      const gen = await post({ adapter: name, task: 'sst2', inputs: texts, maxNewTokens: 4 });
+      assert.deepEqual(gen.json['predictions'], direct(m, 'generate'));
+      for (let i = 0; i < texts.length; i++) {
+        const one = await post({ adapter: name, task: 'sst2', mode: 'rank', inputs: texts[i] });
+        assert.deepEqual(one.json['predictions'], [(rank.json['predictions'] as string[])[i]]);
+      }
+    }
+  });
+
+  test('errors are JSON naming the field: bad JSON, missing inputs, unknown adapter, rank without labels, unknown route', async () => {
+    const bad = await post('{"adapter": ');
+    assert.equal(bad.status, 400);
+    assert.match(String((bad.json['error'] as Record<string, unknown>)['message']), /not valid JSON/);
+    const missing = await post({ adapter: 'sst2' });
+    assert.equal(missing.status, 400);
+    assert.equal((missing.json['error'] as Record<string, unknown>)['path'], 'request.inputs');
+    const unknown = await post({ adapter: 'nope', inputs: ['x'] });
+    assert.equal(unknown.status, 404);
+    assert.match(String((unknown.json['error'] as Record<string, unknown>)['message']), /"sst2", "pt"/);
+    const noLabels = await post({ adapter: 'pt', mode: 'rank', inputs: ['x'] });
+    assert.equal(noLabels.status, 400);
+    assert.equal((noLabels.json['error'] as Record<string, unknown>)['path'], 'labels');
+    const route = await fetch(`${base}/v2/whatever`);
+    assert.equal(route.status, 404);
+  });
+});
