@@ -16,3 +16,5 @@ export { getTask, loadSplits, TASK_NAMES } from './tasks/registry.js';
 export { createLocalTask } from './tasks/local.js';
 export { parseTrainConfig, TrainConfigSchema, type TrainConfig } from './train/config.js';
 export { trainRun, type TrainRunResult } from './train/run.js';
+export { createServer, type ServerOptions } from './serve/server.js';
+export type { CausalLM, CausalBatch, CausalOutput, CausalGenerateOptions } from './models/types.js';
