@@ -104,7 +104,7 @@ export interface CausalBatch {
 
 export interface CausalOutput {
   loss: number;
-  /** (B, T) per-position cross-entropy of the shifted prediction, 0 where ignored */
+  /** (B, T) aligned with labels: tokenNll[b, t] = -log p(labels[b, t] | x[b, <t]); 0 where ignored and at t = 0 */
   tokenNll: Float32Array;
   numTokens: number;
   /** (B, T, V) when keepLogits */
