@@ -5,9 +5,12 @@ import { SoftpromptError } from '../errors.js';
 import { loadConfig, openWeights } from '../io/hf-folder.js';
 import { join } from 'node:path';
 import { T5Model, type Precision } from './t5.js';
-import type { Seq2SeqLM } from './types.js';
+import { GPT2Model } from './gpt2.js';
+import { LlamaModel } from './llama.js';
+import type { CausalLM, Seq2SeqLM } from './types.js';
 
-export const SUPPORTED_MODEL_TYPES = ['t5', 'mt5'] as const;
+export const SEQ2SEQ_MODEL_TYPES = ['t5', 'mt5'] as const;
+export const CAUSAL_MODEL_TYPES = ['gpt2', 'llama'] as const;
 
 export interface LoadModelOptions {
   /** 'bf16': weight GEMMs with bfloat16 operands and fp32 accumulation */
@@ -25,9 +28,30 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
       model.precision = opts.precision ?? 'fp32';
       return model;
     }
+    case 'gpt2':
+    case 'llama':
+      throw new SoftpromptError('unsupported',
+        `${join(dir, 'config.json')} describes a decoder-only ${type} model; training and the CLI handle encoder-decoder models (${SEQ2SEQ_MODEL_TYPES.join(', ')}) in this version.`,
+        { path: 'model_type', file: join(dir, 'config.json'), hint: 'From the library, loadCausalModel(dir) gives its forward, backward and generation.' });
     default:
       throw new SoftpromptError('unsupported',
-        `${join(dir, 'config.json')} has model_type ${JSON.stringify(type)}; this version trains T5-family models (${SUPPORTED_MODEL_TYPES.join(', ')}).`,
+        `${join(dir, 'config.json')} has model_type ${JSON.stringify(type)}; supported: ${[...SEQ2SEQ_MODEL_TYPES, ...CAUSAL_MODEL_TYPES].join(', ')}.`,
         { path: 'model_type', file: join(dir, 'config.json') });
+  }
+}
+
+/** Load the decoder-only model in `dir` (GPT-2, LLaMA family). */
+export function loadCausalModel(dir: string): CausalLM {
+  const config = loadConfig(dir);
+  const file = join(dir, 'config.json');
+  switch (config['model_type']) {
+    case 'gpt2':
+      return GPT2Model.load(config, openWeights(dir), file);
+    case 'llama':
+      return LlamaModel.load(config, openWeights(dir), file);
+    default:
+      throw new SoftpromptError('unsupported',
+        `${file} has model_type ${JSON.stringify(config['model_type'])}; decoder-only models supported: ${CAUSAL_MODEL_TYPES.join(', ')}.`,
+        { path: 'model_type', file });
   }
 }

@@ -1,0 +1,469 @@
+/**
+ * LLaMA (decoder-only), forward and backward to inputs_embeds, plus greedy KV-cache decoding.
+ *
+ * Mirrors Hugging Face `LlamaForCausalLM` (transformers/models/llama/modeling_llama.py, eager attention): no
+ * position embedding on the input, pre-norm blocks with RMSNorm, grouped-query attention (NKV key/value heads,
+ * query head h reads kv head h / (NH/NKV), HF's repeat_kv) with RoPE on q and k (src/models/rope.ts) and scores
+ * scaled by head_dim^-0.5, causal and key-padding masks, SwiGLU MLP down(silu(gate(x)) * up(x)), final norm and
+ * an untied (or tied) lm_head without rescaling. Papers: Touvron et al. 2023 (arXiv 2302.13971, 2307.09288).
+ *
+ * Dims: B batch, T length (prompt included), N = B·T, C = hidden_size, NH heads, NKV kv heads, HS = head_dim,
+ * D = NH·HS, Dkv = NKV·HS, QKV = D + 2·Dkv, F = intermediate_size, V vocab, L layers. Weights are frozen:
+ * backward computes activation gradients only (the forward's kernel list, reversed) down to dLoss/dInputsEmbeds.
+ * Loss: HF's ForCausalLMLoss, CE(logits[:, :-1], labels[:, 1:]) averaged over the batch's non-ignored tokens.
+ */
+import { Act, MASK_MIN, engine, type AttnDims } from '../engine/index.js';
+import { SoftpromptError } from '../errors.js';
+import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
+import { Rope } from './rope.js';
+import type {
+  CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, ModelInfo, WeightSource,
+} from './types.js';
+import { Workspace } from './workspace.js';
+
+export { parseLlamaConfig, type LlamaConfig };
+
+type F32 = Float32Array;
+
+interface LlamaLayer {
+  ln1: F32; // (C) input_layernorm
+  /** (QKV, C): q_proj (D, C), k_proj (Dkv, C), v_proj (Dkv, C) stacked so one GEMM projects all three */
+  qkv: F32;
+  o: F32; // (C, D) o_proj
+  ln2: F32; // (C) post_attention_layernorm
+  gate: F32; // (F, C) gate_proj
+  up: F32; // (F, C) up_proj
+  down: F32; // (C, F) down_proj
+}
+export interface LlamaWeights {
+  embed: F32; // (V, C) model.embed_tokens
+  layers: LlamaLayer[];
+  norm: F32; // (C) model.norm
+  lmHead: F32; // (V, C); === embed when tied
+}
+
+/** HF tensor names and shapes, the loading contract (a tied lm_head is not stored, as save_pretrained does). */
+export function llamaTensorTable(cfg: LlamaConfig): { name: string; shape: number[] }[] {
+  const C = cfg.hidden_size, HS = cfg.head_dim, F = cfg.intermediate_size, V = cfg.vocab_size;
+  const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
+  const rows = [{ name: 'model.embed_tokens.weight', shape: [V, C] }];
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `model.layers.${l}`;
+    rows.push(
+      { name: `${p}.self_attn.q_proj.weight`, shape: [D, C] }, { name: `${p}.self_attn.k_proj.weight`, shape: [Dkv, C] },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [Dkv, C] }, { name: `${p}.self_attn.o_proj.weight`, shape: [C, D] },
+      { name: `${p}.mlp.gate_proj.weight`, shape: [F, C] }, { name: `${p}.mlp.up_proj.weight`, shape: [F, C] },
+      { name: `${p}.mlp.down_proj.weight`, shape: [C, F] },
+      { name: `${p}.input_layernorm.weight`, shape: [C] }, { name: `${p}.post_attention_layernorm.weight`, shape: [C] },
+    );
+  }
+  rows.push({ name: 'model.norm.weight', shape: [C] });
+  if (!cfg.tie_word_embeddings) rows.push({ name: 'lm_head.weight', shape: [V, C] });
+  return rows;
+}
+
+export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json'): LlamaWeights {
+  const C = cfg.hidden_size, HS = cfg.head_dim;
+  const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
+  const hint = `${configFile} gives hidden_size=${C}, num_attention_heads × head_dim = ${cfg.num_attention_heads} × ${HS}, num_key_value_heads=${cfg.num_key_value_heads}, intermediate_size=${cfg.intermediate_size}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
+  const shapes = new Map(llamaTensorTable(cfg).map((r) => [r.name, r.shape]));
+  const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
+  const embed = get('model.embed_tokens.weight');
+  const layers: LlamaLayer[] = [];
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `model.layers.${l}`;
+    const qkv = new Float32Array((D + 2 * Dkv) * C);
+    qkv.set(get(`${p}.self_attn.q_proj.weight`), 0);
+    qkv.set(get(`${p}.self_attn.k_proj.weight`), D * C);
+    qkv.set(get(`${p}.self_attn.v_proj.weight`), (D + Dkv) * C);
+    layers.push({
+      ln1: get(`${p}.input_layernorm.weight`), qkv, o: get(`${p}.self_attn.o_proj.weight`),
+      ln2: get(`${p}.post_attention_layernorm.weight`),
+      gate: get(`${p}.mlp.gate_proj.weight`), up: get(`${p}.mlp.up_proj.weight`), down: get(`${p}.mlp.down_proj.weight`),
+    });
+  }
+  return { embed, layers, norm: get('model.norm.weight'), lmHead: cfg.tie_word_embeddings ? embed : get('lm_head.weight') };
+}
+
+/** Attention-dropout sites get distinct seeds derived from the step's base seed (as in t5.ts). */
+function siteSeed(base: number, site: number): number {
+  return (base % 0x100000000) * 0x100000 + site;
+}
+
+/**
+ * HF's ForCausalLMLoss shift: position t predicts labels[t+1], the last position predicts nothing.
+ * targets (B, T) with -100 = ignored; numTokens = the non-ignored count the loss is averaged over.
+ */
+function shiftLabels(labels: Int32Array, B: number, T: number, V: number): { targets: Int32Array; numTokens: number } {
+  const targets = new Int32Array(B * T);
+  let numTokens = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const y = t + 1 < T ? labels[b * T + t + 1]! : -100;
+      if (y !== -100 && !(y >= 0 && y < V)) {
+        throw new SoftpromptError('invalid_data', `Label ${y} at row ${b}, position ${t + 1} is outside the vocabulary [0, ${V}) (use -100 to ignore a position).`, { path: 'labels' });
+      }
+      targets[b * T + t] = y;
+      if (y !== -100) numTokens++;
+    }
+  }
+  return { targets, numTokens };
+}
+
+/** Everything forward saved that backward needs (the per-layer buffers live in the workspace under L{l}.*). */
+interface ForwardContext {
+  B: number;
+  T: number;
+  positions: Int32Array; // (B, T)
+  maskAdd: F32; // (B, T) 0 or MASK_MIN per key
+  train: boolean;
+  seed: number;
+  /** resid[l] (B, T, C): input of block l; resid[L]: input of the final norm */
+  resid: F32[];
+  dlogits: F32 | null; // (B*T, V)
+}
+
+export class LlamaModel implements CausalLM {
+  readonly info: ModelInfo;
+  readonly rope: Rope;
+  private readonly ws = new Workspace();
+  private readonly e = engine();
+  private readonly C: number;
+  private readonly NH: number;
+  private readonly NKV: number;
+  private readonly HS: number;
+  private readonly D: number;
+  private readonly Dkv: number;
+  private readonly QKV: number;
+  private readonly F: number;
+  private readonly V: number;
+
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights) {
+    const eos = config.eos_token_id?.[0];
+    this.info = {
+      architecture: 'llama', kind: 'causal', dModel: config.hidden_size, vocabSize: config.vocab_size,
+      // LLaMA checkpoints often have no pad id: fall back to eos (what HF generate pads with), else 0
+      padId: config.pad_token_id ?? eos ?? 0,
+      // -1 when config.json has no eos_token_id (never matches a token)
+      eosId: eos ?? -1,
+      numLayers: config.num_hidden_layers, numHeads: config.num_attention_heads,
+    };
+    this.C = config.hidden_size;
+    this.NH = config.num_attention_heads;
+    this.NKV = config.num_key_value_heads;
+    this.HS = config.head_dim;
+    this.D = this.NH * this.HS;
+    this.Dkv = this.NKV * this.HS;
+    this.QKV = this.D + 2 * this.Dkv;
+    this.F = config.intermediate_size;
+    this.V = config.vocab_size;
+    this.rope = Rope.fromParams(this.HS, config.rope);
+  }
+
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): LlamaModel {
+    const cfg = parseLlamaConfig(configJson, configFile);
+    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile));
+  }
+
+  /** Bytes of activation buffers held between steps. */
+  workspaceBytes(): number {
+    return this.ws.bytes();
+  }
+
+  embed(ids: Int32Array): F32 {
+    const out = new Float32Array(ids.length * this.C);
+    const bad = this.e.embedding(out, ids, this.weights.embed, ids.length, this.C, this.V);
+    if (bad >= 0) {
+      throw new SoftpromptError('invalid_data', `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.V}).`);
+    }
+    return out;
+  }
+
+  forward(batch: CausalBatch, opts: ForwardOptions = {}): CausalOutput {
+    return this.runForward(batch, opts, false).out;
+  }
+
+  lossAndGrad(batch: CausalBatch, opts: ForwardOptions = {}): CausalOutput & { dInputsEmbeds: F32 } {
+    const { out, ctx } = this.runForward(batch, opts, true);
+    return { ...out, dInputsEmbeds: this.runBackward(ctx) };
+  }
+
+  /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
+  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
+    this.e.matmulForward(out, inp, W, null, N, C, OC, false);
+  }
+
+  /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
+  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
+    this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // forward
+
+  private checkBatch(b: CausalBatch): void {
+    const want = (what: string, got: number, expected: number) => {
+      if (got !== expected) {
+        throw new SoftpromptError('shape_mismatch', `LLaMA batch: ${what} has ${got} elements, expected ${expected} (B=${b.B}, T=${b.T}, C=${this.C}).`, { path: what });
+      }
+    };
+    want('inputsEmbeds', b.inputsEmbeds.length, b.B * b.T * this.C);
+    want('attentionMask', b.attentionMask.length, b.B * b.T);
+    want('labels', b.labels.length, b.B * b.T);
+    if (b.positionIds !== undefined) want('positionIds', b.positionIds.length, b.B * b.T);
+  }
+
+  private makeContext(B: number, T: number, mask: F32, positions: Int32Array | undefined, opts: ForwardOptions): ForwardContext {
+    const maskAdd = this.ws.f32('maskAdd', B * T); // (B, T)
+    for (let i = 0; i < B * T; i++) maskAdd[i] = mask[i]! > 0 ? 0 : MASK_MIN;
+    let pos = positions;
+    if (pos === undefined) { // HF forward without position_ids: arange(T) for every row, whatever the mask
+      pos = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
+    }
+    const train = opts.train === true && this.config.attention_dropout > 0;
+    return { B, T, positions: pos, maskAdd, train, seed: opts.seed ?? 0, resid: [], dlogits: null };
+  }
+
+  private runForward(batch: CausalBatch, opts: ForwardOptions, saveForBackward: boolean): { out: CausalOutput; ctx: ForwardContext } {
+    this.checkBatch(batch);
+    const { B, T } = batch;
+    const N = B * T, C = this.C, V = this.V, e = this.e, ws = this.ws;
+    const { targets, numTokens } = shiftLabels(batch.labels, B, T, V);
+    const ctx = this.makeContext(B, T, batch.attentionMask, batch.positionIds, opts);
+    const finalIn = this.blocksForward(batch.inputsEmbeds, ctx); // (B, T, C)
+    const final = ws.f32('final.out', N * C); // (B, T, C) model.norm output
+    e.rmsnormForward(final, ws.f32('final.rstd', N), finalIn, this.weights.norm, N, C, this.config.rms_norm_eps);
+    const logits = ws.f32('logits', N * V); // (B*T, V)
+    this.linear(logits, final, this.weights.lmHead, N, C, V);
+
+    const keep = opts.keepLogits === true ? logits.slice() : undefined;
+    const dlogits = saveForBackward ? logits : null; // in place: logits are not needed after the loss
+    const losses = ws.f32('losses', N);
+    e.crossEntropy(losses, null, dlogits, logits, targets, N, V, numTokens > 0 ? 1 / numTokens : 0, -100);
+    // tokenNll aligned with the labels: tokenNll[b, t] = -log p(labels[b, t] | inputs[b, < t])
+    const tokenNll = new Float32Array(N);
+    let sum = 0;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t + 1 < T; t++) {
+        tokenNll[b * T + t + 1] = losses[b * T + t]!;
+        sum += losses[b * T + t]!;
+      }
+    }
+    ctx.dlogits = dlogits;
+    const out: CausalOutput = { loss: numTokens > 0 ? sum / numTokens : 0, tokenNll, numTokens };
+    if (keep) out.logits = keep;
+    if (opts.outputHiddenStates) out.hiddenStates = [...ctx.resid.slice(0, -1).map((h) => h.slice()), final.slice()];
+    return { out, ctx };
+  }
+
+  /** Runs every block on x (B, T, C); fills ctx.resid; returns the final norm's input. */
+  private blocksForward(x: F32, ctx: ForwardContext): F32 {
+    const L = this.config.num_hidden_layers, N = ctx.B * ctx.T;
+    ctx.resid = [x];
+    for (let l = 0; l < L; l++) {
+      const out = this.ws.f32(l + 1 < L ? `L${l + 1}.in` : 'final.in', N * this.C);
+      this.blockForward(l, ctx.resid[l]!, out, ctx);
+      ctx.resid.push(out);
+    }
+    return ctx.resid[L]!;
+  }
+
+  /** q|k|v interleaved per row in one (B, T, QKV) buffer; causal self-attention. */
+  private fusedDims(ctx: ForwardContext, l: number): AttnDims {
+    const { B, T } = ctx, QKV = this.QKV;
+    const d: AttnDims = {
+      B, NH: this.NH, NKV: this.NKV, Tq: T, Tk: T, HS: this.HS,
+      qRow: QKV, kRow: QKV, vRow: QKV, qBatch: T * QKV, kBatch: T * QKV, vBatch: T * QKV,
+      causal: true, scale: 1 / Math.sqrt(this.HS),
+    };
+    if (ctx.train) {
+      d.dropP = this.config.attention_dropout;
+      d.dropSeed = siteSeed(ctx.seed, l);
+    }
+    return d;
+  }
+
+  /**
+   * out = mid + down(silu(gate(n2)) * up(n2)), n2 = norm2(mid), mid = x + o(attn(rope(q), rope(k), v)),
+   * q|k|v = Wqkv norm1(x). Saves L{l}.{rstd1, qkv, probs, mid, rstd2, gate, up} for backward.
+   */
+  private blockForward(l: number, x: F32, out: F32, ctx: ForwardContext): void {
+    const { B, T } = ctx, N = B * T, p = `L${l}`;
+    const { C, NH, NKV, D, Dkv, QKV, F } = this;
+    const e = this.e, ws = this.ws, w = this.weights.layers[l]!, eps = this.config.rms_norm_eps;
+    const ln = ws.f32('ln', N * C); // (N, C) scratch
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), x, w.ln1, N, C, eps);
+    const qkv = ws.f32(`${p}.qkv`, N * QKV); // (B, T, QKV): q (NH·HS) | k (NKV·HS) | v (NKV·HS) per row
+    this.linear(qkv, ln, w.qkv, N, C, QKV);
+    this.rope.apply(qkv, ctx.positions, NH + NKV, QKV); // q and k rotated in place, v untouched
+    const att = ws.f32('att', N * D); // (B, T, D)
+    e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * T * T), qkv, qkv.subarray(D), qkv.subarray(D + Dkv), null,
+      ctx.maskAdd, this.fusedDims(ctx, l));
+    const ao = ws.f32('ao', N * C); // (N, C)
+    this.linear(ao, att, w.o, N, D, C);
+    const mid = ws.f32(`${p}.mid`, N * C); // (N, C) residual after attention, norm-2 input
+    e.add(mid, x, ao, N * C);
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid, w.ln2, N, C, eps);
+    const gate = ws.f32(`${p}.gate`, N * F), up = ws.f32(`${p}.up`, N * F); // (N, F) each
+    this.linear(gate, ln, w.gate, N, C, F);
+    this.linear(up, ln, w.up, N, C, F);
+    const act = ws.f32('act', N * F); // (N, F) silu(gate) * up
+    e.gatedForward(Act.Silu, act, gate, up, N * F);
+    const fo = ws.f32('fo', N * C); // (N, C)
+    this.linear(fo, act, w.down, N, F, C);
+    e.add(out, mid, fo, N * C);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // backward: the forward, reversed. `dres` is dLoss/d(residual stream), updated in place block by block.
+
+  private runBackward(ctx: ForwardContext): F32 {
+    const { B, T } = ctx, N = B * T, C = this.C, e = this.e, ws = this.ws;
+    const L = this.config.num_hidden_layers;
+    // logits = final @ lmHead^T; final = norm(resid[L])
+    const dFinal = ws.zeros('dfinal', N * C); // (N, C)
+    this.linearBack(dFinal, ctx.dlogits!, this.weights.lmHead, N, C, this.V);
+    const dres = ws.zeros('dres', N * C); // (N, C)
+    e.rmsnormBackward(dres, null, dFinal, ctx.resid[L]!, this.weights.norm, ws.f32('final.rstd', N), N, C);
+    for (let l = L - 1; l >= 0; l--) this.blockBackward(l, dres, ctx);
+    return dres.slice();
+  }
+
+  /** dres: dLoss/d(block output) on entry, dLoss/d(block input) on exit. */
+  private blockBackward(l: number, dres: F32, ctx: ForwardContext): void {
+    const { B, T } = ctx, N = B * T, p = `L${l}`;
+    const { C, NH, NKV, D, Dkv, QKV, F } = this;
+    const e = this.e, ws = this.ws, w = this.weights.layers[l]!;
+    // MLP: out = mid + down(act), act = silu(gate) * up, gate/up = W norm2(mid)
+    const dact = ws.zeros('dact', N * F); // (N, F)
+    this.linearBack(dact, dres, w.down, N, F, C);
+    const dgate = ws.zeros('dgate', N * F), dup = ws.zeros('dup', N * F); // (N, F) each
+    e.gatedBackward(Act.Silu, dgate, dup, dact, ws.f32(`${p}.gate`, N * F), ws.f32(`${p}.up`, N * F), N * F);
+    const dln = ws.zeros('dln', N * C); // (N, C)
+    this.linearBack(dln, dgate, w.gate, N, C, F);
+    this.linearBack(dln, dup, w.up, N, C, F);
+    e.rmsnormBackward(dres, null, dln, ws.f32(`${p}.mid`, N * C), w.ln2, ws.f32(`${p}.rstd2`, N), N, C);
+    // attention: mid = x + o(att), att = attn(rope(q), rope(k), v), q|k|v = Wqkv norm1(x)
+    const datt = ws.zeros('datt', N * D); // (N, D)
+    this.linearBack(datt, dres, w.o, N, D, C);
+    const qkv = ws.f32(`${p}.qkv`, N * QKV); // rotated q, k as attention saw them
+    const dqkv = ws.zeros('dqkv', N * QKV); // (B, T, QKV)
+    e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(D + Dkv), datt, qkv, qkv.subarray(D), qkv.subarray(D + Dkv),
+      ws.f32(`${p}.probs`, B * NH * T * T), this.fusedDims(ctx, l));
+    this.rope.apply(dqkv, ctx.positions, NH + NKV, QKV, true); // transpose rotation: d(pre-RoPE q, k)
+    dln.fill(0);
+    this.linearBack(dln, dqkv, w.qkv, N, C, QKV);
+    e.rmsnormBackward(dres, null, dln, ctx.resid[l]!, w.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // greedy generation with a KV cache
+
+  /**
+   * Greedy decoding after prompts given as embeddings (B, T, C) with mask (B, T). Positions follow HF generate:
+   * cumsum(mask) − 1, so each row's real tokens sit at 0..n_b−1 whether the batch is left- or right-padded, and
+   * the k-th new token of row b sits at n_b + k. The next token after the prompt is read at each row's last
+   * unmasked position; new tokens go to cache slots T, T+1, … with the row's pad slots masked, so a row gives
+   * the same tokens in a batch as alone. eosId (none by default) stops a row and pads it with info.padId.
+   */
+  generate(inputsEmbeds: F32, attentionMask: F32, B: number, T: number, opts: CausalGenerateOptions): GenerateOutput {
+    const steps = opts.maxNewTokens;
+    if (!(Number.isInteger(steps) && steps > 0)) {
+      throw new SoftpromptError('invalid_config', `maxNewTokens must be a positive integer, got ${steps}.`, { path: 'maxNewTokens' });
+    }
+    this.checkBatch({ B, T, inputsEmbeds, attentionMask, labels: new Int32Array(B * T) });
+    const { C, NH, NKV, HS, D, Dkv, QKV, F, V } = this;
+    const e = this.e, ws = this.ws, w = this.weights, eps = this.config.rms_norm_eps, L = this.config.num_hidden_layers;
+    const Tmax = T + steps - 1; // cache slots: the prompt, then every fed-back token
+    const lens = new Int32Array(B), last = new Int32Array(B), positions = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      let n = 0;
+      last[b] = -1;
+      for (let t = 0; t < T; t++) {
+        if (attentionMask[b * T + t]! > 0) { n++; last[b] = t; }
+        positions[b * T + t] = Math.max(n - 1, 0);
+      }
+      lens[b] = n;
+      if (n === 0) throw new SoftpromptError('invalid_data', `generate: row ${b} of the attention mask has no unmasked position.`, { path: 'attentionMask' });
+    }
+
+    // prefill: the full forward over the prompts, then k|v rows into per-layer caches (B, Tmax, 2·Dkv)
+    const ctx = this.makeContext(B, T, attentionMask, positions, {});
+    const finalIn = this.blocksForward(inputsEmbeds, ctx);
+    const caches: F32[] = [];
+    for (let l = 0; l < L; l++) {
+      const cache = ws.f32(`gen.kv.${l}`, B * Tmax * 2 * Dkv);
+      const qkv = ws.f32(`L${l}.qkv`, B * T * QKV);
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++)
+          cache.set(qkv.subarray((b * T + t) * QKV + D, (b * T + t + 1) * QKV), (b * Tmax + t) * 2 * Dkv);
+      caches.push(cache);
+    }
+    const keyMask = new Float32Array(B * Tmax); // (B, Tmax): the prompt's key mask, then 0 for generated slots
+    for (let b = 0; b < B; b++) keyMask.set(ctx.maskAdd.subarray(b * T, (b + 1) * T), b * Tmax);
+
+    const x = ws.f32('gen.x', B * C); // (B, C) residual stream of the newest position
+    for (let b = 0; b < B; b++) x.set(finalIn.subarray((b * T + last[b]!) * C, (b * T + last[b]! + 1) * C), b * C);
+    const ln = ws.f32('gen.ln', B * C), qkv = ws.f32('gen.qkv', B * QKV), att = ws.f32('gen.att', B * D);
+    const ao = ws.f32('gen.ao', B * C), gate = ws.f32('gen.gate', B * F), up = ws.f32('gen.up', B * F);
+    const act = ws.f32('gen.act', B * F), logits = ws.f32('gen.logits', B * V), probs = ws.f32('gen.probs', B * NH * Tmax);
+    const stepMask = ws.f32('gen.mask', B * Tmax), pos = new Int32Array(B), cur = new Int32Array(B);
+
+    const ids = new Int32Array(B * steps);
+    const stepLogits = opts.keepStepLogits ? new Float32Array(steps * B * V) : undefined;
+    const finished = new Uint8Array(B);
+    const eos = opts.eosId ?? null;
+    let done = 0;
+    for (let k = 0; k < steps; k++) {
+      if (k > 0) { // feed back token k-1 at cache slot T+k-1, position n_b+k-1
+        const slot = T + k - 1, Tk = slot + 1;
+        e.embedding(x, cur, w.embed, B, C, V);
+        for (let b = 0; b < B; b++) {
+          pos[b] = lens[b]! + k - 1;
+          stepMask.set(keyMask.subarray(b * Tmax, b * Tmax + Tk), b * Tk); // (B, Tk)
+        }
+        const dims: AttnDims = {
+          B, NH, NKV, Tq: 1, Tk, HS, qRow: QKV, kRow: 2 * Dkv, vRow: 2 * Dkv,
+          qBatch: QKV, kBatch: Tmax * 2 * Dkv, vBatch: Tmax * 2 * Dkv, causal: false, scale: 1 / Math.sqrt(HS),
+        };
+        for (let l = 0; l < L; l++) {
+          const lw = w.layers[l]!, cache = caches[l]!;
+          e.rmsnormForward(ln, null, x, lw.ln1, B, C, eps);
+          this.linear(qkv, ln, lw.qkv, B, C, QKV); // (B, QKV)
+          this.rope.apply(qkv, pos, NH + NKV, QKV);
+          for (let b = 0; b < B; b++) cache.set(qkv.subarray(b * QKV + D, (b + 1) * QKV), (b * Tmax + slot) * 2 * Dkv);
+          e.attentionForward(att, probs.subarray(0, B * NH * Tk), qkv, cache, cache.subarray(Dkv), null,
+            stepMask.subarray(0, B * Tk), dims);
+          this.linear(ao, att, lw.o, B, D, C);
+          e.add(x, x, ao, B * C);
+          e.rmsnormForward(ln, null, x, lw.ln2, B, C, eps);
+          this.linear(gate, ln, lw.gate, B, C, F);
+          this.linear(up, ln, lw.up, B, C, F);
+          e.gatedForward(Act.Silu, act, gate, up, B * F);
+          this.linear(ao, act, lw.down, B, F, C);
+          e.add(x, x, ao, B * C);
+        }
+      }
+      e.rmsnormForward(ln, null, x, w.norm, B, C, eps);
+      this.linear(logits, ln, w.lmHead, B, C, V); // (B, V)
+      if (stepLogits) stepLogits.set(logits, k * B * V);
+      for (let b = 0; b < B; b++) {
+        const row = logits.subarray(b * V, (b + 1) * V);
+        let best = 0;
+        for (let j = 1; j < V; j++) if (row[j]! > row[best]!) best = j;
+        const next = finished[b] ? this.info.padId : best;
+        ids[b * steps + k] = next;
+        cur[b] = next;
+        if (!finished[b] && eos !== null && next === eos) { finished[b] = 1; done++; }
+      }
+      if (done === B) {
+        const n = k + 1;
+        const out = new Int32Array(B * n);
+        for (let b = 0; b < B; b++) out.set(ids.subarray(b * steps, b * steps + n), b * n);
+        return stepLogits ? { ids: out, steps: n, stepLogits: stepLogits.subarray(0, n * B * V) } : { ids: out, steps: n };
+      }
+    }
+    return stepLogits ? { ids, steps, stepLogits } : { ids, steps };
+  }
+}
