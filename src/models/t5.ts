@@ -450,8 +450,8 @@ export class T5Model implements Seq2SeqLM {
     const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
     const { B, Te } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
-    ws.f32(`${p}.in`, N * C).set(h); // block input (B, Te, C), norm-1 input
-    const hin = ws.f32(`${p}.in`, N * C);
+    const hin = ws.f32(`${p}.in`, N * C); // block input (B, Te, C), norm-1 input; h is a shared buffer
+    hin.set(h);
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, Te, 3D): q | k | v per row
