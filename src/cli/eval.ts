@@ -6,8 +6,9 @@ import { Command, Option } from 'commander';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
 import { loadSplits } from '../tasks/registry.js';
 import { encodeExamples, targetLength } from '../tasks/encode.js';
+import { encodeCausalExamples } from '../tasks/encode-causal.js';
 import { resolveTask } from '../train/data.js';
-import { predictGenerate, predictRank } from '../train/evaluate.js';
+import { predictAny } from '../train/evaluate-causal.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
 import { choiceArg, EVAL_MODE_CHOICES, intArg, SPLIT_CHOICES } from './options.js';
@@ -96,13 +97,11 @@ export function runEval(o: EvalOptions): EvalResult {
   const examples = o.maxEvalExamples === undefined ? all : all.slice(0, o.maxEvalExamples);
   if (examples.length === 0) throw usageError(`The ${o.split} split of ${task.name} in ${dataDir} is empty.`, { path: '--split' });
   const S = targetLength(inf.tok, task.labelList ?? task.labelWords, task.maxTargetLength ?? 20);
-  const encoded = encodeExamples(examples, inf.tok, inf.maxLength, S);
-  const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens };
+  const encoded = inf.lm.kind === 'causal' ? encodeCausalExamples(examples, inf.tok, inf.maxLength) : encodeExamples(examples, inf.tok, inf.maxLength, S);
+  const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens, maxLength: inf.maxLength };
   const method = inf.adapter.method;
   const t0 = performance.now();
-  const preds = o.evalMode === 'rank'
-    ? predictRank(inf.model, method, inf.tok, encoded, task.labelWords!, opts)
-    : predictGenerate(inf.model, method, inf.tok, encoded, opts);
+  const preds = predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task.labelWords! : null, opts);
   const metrics = taskMetrics(task, preds, examples.map((e) => e.target));
   const seconds = (performance.now() - t0) / 1000;
   const result: EvalResult = { task: task.name, split: o.split, examples: examples.length, evalMode: o.evalMode, splitProtocol: splits.splitProtocol, metrics };

@@ -9,8 +9,8 @@ import { SoftpromptError } from '../errors.js';
 import { loadTokenizerSync, SPM_FILES, TOKENIZER_JSON, type Tokenizer } from '../io/tokenizer.js';
 import { readAdapter, type LoadedAdapter } from '../methods/adapter-files.js';
 import { Dept } from '../methods/dept.js';
-import { loadModel } from '../models/registry.js';
-import type { Seq2SeqLM } from '../models/types.js';
+import { loadAnyModel, type AnyModel } from '../models/registry.js';
+import type { CausalLM, Seq2SeqLM } from '../models/types.js';
 import { usageError } from './errors.js';
 
 export interface InferenceOptions {
@@ -23,7 +23,9 @@ export interface InferenceOptions {
 }
 
 export interface Inference {
-  model: Seq2SeqLM;
+  model: Seq2SeqLM | CausalLM;
+  /** the model tagged with its family (T5: seq2seq; GPT-2, LLaMA: causal) */
+  lm: AnyModel;
   adapter: LoadedAdapter;
   tok: Tokenizer;
   modelDir: string;
@@ -54,7 +56,8 @@ export function loadInference(o: InferenceOptions): Inference {
     }
     modelDir = base;
   }
-  const model = loadModel(modelDir);
+  const lm = loadAnyModel(modelDir);
+  const model = lm.model;
   const adapter = readAdapter(o.adapter, { expectDModel: model.info.dModel });
 
   let tokenizerPath = o.tokenizer;
@@ -71,5 +74,5 @@ export function loadInference(o: InferenceOptions): Inference {
   const tok = loadTokenizerSync(tokenizerPath);
   const method = adapter.method;
   const maxLength = method instanceof Dept ? method.config.maxLength : (o.maxLength ?? 256);
-  return { model, adapter, tok, modelDir, tokenizerPath, maxLength };
+  return { model, lm, adapter, tok, modelDir, tokenizerPath, maxLength };
 }

@@ -7,8 +7,9 @@ import { Command, Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { getTask } from '../tasks/registry.js';
 import { encodeTruncated, type EncodedExample } from '../tasks/encode.js';
+import { encodeCausalSource } from '../tasks/encode-causal.js';
 import type { TaskSpec } from '../tasks/types.js';
-import { predictGenerate, predictRank } from '../train/evaluate.js';
+import { predictAny } from '../train/evaluate-causal.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
 import { choiceArg, collect, EVAL_MODE_CHOICES, intArg } from './options.js';
@@ -131,12 +132,11 @@ export function runPredict(o: PredictOptions): string[] {
   const sources = items.map((it) => toSource(it.input, fmt, it.where));
 
   const inf = loadInference({ adapter: o.adapter, model: o.model, tokenizer: o.tokenizer, threads: o.threads, maxLength: o.maxLength });
-  const encoded: EncodedExample[] = sources.map((s) => ({ source: encodeTruncated(inf.tok, s, inf.maxLength), target: new Int32Array(0) }));
-  const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens };
+  const encodeSource = inf.lm.kind === 'causal' ? encodeCausalSource : encodeTruncated;
+  const encoded: EncodedExample[] = sources.map((s) => ({ source: encodeSource(inf.tok, s, inf.maxLength), target: new Int32Array(0) }));
+  const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens, maxLength: inf.maxLength };
   const method = inf.adapter.method;
-  const preds = o.evalMode === 'rank'
-    ? predictRank(inf.model, method, inf.tok, encoded, task!.labelWords!, opts)
-    : predictGenerate(inf.model, method, inf.tok, encoded, opts);
+  const preds = predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task!.labelWords! : null, opts);
   for (let i = 0; i < preds.length; i++) {
     const it = items[i]!;
     const input = 'text' in it.input ? it.input.text : 'source' in it.input ? it.input.source : it.input.fields;

@@ -88,7 +88,7 @@ function checkPaths(cfg: TrainConfig, resolved: ResolvedTrainConfig): void {
     const from = resolved.fromFlags.includes(key) ? `--${kebab(key)}` : resolved.configFile;
     throw new SoftpromptError('file_not_found', `${what} ${p}${from !== undefined ? ` (from ${from})` : ''} does not exist.`, {
       path: `config.${key}`, file: p,
-      ...(key === 'model' ? { hint: 'give a Hugging Face T5 folder with config.json and model.safetensors (e.g. ./t5-base), or leave --model out for the bundled quickstart.' } : {}),
+      ...(key === 'model' ? { hint: 'give a Hugging Face model folder (T5, GPT-2 or LLaMA) with config.json and model.safetensors (e.g. ./t5-base), or leave --model out for the bundled quickstart.' } : {}),
     });
   }
 }

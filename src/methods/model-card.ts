@@ -109,6 +109,9 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter, info: Model
     out.push(
       `This is a \`PROMPT_TUNING_LORA\` adapter: upstream \`peft\` cannot load it. Use the DePT fork of peft (the \`peft/\` folder of https://github.com/ZhengxiangShi/DePT) on your \`PYTHONPATH\`.`,
       `The fork adds A·B for all ${dept.config.maxLength} positions, so pad every input to exactly max_length (\`padding="max_length"\`).`,
+      ...(seq2seq || c.taskType === null ? [] : [
+        `softprompt trained it on a decoder-only model with RIGHT padding (input \`f"{source} Label : "\`, then the label and EOS): pad on the right (\`tokenizer.padding_side = "right"\`) so that A's row i meets the i-th token as in training; the fork's own scripts pad on the left.`,
+      ]),
       '',
     );
   } else {

@@ -31,8 +31,8 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
     case 'gpt2':
     case 'llama':
       throw new SoftpromptError('unsupported',
-        `${join(dir, 'config.json')} describes a decoder-only ${type} model; training and the CLI handle encoder-decoder models (${SEQ2SEQ_MODEL_TYPES.join(', ')}) in this version.`,
-        { path: 'model_type', file: join(dir, 'config.json'), hint: 'From the library, loadCausalModel(dir) gives its forward, backward and generation.' });
+        `${join(dir, 'config.json')} describes a decoder-only ${type} model; this entry point (and \`softprompt serve\`) takes encoder-decoder models (${SEQ2SEQ_MODEL_TYPES.join(', ')}).`,
+        { path: 'model_type', file: join(dir, 'config.json'), hint: 'train / eval / predict take decoder-only models too; from the library, loadAnyModel(dir) or loadCausalModel(dir).' });
     default:
       throw new SoftpromptError('unsupported',
         `${join(dir, 'config.json')} has model_type ${JSON.stringify(type)}; supported: ${[...SEQ2SEQ_MODEL_TYPES, ...CAUSAL_MODEL_TYPES].join(', ')}.`,
@@ -54,4 +54,27 @@ export function loadCausalModel(dir: string): CausalLM {
         `${file} has model_type ${JSON.stringify(config['model_type'])}; decoder-only models supported: ${CAUSAL_MODEL_TYPES.join(', ')}.`,
         { path: 'model_type', file });
   }
+}
+
+/** A loaded model tagged with its family: the trainer and the CLI branch on `kind`. */
+export type AnyModel =
+  | { kind: 'seq2seq'; model: Seq2SeqLM }
+  | { kind: 'causal'; model: CausalLM };
+
+/**
+ * Load the model in `dir` whatever its family: encoder-decoder (T5) or decoder-only (GPT-2, LLaMA). `precision`
+ * applies to T5 only; decoder-only models always run fp32 (bf16 is refused rather than silently ignored).
+ */
+export function loadAnyModel(dir: string, opts: LoadModelOptions = {}): AnyModel {
+  const config = loadConfig(dir);
+  const type = config['model_type'];
+  if (typeof type === 'string' && (CAUSAL_MODEL_TYPES as readonly string[]).includes(type)) {
+    if ((opts.precision ?? 'fp32') !== 'fp32') {
+      throw new SoftpromptError('unsupported', `precision ${opts.precision} is implemented for T5 only; ${join(dir, 'config.json')} describes a decoder-only ${type} model.`, {
+        path: 'config.precision', file: join(dir, 'config.json'), hint: 'use --precision fp32.',
+      });
+    }
+    return { kind: 'causal', model: loadCausalModel(dir) };
+  }
+  return { kind: 'seq2seq', model: loadModel(dir, opts) };
 }

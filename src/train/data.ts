@@ -2,6 +2,7 @@
 import { SoftpromptError } from '../errors.js';
 import { createLocalTask, type LocalTaskOptions } from '../tasks/local.js';
 import { bundledDataDir, loadSplits, getTask, type LoadedSplits } from '../tasks/registry.js';
+import { encodeCausalExamples } from '../tasks/encode-causal.js';
 import { encodeExamples, targetLength, type EncodedExample, type TextTokenizer } from '../tasks/encode.js';
 import type { Example, TaskSpec } from '../tasks/types.js';
 import type { TrainConfig } from './config.js';
@@ -35,7 +36,11 @@ export function resolveTask(cfg: DataConfig): { task: TaskSpec; dataDir: string 
   return { task: getTask(cfg.task), dataDir: cfg.dataDir ?? bundledDataDir() };
 }
 
-export function loadRunData(cfg: DataConfig, tok: TextTokenizer): RunData {
+/**
+ * `kind` 'causal' encodes for decoder-only models (src/tasks/encode-causal.ts: `${source} Label : ` + target + EOS,
+ * the pair cut to maxLength); targetLength is then unused by the collation.
+ */
+export function loadRunData(cfg: DataConfig, tok: TextTokenizer, kind: 'seq2seq' | 'causal' = 'seq2seq'): RunData {
   const { task, dataDir } = resolveTask(cfg);
   const splits = loadSplits(task, dataDir, { seed: cfg.seed });
   const cap = (xs: Example[], n: number | undefined) => (n === undefined ? xs : xs.slice(0, n));
@@ -46,11 +51,12 @@ export function loadRunData(cfg: DataConfig, tok: TextTokenizer): RunData {
     if (xs.length === 0) throw new SoftpromptError('invalid_data', `The ${name} split of ${task.name} in ${dataDir} is empty.`, { path: name, file: dataDir });
   }
   const S = targetLength(tok, task.labelList ?? task.labelWords, task.maxTargetLength ?? 20);
+  const encode = (xs: Example[]) => (kind === 'causal' ? encodeCausalExamples(xs, tok, cfg.maxLength) : encodeExamples(xs, tok, cfg.maxLength, S));
   return {
     task, splits, targetLength: S,
-    train: encodeExamples(train, tok, cfg.maxLength, S),
-    validation: encodeExamples(validation, tok, cfg.maxLength, S),
-    test: encodeExamples(test, tok, cfg.maxLength, S),
+    train: encode(train),
+    validation: encode(validation),
+    test: encode(test),
     validationTargets: validation.map((e) => e.target),
     testTargets: test.map((e) => e.target),
   };

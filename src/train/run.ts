@@ -22,13 +22,14 @@ import { Dept, deptParamCount, deptRankForBudget, validateDeptConfig } from '../
 import type { InitContext, PeftMethod } from '../methods/method.js';
 import { writeModelCard } from '../methods/model-card.js';
 import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
-import { loadModel } from '../models/registry.js';
-import type { Seq2SeqLM } from '../models/types.js';
+import { loadAnyModel, type AnyModel } from '../models/registry.js';
+import type { CausalLM, ModelInfo, Seq2SeqLM } from '../models/types.js';
 import { collate } from '../tasks/encode.js';
+import { collateCausal, prefixLabels } from '../tasks/encode-causal.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
 import type { TrainConfig } from './config.js';
 import { loadRunData, type RunData } from './data.js';
-import { predictGenerate, predictRank } from './evaluate.js';
+import { predictAny } from './evaluate-causal.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
 import { Rng } from './rng.js';
 
@@ -53,7 +54,7 @@ export function defaultRunDir(cfg: Pick<TrainConfig, 'output' | 'task' | 'method
 }
 
 /** The method a config describes, initialised (or loaded from `initAdapter`). */
-export function createMethod(cfg: TrainConfig, model: Seq2SeqLM, tok: Tokenizer | null): PeftMethod {
+export function createMethod(cfg: TrainConfig, model: { readonly info: ModelInfo; embed(ids: Int32Array): Float32Array }, tok: Tokenizer | null): PeftMethod {
   const d = model.info.dModel;
   const ctx: InitContext = {
     dModel: d, vocabSize: model.info.vocabSize, embed: (ids) => model.embed(ids),
@@ -88,12 +89,18 @@ export interface RunHooks {
   stopAtStep?: number;
 }
 
-export function predict(cfg: TrainConfig, model: Seq2SeqLM, method: PeftMethod, tok: Tokenizer, data: RunData,
+/** The model tagged with its family (from info.kind). */
+export function tagModel(model: Seq2SeqLM | CausalLM): AnyModel {
+  return model.info.kind === 'causal' ? { kind: 'causal', model: model as CausalLM } : { kind: 'seq2seq', model: model as Seq2SeqLM };
+}
+
+/** Predictions on a split; `data` must be encoded for the model's family (loadRunData's `kind`). */
+export function predict(cfg: TrainConfig, model: Seq2SeqLM | CausalLM, method: PeftMethod, tok: Tokenizer, data: RunData,
   split: 'validation' | 'test'): string[] {
   const examples = split === 'validation' ? data.validation : data.test;
-  const opts = { batchSize: cfg.evalBatchSize, maxNewTokens: cfg.maxNewTokens, ...(cfg.padToMax ? { padTo: cfg.maxLength } : {}) };
-  if (cfg.evalMode === 'rank' && data.task.labelWords !== null) return predictRank(model, method, tok, examples, data.task.labelWords, opts);
-  return predictGenerate(model, method, tok, examples, opts);
+  const opts = { batchSize: cfg.evalBatchSize, maxNewTokens: cfg.maxNewTokens, maxLength: cfg.maxLength, ...(cfg.padToMax ? { padTo: cfg.maxLength } : {}) };
+  const labelWords = cfg.evalMode === 'rank' ? data.task.labelWords : null;
+  return predictAny(tagModel(model), method, tok, examples, labelWords, opts);
 }
 
 export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult {
@@ -103,10 +110,20 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const runDir = defaultRunDir(cfg);
   mkdirSync(runDir, { recursive: true });
 
-  const model = loadModel(cfg.model, { precision: cfg.precision });
+  const lm = loadAnyModel(cfg.model, { precision: cfg.precision });
+  const model = lm.model;
   const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
-  const data = loadRunData(cfg, tok);
+  const data = loadRunData(cfg, tok, lm.kind);
   const method = createMethod(cfg, model, tok);
+  const maxPos = model.info.maxPositions;
+  if (lm.kind === 'causal' && maxPos !== undefined) {
+    const need = method.numVirtualTokens + cfg.maxLength + (cfg.evalMode === 'generate' ? cfg.maxNewTokens : 0);
+    if (need > maxPos) {
+      throw new SoftpromptError('invalid_config', `${method.numVirtualTokens} virtual tokens + max_length ${cfg.maxLength}${cfg.evalMode === 'generate' ? ` + ${cfg.maxNewTokens} new tokens` : ''} = ${need} positions, but ${cfg.model} has only ${maxPos} (n_positions).`, {
+        path: 'config.maxLength', hint: 'lower --max-length or --prompt-length.',
+      });
+    }
+  }
   const params = method.params();
   const trainable = method.numParams();
   log(`softprompt: ${cfg.method} on ${data.task.name} (${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test; splits: ${data.splits.splitProtocol}), model ${cfg.model}, ${trainable.toLocaleString('en-US')} trainable parameters`);
@@ -139,11 +156,24 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
     computeLossAndGrads: (rng, batch) => {
+      if (lm.kind === 'causal') {
+        // decoder-only: `${source} Label : ` + target + EOS, right-padded; the l virtual tokens get -100 labels
+        const c = collateCausal(data.train, batch.indices, padTo === undefined ? { padId: tok.padId } : { padId: tok.padId, padTo });
+        const x = method.apply(lm.model.embed(c.ids), c.mask, c.B, c.T);
+        const labels = prefixLabels(c.labels, x.Te - c.T, c.B, c.T);
+        const out = lm.model.lossAndGrad({ B: c.B, T: x.Te, inputsEmbeds: x.inputsEmbeds, attentionMask: x.mask, labels },
+          { train: cfg.dropout, seed: rng.nextU32() });
+        method.backward(out.dInputsEmbeds, c.B, c.T);
+        if (Number.isNaN(firstLoss)) firstLoss = out.loss;
+        lastLoss = out.loss;
+        return { loss: out.loss, tokens: c.tokens };
+      }
+      const m = lm.model;
       const b = collate(data.train, batch.indices, padTo === undefined
         ? { padId: tok.padId, targetLength: data.targetLength }
         : { padId: tok.padId, padTo, targetLength: data.targetLength });
-      const x = method.apply(model.embed(b.ids), b.mask, b.B, b.T);
-      const out = model.lossAndGrad({ B: b.B, Te: x.Te, inputsEmbeds: x.inputsEmbeds, encoderMask: x.mask, S: b.S, labels: b.labels },
+      const x = method.apply(m.embed(b.ids), b.mask, b.B, b.T);
+      const out = m.lossAndGrad({ B: b.B, Te: x.Te, inputsEmbeds: x.inputsEmbeds, encoderMask: x.mask, S: b.S, labels: b.labels },
         { train: cfg.dropout, seed: rng.nextU32() });
       method.backward(out.dInputsEmbeds, b.B, b.T);
       if (Number.isNaN(firstLoss)) firstLoss = out.loss;
