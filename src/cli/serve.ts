@@ -6,7 +6,7 @@ import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/adapter-files.js';
 import type { PeftMethod } from '../methods/method.js';
-import { loadModel } from '../models/registry.js';
+import { loadAnyModel } from '../models/registry.js';
 import { createServer } from '../serve/server.js';
 import { usageError } from './errors.js';
 import { intArg } from './options.js';
@@ -59,10 +59,10 @@ Examples:
 
 export function runServe(o: ServeOptions): Promise<void> {
   if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
-  const model = loadModel(o.model);
+  const model = loadAnyModel(o.model);
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
   const adapters = new Map<string, PeftMethod>();
-  for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.info.dModel }));
+  for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
   const server = createServer({ model, modelName: o.model, tokenizer, adapters });
   return new Promise((resolve, reject) => {
     server.on('error', reject);

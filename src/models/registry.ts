@@ -31,8 +31,8 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
     case 'gpt2':
     case 'llama':
       throw new SoftpromptError('unsupported',
-        `${join(dir, 'config.json')} describes a decoder-only ${type} model; this entry point (and \`softprompt serve\`) takes encoder-decoder models (${SEQ2SEQ_MODEL_TYPES.join(', ')}).`,
-        { path: 'model_type', file: join(dir, 'config.json'), hint: 'train / eval / predict take decoder-only models too; from the library, loadAnyModel(dir) or loadCausalModel(dir).' });
+        `${join(dir, 'config.json')} describes a decoder-only ${type} model; this entry point takes encoder-decoder models (${SEQ2SEQ_MODEL_TYPES.join(', ')}).`,
+        { path: 'model_type', file: join(dir, 'config.json'), hint: 'train, eval, predict and serve take decoder-only models too; from the library, loadAnyModel(dir) or loadCausalModel(dir).' });
     default:
       throw new SoftpromptError('unsupported',
         `${join(dir, 'config.json')} has model_type ${JSON.stringify(type)}; supported: ${[...SEQ2SEQ_MODEL_TYPES, ...CAUSAL_MODEL_TYPES].join(', ')}.`,

@@ -11,7 +11,10 @@ import { loadTokenizerSync } from '../io/tokenizer.js';
 import { Dept, validateDeptConfig } from '../methods/dept.js';
 import type { PeftMethod } from '../methods/method.js';
 import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
-import { loadModel } from '../models/registry.js';
+import { loadCausalModel, loadModel } from '../models/registry.js';
+import { buildRandomGpt2 } from '../../test/random-causal.js';
+import { encodeCausalSource } from '../tasks/encode-causal.js';
+import { predictAny } from '../train/evaluate-causal.js';
 import { encodeTruncated } from '../tasks/encode.js';
 import { predictGenerate, predictRank } from '../train/evaluate.js';
 import { createServer } from './server.js';
@@ -29,7 +32,7 @@ const adapters = new Map<string, PeftMethod>([['sst2', dept], ['pt', pt]]);
 let server: http.Server;
 let base = '';
 before(async () => {
-  server = createServer({ model, modelName: 't5-tiny', tokenizer: tok, adapters });
+  server = createServer({ model: { kind: 'seq2seq', model }, modelName: 't5-tiny', tokenizer: tok, adapters });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -85,4 +88,24 @@ describe('softprompt serve', () => {
     const route = await fetch(`${base}/v2/whatever`);
     assert.equal(route.status, 404);
   });
+});
+
+test('a decoder-only model (random GPT-2, real GPT-2 tokenizer) serves DePT adapters in its causal format', async () => {
+  const dir = buildRandomGpt2({ seed: 3 });
+  const gpt2 = loadCausalModel(dir);
+  const gtok = loadTokenizerSync(dir);
+  const gctx = { dModel: gpt2.info.dModel, vocabSize: gpt2.info.vocabSize, embed: (ids: Int32Array) => gpt2.embed(ids), rng, tokenize: (t: string) => gtok.encode(t) };
+  const adapter = Dept.init(validateDeptConfig({ numVirtualTokens: 3, rank: 2, maxLength: 40 }), gctx);
+  const srv = createServer({ model: { kind: 'causal', model: gpt2 }, modelName: 'gpt2-random', tokenizer: gtok, adapters: new Map([['sst2', adapter]]) });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/v1/predict`;
+    const r = await fetch(url, { method: 'POST', body: JSON.stringify({ adapter: 'sst2', task: 'sst2', mode: 'rank', inputs: texts }) });
+    const got = (await r.json() as { predictions: string[] }).predictions;
+    const ex = texts.map((t) => ({ source: encodeCausalSource(gtok, `sentence: ${t}`, 40), target: new Int32Array(0) }));
+    assert.deepEqual(got, predictAny({ kind: 'causal', model: gpt2 }, adapter, gtok, ex, ['0', '1'], { batchSize: 16, maxNewTokens: 20, maxLength: 40 }));
+    assert.ok(got.every((p) => p === '0' || p === '1'));
+  } finally {
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+  }
 });

@@ -17,15 +17,17 @@ import { SoftpromptError } from '../errors.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { Dept } from '../methods/dept.js';
 import type { PeftMethod } from '../methods/method.js';
-import type { Seq2SeqLM } from '../models/types.js';
+import type { AnyModel } from '../models/registry.js';
 import { encodeTruncated, type EncodedExample } from '../tasks/encode.js';
+import { encodeCausalSource } from '../tasks/encode-causal.js';
 import { toSource } from '../tasks/input-format.js';
 import { canonicalTaskName, getTask } from '../tasks/registry.js';
-import { predictGenerate, predictRank } from '../train/evaluate.js';
+import { predictAny } from '../train/evaluate-causal.js';
 import { parseWith } from '../validate.js';
 
 export interface ServerOptions {
-  model: Seq2SeqLM;
+  /** the frozen model, tagged with its family (registry's loadAnyModel) */
+  model: AnyModel;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
@@ -98,21 +100,21 @@ export function predictRequest(o: ServerOptions, body: unknown): { adapter: stri
   const task = r.task === undefined ? undefined : canonicalTaskName(r.task);
   if (r.task !== undefined && task === undefined) getTask(r.task); // throws invalid_config listing the tasks
   const maxLength = Math.min(method.maxInputLength, o.maxLength ?? 512);
-  const examples: EncodedExample[] = texts.map((t, i) => ({
-    source: encodeTruncated(o.tokenizer, toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`), maxLength),
-    target: new Int32Array(0),
-  }));
-  const opts = { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens };
-  let predictions: string[];
+  const examples: EncodedExample[] = texts.map((t, i) => {
+    const source = toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`);
+    return {
+      // decoder-only models read DePT's causal format: `${source} Label : `, then generate the label
+      source: o.model.kind === 'causal' ? encodeCausalSource(o.tokenizer, source, maxLength) : encodeTruncated(o.tokenizer, source, maxLength),
+      target: new Int32Array(0),
+    };
+  });
+  let labels: readonly string[] | null = null;
   if (r.mode === 'rank') {
-    const labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
-    if (labels === null || labels === undefined) {
-      throw new HttpError(400, 'invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
-    }
-    predictions = predictRank(o.model, method, o.tokenizer, examples, labels, opts);
-  } else {
-    predictions = predictGenerate(o.model, method, o.tokenizer, examples, opts);
+    labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
+    if (labels === null) throw new HttpError(400, 'invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
+  const predictions = predictAny(o.model, method, o.tokenizer, examples, labels,
+    { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens, maxLength });
   return { adapter: r.adapter, predictions };
 }
 
