@@ -18,6 +18,7 @@ import { parseTrainConfig, type TrainConfig } from './config.js';
 import { loadRunData } from './data.js';
 import { readMetrics } from './metrics-log.js';
 import { predict, trainRun } from './run.js';
+import { assertSameRun } from '../../test/same-run.js';
 
 let modelDir = '';
 const dirs: string[] = [];
@@ -77,12 +78,7 @@ test('GPT-2 DePT: a run stopped at step 12 and resumed ends bit-identical to an 
   assert.ok(stopped.loop.interrupted);
   const resumed = trainRun(config({ ...common, output: b, resume: true }), { log: () => {} });
   assert.equal(resumed.loop.resumedFrom, 12);
-  assert.equal(resumed.lastLoss, full.lastLoss);
-  const pa = full.trained!.params(), pb = resumed.trained!.params();
-  for (let i = 0; i < pa.length; i++) assert.deepEqual(pb[i]!.data, pa[i]!.data, `${pa[i]!.name} differs after resume`);
-  const records = (dir: string) => readMetrics(join(dir, 'metrics.jsonl')).filter((r) => r['event'] === undefined)
-    .map((r) => JSON.stringify([r.step, r.loss, r['eval']]));
-  assert.deepEqual(records(b), records(a));
+  assertSameRun(full, resumed);
 });
 
 test('LLaMA (random weights, real LLaMA-2 tokenizer: <s> prepended, </s> as EOS) trains and predicts label words', () => {
