@@ -5,22 +5,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openWeights } from '../io/hf-folder.js';
-import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { GPT2Model, gpt2TensorTable, loadGPT2Weights, parseGPT2Config, type GPT2Config } from './gpt2.js';
 import type { CausalBatch, WeightSource } from './types.js';
 import { expectError } from '../../test/expect-error.js';
+import { editedCopy, finiteDifferenceError } from '../../test/model-checks.js';
+import { fixture } from '../../test/paths.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
-const TINY = join(repoRoot(), 'test', 'fixtures', 'gpt2-tiny');
+const TINY = fixture('gpt2-tiny');
 
 function lcg(seed: number): () => number {
   let s = seed;
@@ -90,16 +84,7 @@ describe('GPT-2 backward to inputs_embeds vs central finite differences', () => 
       for (const g of dInputsEmbeds) maxG = Math.max(maxG, Math.abs(g));
       assert.ok(maxG > 1e-4, 'gradient should not vanish');
       const eps = 3e-3;
-      let worst = 0;
-      for (let k = 0; k < 40; k++) {
-        const i = (k * 977) % dInputsEmbeds.length;
-        const x = batch.inputsEmbeds;
-        const orig = x[i]!;
-        x[i] = orig + eps; const lp = model.forward(batch, opts).loss;
-        x[i] = orig - eps; const lm = model.forward(batch, opts).loss;
-        x[i] = orig;
-        worst = Math.max(worst, Math.abs((lp - lm) / (2 * eps) - dInputsEmbeds[i]!) / maxG);
-      }
+      const worst = finiteDifferenceError(() => model.forward(batch, opts).loss, batch.inputsEmbeds, dInputsEmbeds, eps);
       console.log(`  ${name}: max |analytic - FD| / max|grad| = ${worst.toExponential(2)}`);
       assert.ok(worst < 1e-3, `finite-difference mismatch ${worst}`);
       // padded positions of row 1 are masked keys and predict only ignored labels: no gradient reaches them
@@ -218,21 +203,6 @@ test('a sequence longer than n_positions is refused', () => {
     'invalid_data', 'n_positions');
 });
 
-/** A copy of gpt2-tiny in a temp folder, with edits to its config and weights. */
-function brokenCopy(edit: { config?: Record<string, unknown>; drop?: string; rename?: (n: string) => string }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sp-gpt2-'));
-  const cfg = { ...JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')), ...edit.config };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  if (edit.drop === undefined && edit.rename === undefined) {
-    copyFileSync(join(TINY, 'model.safetensors'), join(dir, 'model.safetensors'));
-  } else {
-    const st = SafetensorsFile.open(join(TINY, 'model.safetensors'));
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const n of st.names()) if (n !== edit.drop) tensors[edit.rename?.(n) ?? n] = { shape: st.info(n).shape, data: st.getF32(n) };
-    writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  }
-  return dir;
-}
 
 function load(dir: string): GPT2Model {
   const cfgFile = join(dir, 'config.json');
@@ -242,26 +212,26 @@ function load(dir: string): GPT2Model {
 describe('loading errors name the file and the tensor or field', () => {
   test('missing tensor', () => {
     const name = 'transformer.h.1.mlp.c_proj.weight';
-    expectError(() => load(brokenCopy({ drop: name })), 'missing_tensor', name, 'model.safetensors');
+    expectError(() => load(editedCopy(TINY, { drop: name })), 'missing_tensor', name, 'model.safetensors');
   });
   test('shape that disagrees with config.json', () => {
-    expectError(() => load(brokenCopy({ config: { n_inner: 96 } })), 'shape_mismatch', 'transformer.h.0.mlp.c_fc.weight', 'model.safetensors', '96');
-    expectError(() => load(brokenCopy({ config: { n_positions: 128 } })), 'shape_mismatch', 'transformer.wpe.weight', 'model.safetensors', '128');
+    expectError(() => load(editedCopy(TINY, { config: { n_inner: 96 } })), 'shape_mismatch', 'transformer.h.0.mlp.c_fc.weight', 'model.safetensors', '96');
+    expectError(() => load(editedCopy(TINY, { config: { n_positions: 128 } })), 'shape_mismatch', 'transformer.wpe.weight', 'model.safetensors', '128');
   });
   test('unknown activation_function', () => {
-    expectError(() => load(brokenCopy({ config: { activation_function: 'gelu_fancy' } })), 'unsupported', 'activation_function', 'config.json', 'gelu_fancy');
+    expectError(() => load(editedCopy(TINY, { config: { activation_function: 'gelu_fancy' } })), 'unsupported', 'activation_function', 'config.json', 'gelu_fancy');
   });
   test('n_embd not divisible by n_head', () => {
-    expectError(() => load(brokenCopy({ config: { n_head: 5 } })), 'invalid_config', 'n_embd', 'n_head', 'config.json');
+    expectError(() => load(editedCopy(TINY, { config: { n_head: 5 } })), 'invalid_config', 'n_embd', 'n_head', 'config.json');
   });
   test('model_type that is not GPT-2', () => {
-    expectError(() => load(brokenCopy({ config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
+    expectError(() => load(editedCopy(TINY, { config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
   });
 });
 
 test('a checkpoint without the transformer. prefix (openai-community/gpt2 layout) loads the same weights', () => {
   const a = load(TINY);
-  const b = load(brokenCopy({ rename: (n) => n.replace(/^transformer\./, '') }));
+  const b = load(editedCopy(TINY, { rename: (n) => n.replace(/^transformer\./, '') }));
   assert.deepEqual(b.weights.blocks[1]!.fcW, a.weights.blocks[1]!.fcW);
   assert.deepEqual(b.weights.wpe, a.weights.wpe);
   assert.equal(a.info.architecture, 'gpt2');

@@ -5,16 +5,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, openWeights } from '../io/hf-folder.js';
-import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { LlamaModel, llamaTensorTable, loadLlamaWeights, parseLlamaConfig, type LlamaConfig } from './llama.js';
 import { Rope, ropeInvFreq } from './rope.js';
 import type { CausalBatch, ForwardOptions, WeightSource } from './types.js';
 import { expectError } from '../../test/expect-error.js';
 import { fixture } from '../../test/paths.js';
+import { editedCopy, finiteDifferenceError } from '../../test/model-checks.js';
 
 const TINY = fixture('llama-tiny');
 
@@ -140,16 +139,7 @@ describe('LLaMA backward to inputs_embeds vs central finite differences', () => 
       for (const g of dInputsEmbeds) maxG = Math.max(maxG, Math.abs(g));
       assert.ok(maxG > 1e-4, 'gradient should not vanish');
       const eps = 3e-3;
-      let worst = 0;
-      for (let k = 0; k < 40; k++) {
-        const i = (k * 977) % dInputsEmbeds.length;
-        const x = batch.inputsEmbeds;
-        const orig = x[i]!;
-        x[i] = orig + eps; const lp = model.forward(batch, opts).loss;
-        x[i] = orig - eps; const lm = model.forward(batch, opts).loss;
-        x[i] = orig;
-        worst = Math.max(worst, Math.abs((lp - lm) / (2 * eps) - dInputsEmbeds[i]!) / maxG);
-      }
+      const worst = finiteDifferenceError(() => model.forward(batch, opts).loss, batch.inputsEmbeds, dInputsEmbeds, eps);
       console.log(`  ${name}: max |analytic - FD| / max|grad| = ${worst.toExponential(2)}`);
       assert.ok(worst < 1e-3, `finite-difference mismatch ${worst}`);
       // row 1's padded positions are masked keys with ignored labels, and the last position predicts nothing
@@ -272,43 +262,28 @@ describe('config.json parsing', () => {
   });
 });
 
-/** A copy of llama-tiny in a temp folder, with edits to its config and weights. */
-function brokenCopy(edit: { config?: Record<string, unknown>; drop?: string }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sp-llama-'));
-  const cfg = { ...JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')), ...edit.config };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  if (edit.drop === undefined) {
-    copyFileSync(join(TINY, 'model.safetensors'), join(dir, 'model.safetensors'));
-  } else {
-    const st = SafetensorsFile.open(join(TINY, 'model.safetensors'));
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const n of st.names()) if (n !== edit.drop) tensors[n] = { shape: st.info(n).shape, data: st.getF32(n) };
-    writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  }
-  return dir;
-}
 
 const loadDir = (dir: string) => LlamaModel.load(loadConfig(dir), openWeights(dir), join(dir, 'config.json'));
 
 describe('loading errors name the file and the tensor or field', () => {
   test('the unedited copy loads', () => {
-    assert.equal(loadDir(brokenCopy({})).info.architecture, 'llama');
+    assert.equal(loadDir(editedCopy(TINY, {})).info.architecture, 'llama');
   });
   test('missing tensor', () => {
     const name = 'model.layers.1.mlp.down_proj.weight';
-    expectError(() => loadDir(brokenCopy({ drop: name })), 'missing_tensor', name, 'model.safetensors');
+    expectError(() => loadDir(editedCopy(TINY, { drop: name })), 'missing_tensor', name, 'model.safetensors');
   });
   test('missing lm_head when the config says untied', () => {
-    expectError(() => loadDir(brokenCopy({ drop: 'lm_head.weight' })), 'missing_tensor', 'lm_head.weight', 'model.safetensors');
+    expectError(() => loadDir(editedCopy(TINY, { drop: 'lm_head.weight' })), 'missing_tensor', 'lm_head.weight', 'model.safetensors');
   });
   test('shape that disagrees with config.json (intermediate_size)', () => {
-    expectError(() => loadDir(brokenCopy({ config: { intermediate_size: 96 } })), 'shape_mismatch', 'model.layers.0.mlp.gate_proj.weight', 'model.safetensors', '96');
+    expectError(() => loadDir(editedCopy(TINY, { config: { intermediate_size: 96 } })), 'shape_mismatch', 'model.layers.0.mlp.gate_proj.weight', 'model.safetensors', '96');
   });
   test('shape that disagrees with config.json (num_key_value_heads)', () => {
-    const err = expectError(() => loadDir(brokenCopy({ config: { num_key_value_heads: 4 } })), 'shape_mismatch', 'model.layers.0.self_attn.k_proj.weight', 'model.safetensors');
+    const err = expectError(() => loadDir(editedCopy(TINY, { config: { num_key_value_heads: 4 } })), 'shape_mismatch', 'model.layers.0.self_attn.k_proj.weight', 'model.safetensors');
     assert.ok(err.hint?.includes('num_key_value_heads=4'), err.hint);
   });
   test('unsupported rope type', () => {
-    expectError(() => loadDir(brokenCopy({ config: { rope_parameters: { rope_type: 'yarn', rope_theta: 10000, factor: 4 } } })), 'unsupported', 'yarn', 'config.json');
+    expectError(() => loadDir(editedCopy(TINY, { config: { rope_parameters: { rope_type: 'yarn', rope_theta: 10000, factor: 4 } } })), 'unsupported', 'yarn', 'config.json');
   });
 });

@@ -4,24 +4,17 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { loadModel } from './registry.js';
 import { T5Model, loadT5Weights, parseT5Config, t5TensorTable, type T5Config } from './t5.js';
 import type { Seq2SeqBatch, WeightSource } from './types.js';
 import { expectError } from '../../test/expect-error.js';
+import { editedCopy, finiteDifferenceError } from '../../test/model-checks.js';
+import { fixture } from '../../test/paths.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
-const TINY = join(repoRoot(), 'test', 'fixtures', 't5-tiny');
+const TINY = fixture('t5-tiny');
 
 /** Seeded normal weights for every tensor of `cfg` (norm weights around 1). */
 function randomWeights(cfg: T5Config, seed: number): WeightSource {
@@ -77,17 +70,7 @@ describe('T5 backward to inputs_embeds vs central finite differences', () => {
       // 40 coordinates spread over both examples, including padded positions (their gradient must be ~0)
       // small step: ReLU kinks near a pre-activation of 0 break wider central differences
       const eps = name.startsWith("relu") ? 5e-4 : 3e-3;
-      let worst = 0;
-      for (let k = 0; k < 40; k++) {
-        const i = (k * 977) % dInputsEmbeds.length;
-        const x = batch.inputsEmbeds;
-        const orig = x[i]!;
-        x[i] = orig + eps; const lp = model.forward(batch).loss;
-        x[i] = orig - eps; const lm = model.forward(batch).loss;
-        x[i] = orig;
-        const fd = (lp - lm) / (2 * eps);
-        worst = Math.max(worst, Math.abs(fd - dInputsEmbeds[i]!) / maxG);
-      }
+      const worst = finiteDifferenceError(() => model.forward(batch).loss, batch.inputsEmbeds, dInputsEmbeds, eps);
       console.log(`  ${name}: max |analytic - FD| / max|grad| = ${worst.toExponential(2)}`);
       // smooth activations agree to ~1e-4; with ReLU a probe can straddle a kink, so it gets a looser bound
       assert.ok(worst < (name.startsWith('relu') ? 1e-2 : 1e-3), `finite-difference mismatch ${worst}`);
@@ -127,41 +110,26 @@ test('greedy generation with the KV cache equals re-running the decoder on the w
 });
 
 
-/** A copy of t5-tiny in a temp folder, with edits to its config and weights. */
-function brokenCopy(edit: { config?: Record<string, unknown>; drop?: string }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sp-t5-'));
-  const cfg = { ...JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')), ...edit.config };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  if (edit.drop === undefined) {
-    copyFileSync(join(TINY, 'model.safetensors'), join(dir, 'model.safetensors'));
-  } else {
-    const st = SafetensorsFile.open(join(TINY, 'model.safetensors'));
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const n of st.names()) if (n !== edit.drop) tensors[n] = { shape: st.info(n).shape, data: st.getF32(n) };
-    writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  }
-  return dir;
-}
 
 describe('loading errors name the file and the tensor or field', () => {
   test('unknown feed_forward_proj', () => {
-    expectError(() => loadModel(brokenCopy({ config: { feed_forward_proj: 'gated-swishy' } })), 'unsupported', 'feed_forward_proj', 'config.json', 'gated-swishy');
+    expectError(() => loadModel(editedCopy(TINY, { config: { feed_forward_proj: 'gated-swishy' } })), 'unsupported', 'feed_forward_proj', 'config.json', 'gated-swishy');
   });
   test('missing tensor', () => {
     const name = 'encoder.block.1.layer.1.DenseReluDense.wo.weight';
-    expectError(() => loadModel(brokenCopy({ drop: name })), 'missing_tensor', name, 'model.safetensors');
+    expectError(() => loadModel(editedCopy(TINY, { drop: name })), 'missing_tensor', name, 'model.safetensors');
   });
   test('shape that disagrees with config.json', () => {
-    expectError(() => loadModel(brokenCopy({ config: { d_ff: 96 } })), 'shape_mismatch', 'DenseReluDense.wi.weight', 'model.safetensors', '96');
+    expectError(() => loadModel(editedCopy(TINY, { config: { d_ff: 96 } })), 'shape_mismatch', 'DenseReluDense.wi.weight', 'model.safetensors', '96');
   });
   test('truncated model.safetensors', () => {
-    const dir = brokenCopy({});
+    const dir = editedCopy(TINY, {});
     const file = join(dir, 'model.safetensors');
     truncateSync(file, statSync(file).size - 1000);
     expectError(() => loadModel(dir), 'malformed_file', 'model.safetensors');
   });
   test('model_type that is not T5', () => {
-    expectError(() => loadModel(brokenCopy({ config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
+    expectError(() => loadModel(editedCopy(TINY, { config: { model_type: 'bert' } })), 'unsupported', 'bert', 'config.json');
   });
 });
 

@@ -18,12 +18,8 @@ import { loadRunData } from './data.js';
 import { createMethod, predict, trainRun } from './run.js';
 import { readMetrics } from './metrics-log.js';
 import { assertSameRun } from '../../test/same-run.js';
+import { repoRoot } from '../../test/paths.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
 const root = repoRoot();
 
 function config(over: Partial<TrainConfig>): TrainConfig {

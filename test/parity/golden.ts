@@ -87,3 +87,40 @@ export function i32(fx: Fixture, name: string): Int32Array {
 export function shape(fx: Fixture, name: string): number[] {
   return fx.golden.info(name).shape;
 }
+
+/** Per row of logits (rows, V): argmax, top1 − top2, logsumexp, and the columns at `probe` ids if given. */
+export function logitSummaries(logits: ArrayLike<number>, rows: number, V: number, probe?: Int32Array) {
+  const argmax = new Int32Array(rows), gap = new Float32Array(rows), lse = new Float32Array(rows), max = new Float32Array(rows);
+  const probed = new Float32Array(probe === undefined ? 0 : rows * probe.length);
+  for (let r = 0; r < rows; r++) {
+    let m1 = -Infinity, m2 = -Infinity, am = 0;
+    for (let j = 0; j < V; j++) {
+      const x = logits[r * V + j]!;
+      if (x > m1) { m2 = m1; m1 = x; am = j; } else if (x > m2) m2 = x;
+    }
+    let s = 0;
+    for (let j = 0; j < V; j++) s += Math.exp(logits[r * V + j]! - m1);
+    argmax[r] = am; gap[r] = m1 - m2; lse[r] = m1 + Math.log(s); max[r] = m1;
+    if (probe !== undefined) for (let k = 0; k < probe.length; k++) probed[r * probe.length + k] = logits[r * V + probe[k]!]!;
+  }
+  return { argmax, gap, lse, max, probe: probed };
+}
+
+/** A causal LM's shifted per-token NLL from golden logits (B, T, V), aligned with the labels: position t−1 predicts labels[t]. */
+export function causalNllFromLogits(logits: Float32Array, labels: Int32Array, B: number, T: number, V: number): Float64Array {
+  const { lse } = logitSummaries(logits, B * T, V);
+  const nll = new Float64Array(B * T);
+  for (let b = 0; b < B; b++)
+    for (let t = 1; t < T; t++) {
+      const y = labels[b * T + t]!;
+      if (y !== -100) nll[b * T + t] = lse[b * T + t - 1]! - logits[(b * T + t - 1) * V + y]!;
+    }
+  return nll;
+}
+
+/** labels (B, T) with l leading −100s per row → (B, l+T), as PeftModelForCausalLM does. */
+export function withPromptLabels(labels: Int32Array, B: number, T: number, l: number): Int32Array {
+  const out = new Int32Array(B * (l + T)).fill(-100);
+  for (let b = 0; b < B; b++) out.set(labels.subarray(b * T, (b + 1) * T), b * (l + T) + l);
+  return out;
+}

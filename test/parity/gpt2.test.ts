@@ -12,42 +12,10 @@ import { GPT2Model } from '../../src/models/gpt2.js';
 import { Dept, validateDeptConfig } from '../../src/methods/dept.js';
 import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning.js';
 import type { CausalBatch } from '../../src/models/types.js';
-import { TOL, expectClose, f32, goldenFixtures, i32, shape, type Fixture } from './golden.js';
+import { causalNllFromLogits, expectClose, f32, type Fixture, goldenFixtures, i32, logitSummaries, shape, TOL, withPromptLabels } from './golden.js';
 
-/** rows of (V) logits → argmax, top1 − top2, logsumexp (float64 accumulation). */
-function logitSummaries(logits: Float32Array, rows: number, V: number) {
-  const gap = new Float32Array(rows), lse = new Float32Array(rows), argmax = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const row = logits.subarray(r * V, (r + 1) * V);
-    let m1 = -Infinity, m2 = -Infinity, am = 0;
-    for (let j = 0; j < V; j++) {
-      const x = row[j]!;
-      if (x > m1) { m2 = m1; m1 = x; am = j; } else if (x > m2) m2 = x;
-    }
-    let s = 0;
-    for (let j = 0; j < V; j++) s += Math.exp(row[j]! - m1);
-    gap[r] = m1 - m2; argmax[r] = am; lse[r] = m1 + Math.log(s);
-  }
-  return { gap, argmax, lse };
-}
 
-/** The README's shifted per-token NLL from golden logits (B, T, V), aligned with the labels: position t-1 predicts labels[t]. */
-function goldenTokenNll(logits: Float32Array, labels: Int32Array, B: number, T: number, V: number): Float32Array {
-  const { lse } = logitSummaries(logits, B * T, V);
-  const nll = new Float32Array(B * T);
-  for (let b = 0; b < B; b++) for (let t = 0; t + 1 < T; t++) {
-    const y = labels[b * T + t + 1]!;
-    if (y !== -100) nll[b * T + t + 1] = lse[b * T + t]! - logits[(b * T + t) * V + y]!;
-  }
-  return nll;
-}
 
-/** labels (B, T) with l leading -100s per row → (B, l+T), as PeftModelForCausalLM does. */
-function prefixLabels(labels: Int32Array, l: number, B: number, T: number): Int32Array {
-  const out = new Int32Array(B * (l + T)).fill(-100);
-  for (let b = 0; b < B; b++) out.set(labels.subarray(b * T, (b + 1) * T), b * (l + T) + l);
-  return out;
-}
 
 function stack(xs: Float32Array[]): Float32Array {
   const r = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
@@ -62,7 +30,7 @@ function checkOutputs(prefix: string, fx: Fixture, logits: Float32Array, tokenNl
   const golden = f32(fx, `${prefix}.logits`);
   expectClose(`${prefix}.logits`, logits, golden, TOL.logits);
   expectClose(`${prefix}.logits argmax`, logitSummaries(logits, B * T, V).argmax, logitSummaries(golden, B * T, V).argmax, TOL.exact);
-  expectClose(`${prefix}.token_nll (from golden logits)`, tokenNll, goldenTokenNll(golden, labels, B, T, V), TOL.lse);
+  expectClose(`${prefix}.token_nll (from golden logits)`, tokenNll, causalNllFromLogits(golden, labels, B, T, V), TOL.lse);
   expectClose(`${prefix}.loss`, [loss], f32(fx, `${prefix}.loss`), TOL.lse);
 }
 
@@ -99,7 +67,7 @@ for (const fx of fixtures) {
       const l = shape(fx, 'pt.P')[0]!;
       const pt = new PromptTuning(validatePromptTuningConfig({ numVirtualTokens: l }), C, f32(fx, 'pt.P'));
       const x = pt.apply(E, mask, B, T);
-      const lab = prefixLabels(labels, l, B, T);
+      const lab = withPromptLabels(labels, B, T, l);
       expectClose('pt.inputs_embeds', x.inputsEmbeds, f32(fx, 'pt.inputs_embeds'), TOL.embeds);
       expectClose('pt.attention_mask', x.mask, i32(fx, 'pt.attention_mask'), TOL.exact);
       expectClose('pt.labels', lab, i32(fx, 'pt.labels'), TOL.exact);
@@ -117,7 +85,7 @@ for (const fx of fixtures) {
         f32(fx, 'dept.P'), f32(fx, 'dept.A'), f32(fx, 'dept.B'));
       expectClose('dept.lora_offset', dept.offset(s), f32(fx, 'dept.lora_offset'), TOL.embeds);
       const x = dept.apply(E, mask, B, T);
-      const lab = prefixLabels(labels, l, B, T);
+      const lab = withPromptLabels(labels, B, T, l);
       expectClose('dept.inputs_embeds', x.inputsEmbeds, f32(fx, 'dept.inputs_embeds'), TOL.embeds);
       expectClose('dept.attention_mask', x.mask, i32(fx, 'dept.attention_mask'), TOL.exact);
       expectClose('dept.labels', lab, i32(fx, 'dept.labels'), TOL.exact);

@@ -11,48 +11,16 @@ import { LlamaModel } from '../../src/models/llama.js';
 import { Dept, validateDeptConfig } from '../../src/methods/dept.js';
 import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning.js';
 import type { CausalOutput } from '../../src/models/types.js';
-import { TOL, expectClose, f32, goldenFixtures, i32, shape, type Fixture } from './golden.js';
+import { causalNllFromLogits, expectClose, f32, type Fixture, goldenFixtures, i32, logitSummaries, shape, TOL, withPromptLabels } from './golden.js';
 
-/** Per row of logits (rows, V): argmax, top1 − top2, logsumexp. */
-function rowStats(logits: ArrayLike<number>, rows: number, V: number) {
-  const argmax = new Int32Array(rows), gap = new Float32Array(rows), lse = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let m1 = -Infinity, m2 = -Infinity, am = 0;
-    for (let j = 0; j < V; j++) {
-      const x = logits[r * V + j]!;
-      if (x > m1) { m2 = m1; m1 = x; am = j; } else if (x > m2) m2 = x;
-    }
-    let s = 0;
-    for (let j = 0; j < V; j++) s += Math.exp(logits[r * V + j]! - m1);
-    argmax[r] = am; gap[r] = m1 - m2; lse[r] = m1 + Math.log(s);
-  }
-  return { argmax, gap, lse };
-}
 
-/** The shifted per-token NLL (aligned with the labels, as CausalOutput.tokenNll) computed in float64 from golden logits. */
-function nllFromLogits(logits: Float32Array, labels: Int32Array, B: number, T: number, V: number): Float64Array {
-  const { lse } = rowStats(logits, B * T, V);
-  const nll = new Float64Array(B * T);
-  for (let b = 0; b < B; b++)
-    for (let t = 1; t < T; t++) {
-      const y = labels[b * T + t]!;
-      if (y !== -100) nll[b * T + t] = lse[b * T + t - 1]! - logits[(b * T + t - 1) * V + y]!;
-    }
-  return nll;
-}
 
-/** concat(full(-100, (B, l)), labels): what PEFT passes to the base model for a causal LM. */
-function extendLabels(labels: Int32Array, B: number, T: number, l: number): Int32Array {
-  const out = new Int32Array(B * (l + T)).fill(-100);
-  for (let b = 0; b < B; b++) out.set(labels.subarray(b * T, (b + 1) * T), b * (l + T) + l);
-  return out;
-}
 
 function checkOutput(prefix: string, fx: Fixture, out: CausalOutput, labels: Int32Array, B: number, T: number, V: number): void {
   const golden = f32(fx, `${prefix}.logits`);
   expectClose(`${prefix}.logits`, out.logits!, golden, TOL.logits);
-  expectClose(`${prefix}.logits argmax`, rowStats(out.logits!, B * T, V).argmax, rowStats(golden, B * T, V).argmax, TOL.exact);
-  expectClose(`${prefix}.token_nll (from golden logits)`, out.tokenNll, nllFromLogits(golden, labels, B, T, V), TOL.lse);
+  expectClose(`${prefix}.logits argmax`, logitSummaries(out.logits!, B * T, V).argmax, logitSummaries(golden, B * T, V).argmax, TOL.exact);
+  expectClose(`${prefix}.token_nll (from golden logits)`, out.tokenNll, causalNllFromLogits(golden, labels, B, T, V), TOL.lse);
   expectClose(`${prefix}.loss`, [out.loss], f32(fx, `${prefix}.loss`), TOL.lse);
 }
 
@@ -107,7 +75,7 @@ for (const fx of fixtures) {
       const l = shape(fx, 'pt.P')[0]!;
       const pt = new PromptTuning(validatePromptTuningConfig({ numVirtualTokens: l }), C, f32(fx, 'pt.P'));
       const x = pt.apply(E, mask, B, T);
-      const lab = extendLabels(labels, B, T, l);
+      const lab = withPromptLabels(labels, B, T, l);
       expectClose('pt.inputs_embeds', x.inputsEmbeds, f32(fx, 'pt.inputs_embeds'), TOL.embeds);
       expectClose('pt.attention_mask', x.mask, i32(fx, 'pt.attention_mask'), TOL.exact);
       expectClose('pt.labels', lab, i32(fx, 'pt.labels'), TOL.exact);
@@ -125,7 +93,7 @@ for (const fx of fixtures) {
         f32(fx, 'dept.P'), f32(fx, 'dept.A'), f32(fx, 'dept.B'));
       expectClose('dept.lora_offset', m.offset(s), f32(fx, 'dept.lora_offset'), TOL.embeds);
       const x = m.apply(E, mask, B, T);
-      const lab = extendLabels(labels, B, T, l);
+      const lab = withPromptLabels(labels, B, T, l);
       expectClose('dept.inputs_embeds', x.inputsEmbeds, f32(fx, 'dept.inputs_embeds'), TOL.embeds);
       expectClose('dept.attention_mask', x.mask, i32(fx, 'dept.attention_mask'), TOL.exact);
       expectClose('dept.labels', lab, i32(fx, 'dept.labels'), TOL.exact);
@@ -157,7 +125,7 @@ for (const fx of fixtures) {
       expectClose('gen.generated_ids', ids, i32(fx, 'gen.generated_ids'), TOL.exact);
       expectClose('gen.hf_generate_ids', ids, i32(fx, 'gen.hf_generate_ids'), TOL.exact);
       expectClose('gen.step_logits', logits, f32(fx, 'gen.step_logits'), TOL.logits);
-      const st = rowStats(logits, B * steps, V);
+      const st = logitSummaries(logits, B * steps, V);
       expectClose('gen.step_logsumexp', st.lse, f32(fx, 'gen.step_logsumexp'), TOL.lse);
       expectClose('gen.step_top1_minus_top2', st.gap, f32(fx, 'gen.step_top1_minus_top2'), TOL.logits);
 

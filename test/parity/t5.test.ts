@@ -9,27 +9,8 @@ import { openWeights } from '../../src/io/hf-folder.js';
 import { T5Model } from '../../src/models/t5.js';
 import { computePositionBias, relativePositionBucket } from '../../src/models/t5-position.js';
 import type { Seq2SeqBatch } from '../../src/models/types.js';
-import { TOL, expectClose, f32, goldenFixtures, i32, shape, type Fixture } from './golden.js';
+import { expectClose, f32, type Fixture, goldenFixtures, i32, logitSummaries, shape, TOL } from './golden.js';
 
-/** logits (B, S, V) → the golden summaries: probe columns, max, argmax, top1 − top2, logsumexp. */
-function logitSummaries(logits: Float32Array, rows: number, V: number, probe: Int32Array) {
-  const probeOut = new Float32Array(rows * probe.length);
-  const max = new Float32Array(rows), gap = new Float32Array(rows), lse = new Float32Array(rows);
-  const argmax = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const row = logits.subarray(r * V, (r + 1) * V);
-    let m1 = -Infinity, m2 = -Infinity, am = 0;
-    for (let j = 0; j < V; j++) {
-      const x = row[j]!;
-      if (x > m1) { m2 = m1; m1 = x; am = j; } else if (x > m2) m2 = x;
-    }
-    let s = 0;
-    for (let j = 0; j < V; j++) s += Math.exp(row[j]! - m1);
-    max[r] = m1; gap[r] = m1 - m2; argmax[r] = am; lse[r] = m1 + Math.log(s);
-    for (let k = 0; k < probe.length; k++) probeOut[r * probe.length + k] = row[probe[k]!]!;
-  }
-  return { probe: probeOut, max, gap, argmax, lse };
-}
 
 function checkLogits(prefix: string, fx: Fixture, logits: Float32Array, rows: number, V: number): void {
   const s = logitSummaries(logits, rows, V, i32(fx, 'vocab_probe_ids'));
