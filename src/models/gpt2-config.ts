@@ -4,6 +4,7 @@
  */
 import { SoftpromptError } from '../errors.js';
 import { Act } from '../engine/index.js';
+import { configNumber } from './config-fields.js';
 
 export interface GPT2Config {
   vocab_size: number;
@@ -86,13 +87,7 @@ type BoolKey = 'scale_attn_weights' | 'scale_attn_by_inverse_layer_idx' | 'reord
   'add_cross_attention' | 'tie_word_embeddings';
 
 function readNumber(j: Record<string, unknown>, key: NumKey, file: string, integer: boolean): number {
-  const v = j[key] ?? GPT2_DEFAULTS[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < 0) {
-    throw new SoftpromptError('invalid_config',
-      `${key} in ${file} must be a ${integer ? 'non-negative integer' : 'non-negative number'}, got ${JSON.stringify(v)}.`,
-      { path: key, file });
-  }
-  return v;
+  return configNumber(j, key, file, GPT2_DEFAULTS[key], { integer });
 }
 
 /** An integer field where null is meaningful (no eos, no pad, default n_inner). */

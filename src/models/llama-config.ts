@@ -5,6 +5,7 @@
  */
 import { SoftpromptError } from '../errors.js';
 import { SUPPORTED_ROPE_TYPES, type RopeParams } from './rope.js';
+import { configNumber } from './config-fields.js';
 
 export interface LlamaConfig {
   vocab_size: number;
@@ -56,13 +57,9 @@ function invalid(key: string, file: string, what: string, got: unknown): Softpro
   return new SoftpromptError('invalid_config', `${key} in ${file} must be ${what}, got ${JSON.stringify(got)}.`, { path: key, file });
 }
 
+/** Llama fields default to positive integers. */
 function num(j: Json, key: string, file: string, fallback: number | undefined, opts: { integer?: boolean; positive?: boolean } = {}): number {
-  const v = j[key] ?? fallback;
-  const { integer = true, positive = true } = opts;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < 0 || (positive && v === 0)) {
-    throw invalid(key, file, `a ${positive ? 'positive' : 'non-negative'} ${integer ? 'integer' : 'number'}`, v);
-  }
-  return v;
+  return configNumber(j, key, file, fallback, { integer: opts.integer ?? true, positive: opts.positive ?? true });
 }
 
 /** A token id field: absent → HF default, null → none. */

@@ -4,6 +4,7 @@
  */
 import { SoftpromptError } from '../errors.js';
 import { Act } from '../engine/index.js';
+import { configNumber } from './config-fields.js';
 
 export interface T5Config {
   vocab_size: number;
@@ -74,13 +75,7 @@ export function t5FeedForward(cfg: T5Config, file = 'config.json'): T5FeedForwar
 }
 
 function readNumber(json: Record<string, unknown>, key: keyof T5Config, file: string, integer: boolean): number {
-  const v = json[key] ?? DEFAULTS[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < 0) {
-    throw new SoftpromptError('invalid_config',
-      `${key} in ${file} must be a ${integer ? 'non-negative integer' : 'non-negative number'}, got ${JSON.stringify(v)}.`,
-      { path: key, file });
-  }
-  return v;
+  return configNumber(json, key, file, DEFAULTS[key], { integer });
 }
 
 export function parseT5Config(json: unknown, file = 'config.json'): T5Config {

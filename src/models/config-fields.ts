@@ -1,0 +1,22 @@
+/** Reading numeric fields of a Hugging Face config.json with errors that name the file and the field. */
+import { SoftpromptError } from '../errors.js';
+
+export interface NumberRule {
+  /** whole numbers only (default true) */
+  integer?: boolean;
+  /** reject 0 (default false) */
+  positive?: boolean;
+}
+
+/** json[key], or `fallback` when absent; throws invalid_config naming key and file when it breaks the rule. */
+export function configNumber(json: Record<string, unknown>, key: string, file: string, fallback: unknown,
+  rule: NumberRule = {}): number {
+  const { integer = true, positive = false } = rule;
+  const v = json[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < 0 || (positive && v === 0)) {
+    throw new SoftpromptError('invalid_config',
+      `${key} in ${file} must be a ${positive ? 'positive' : 'non-negative'} ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}.`,
+      { path: key, file });
+  }
+  return v;
+}
