@@ -55,6 +55,18 @@ int64_t embedding_forward(float* out, const int32_t* ids, const float* table, in
   return -1;
 }
 
+void embedding_backward(float* dtable, const int32_t* ids, const float* dout, int64_t N, int64_t C) {
+  // Threads split the columns, not the rows: two rows with the same id never race, and each thread reads
+  // every row once in order (the C-wide rows are long, so the column slices stay vector-friendly).
+  parallel_for(C, 64, [&](int64_t c0, int64_t c1) {
+    for (int64_t r = 0; r < N; r++) {
+      float* dst = dtable + static_cast<int64_t>(ids[r]) * C;
+      const float* src = dout + r * C;
+      for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
+    }
+  });
+}
+
 void dropout_forward(float* out, uint8_t* keep, const float* inp, float p, uint64_t seed, int64_t n) {
   const float s = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const uint64_t base = dropout_seed_hash(seed);

@@ -68,6 +68,9 @@ void axpy(float* y, const float* x, float alpha, int64_t n);              // y +
 void scale_inplace(float* x, float alpha, int64_t n);
 // out (N, C) = table[ids[n]]; returns the index of the first out-of-range id, or -1.
 int64_t embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C, int64_t V);
+// dtable[ids[n]] += dout[n] for n < N (scatter-add, repeated ids accumulate). ids must be in [0, V): the
+// binding checks them.
+void embedding_backward(float* dtable, const int32_t* ids, const float* dout, int64_t N, int64_t C);
 // Inverted dropout with a counter-based RNG: keep[i] = hash(seed, i) >= p; out = inp * keep / (1 - p).
 void dropout_forward(float* out, uint8_t* keep, const float* inp, float p, uint64_t seed, int64_t n);
 void dropout_backward(float* dinp, const float* dout, const uint8_t* keep, float p, int64_t n);  // dinp =

@@ -445,6 +445,21 @@ Napi::Value Embedding(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sp::embedding_forward(out, ids, table, N, C, V)));
 }
 
+// embeddingBackward(dtable, ids, dout, N, C, V) -> index of the first out-of-range id (nothing written), or -1
+Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "embeddingBackward");
+  int64_t N = a.num(3), C = a.num(4), V = a.num(5);
+  a.require(N >= 0 && C > 0 && V > 0, "N >= 0, C > 0 and V > 0 required");
+  float* dtable = a.f32(0, V * C);
+  const int32_t* ids = a.i32(1, N);
+  const float* dout = a.f32(2, N * C);
+  if (!a.ok()) return info.Env().Undefined();
+  for (int64_t r = 0; r < N; r++)
+    if (ids[r] < 0 || ids[r] >= V) return Napi::Number::New(info.Env(), static_cast<double>(r));
+  sp::embedding_backward(dtable, ids, dout, N, C);
+  return Napi::Number::New(info.Env(), -1);
+}
+
 // dropoutForward(out, keep, inp, p, seed, n) / dropoutBackward(dinp, dout, keep, p, n)
 Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
   Args a(info, "dropoutForward");
@@ -603,6 +618,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("axpy", Napi::Function::New(env, Axpy));
   exports.Set("scale", Napi::Function::New(env, Scale));
   exports.Set("embedding", Napi::Function::New(env, Embedding));
+  exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
   exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
   exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));

@@ -759,6 +759,37 @@ describe('embedding', () => {
   });
 });
 
+describe('embeddingBackward', () => {
+  it('scatter-adds rows, repeated ids accumulate (N=7, C=67, V=11), against a float64 reference', () => {
+    const N = 7, C = 67, V = 11;
+    const ids = Int32Array.from([3, 0, 10, 3, 7, 3, 0]), dout = randF32(r, N * C);
+    const dtable = randF32(r, V * C);
+    const ref = f64(dtable);
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) ref[ids[n]! * C + c] += dout[n * C + c]!;
+    for (const threads of [1, 2]) {
+      withThreads(threads, () => {
+        const got = Float32Array.from(dtable);
+        assert.equal(E.embeddingBackward(got, ids, dout, N, C, V), -1);
+        assertClose('embeddingBackward', got, ref, FWD_TOL);
+      });
+    }
+  });
+  it('is the adjoint of embedding: <dout, embed(table)> = <table, scatter(dout)>', () => {
+    const N = 5, C = 8, V = 6;
+    const ids = Int32Array.from([1, 5, 1, 0, 2]), table = randF32(r, V * C), dout = randF32(r, N * C);
+    const out = new Float32Array(N * C), dtable = new Float32Array(V * C);
+    E.embedding(out, ids, table, N, C, V);
+    E.embeddingBackward(dtable, ids, dout, N, C, V);
+    assert.ok(Math.abs(dot(out, dout) - dot(table, dtable)) <= 1e-4 * Math.abs(dot(out, dout)));
+  });
+  it('refuses an out-of-range id before writing anything', () => {
+    const dtable = new Float32Array(11 * 8);
+    assert.equal(E.embeddingBackward(dtable, Int32Array.from([3, 0, 11]), randF32(r, 24), 3, 8, 11), 2);
+    assert.equal(E.embeddingBackward(dtable, Int32Array.from([-1]), randF32(r, 8), 1, 8, 11), 0);
+    assert.ok(dtable.every((x) => x === 0));
+  });
+});
+
 describe('dropout', () => {
   const n = 100000, p = 0.3;
   const inp = randF32(r, n);
@@ -871,6 +902,7 @@ describe('argument checking', () => {
     ['axpy', () => E.axpy(f(9), f(10), 1, 10)],
     ['scale', () => E.scale(f(9), 1, 10)],
     ['embedding', () => E.embedding(f(48), new Int32Array(5), f(88), 6, 8, 11)],
+    ['embeddingBackward', () => E.embeddingBackward(f(87), new Int32Array(6), f(48), 6, 8, 11)],
     ['dropoutForward', () => E.dropoutForward(f(10), new Uint8Array(9), f(10), 0.1, 1, 10)],
     ['dropoutBackward', () => E.dropoutBackward(f(10), f(10), new Uint8Array(9), 0.1, 10)],
     ['crossEntropy', () => E.crossEntropy(null, null, null, f(34), new Int32Array(5), 5, 7, 1, -100)],

@@ -56,6 +56,8 @@ export interface NativeEngine {
   axpy(y: F32, x: F32, alpha: number, n: number): void;
   scale(x: F32, alpha: number, n: number): void;
   embedding(out: F32, ids: Int32Array, table: F32, N: number, C: number, V: number): number;
+  /** dtable (V, C) += scatter of dout (N, C) by ids; returns the first out-of-range id's index (nothing written), or -1 */
+  embeddingBackward(dtable: F32, ids: Int32Array, dout: F32, N: number, C: number, V: number): number;
   dropoutForward(out: F32, keep: Uint8Array, inp: F32, p: number, seed: number, n: number): void;
   dropoutBackward(dinp: F32, dout: F32, keep: Uint8Array, p: number, n: number): void;
   crossEntropy(losses: F32N, lse: F32N, dlogits: F32N, logits: F32, targets: Int32Array, N: number, V: number,

@@ -131,3 +131,71 @@ export interface CausalLM {
   /** greedy decoding after a prompt given as embeddings (B, T, C) with its mask; KV cache */
   generate(inputsEmbeds: Float32Array, attentionMask: Float32Array, B: number, T: number, opts: CausalGenerateOptions): GenerateOutput;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Weight training: what methods that train weights (LoRA side paths, full fine-tuning) see of a model.
+// Every model family implements it; a prompt method never calls it, so its steps stay as before.
+
+/** A weight the model holds, by its Hugging Face tensor name (tied copies appear once, under the stored name). */
+export interface ModelWeight {
+  /** HF tensor name, e.g. `encoder.block.0.layer.0.SelfAttention.q.weight` */
+  readonly name: string;
+  /** HF shape, e.g. [D, C]; GPT-2 Conv1D weights are [in, out] */
+  readonly shape: readonly number[];
+  /** the live buffer the model computes with (a view into a fused buffer where the model fuses, e.g. T5 q|k|v) */
+  readonly data: Float32Array;
+  /** data holds the transpose of the HF tensor (GPT-2 Conv1D weights are held as nn.Linear (out, in)) */
+  readonly transposed: boolean;
+}
+
+/** A linear layer by its HF module path (for LoRA targets): y (N, outFeatures) = x (N, inFeatures) W^T (+ b). */
+export interface LinearModule {
+  /** e.g. `encoder.block.0.layer.0.SelfAttention.q`, `transformer.h.0.attn.c_attn`, `model.layers.0.self_attn.q_proj` */
+  readonly name: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+/** One call of a side path: which module, and the forward's mode. */
+export interface SideCall {
+  readonly module: string;
+  /** training mode (dropout on) */
+  readonly train: boolean;
+  /** base seed of this forward's dropout (a step's masks depend only on it) */
+  readonly seed: number;
+  /** a backward will follow: keep what it needs (x is a reused buffer; copy it) */
+  readonly saveForBackward: boolean;
+}
+
+/**
+ * A side path on a linear layer (LoRA): the model calls forward right after the module's own GEMM and backward
+ * right after the module's own input-gradient GEMM. Each module is called at most once per forward (the model
+ * guarantees it), so a path may key what it saves by `call.module`.
+ */
+export interface LinearSidePath {
+  /** y[n*ldy + j] += f(x)[n, j] for n < N, j < outFeatures; x (N, inFeatures) contiguous, valid only during the call */
+  forward(x: Float32Array, y: Float32Array, ldy: number, N: number, call: SideCall): void;
+  /** dx (N, inFeatures) += ∂(Σ dy·f(x))/∂x, and the path's own parameter gradients accumulated; dy rows ldy apart */
+  backward(dy: Float32Array, ldy: number, dx: Float32Array, N: number, call: SideCall): void;
+}
+
+export interface WeightTraining {
+  /** every weight the model holds, in load order */
+  weights(): ModelWeight[];
+  /** every linear layer a side path can target */
+  linearModules(): LinearModule[];
+  /**
+   * From now on backward accumulates (+=) dLoss/dW into a gradient buffer per named weight (same layout as
+   * ModelWeight.data) and returns them by name; [] makes every weight frozen again (the default). Unknown names
+   * throw invalid_config listing the valid ones. Weights not named get no gradient work at all.
+   */
+  setTrainable(names: readonly string[]): Map<string, Float32Array>;
+  /** side paths by module name (LoRA); null removes them. Unknown module names throw invalid_config listing the valid ones. */
+  setSidePaths(paths: ReadonlyMap<string, LinearSidePath> | null): void;
+  /**
+   * The input-embedding table's gradient += scatter of dInputsEmbeds rows [skip, skip + T) of each example by
+   * ids (B, T); dInputsEmbeds is (B, skip + T, C) (skip = virtual tokens before the real ones). A no-op unless
+   * the table is trainable. The trainer calls it after every lossAndGrad.
+   */
+  embedBackward(ids: Int32Array, dInputsEmbeds: Float32Array, B: number, T: number, skip: number): void;
+}
