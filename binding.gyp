@@ -11,7 +11,8 @@
         "native/kernels/attention.cc",
         "native/kernels/elementwise.cc",
         "native/kernels/xent.cc",
-        "native/kernels/bf16.cc"
+        "native/kernels/bf16.cc",
+        "native/kernels/onednn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -19,7 +20,7 @@
         "native/kernels",
         "<!@(pkg-config --cflags-only-I openblas 2>/dev/null | sed 's/-I//g' || true)"
       ],
-      "libraries": ["<!@(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)", "-lpthread"],
+      "libraries": ["<!@(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)", "-ldnnl", "-lgomp", "-lpthread"],
       "cflags_cc": ["-O3", "-std=c++17", "-fno-exceptions", "-ffp-contract=fast", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"],
       "conditions": [
         ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64-v2", "-mtune=native"] }]

@@ -305,6 +305,19 @@ void f32_to_bf16(uint16_t* out, const float* in, int64_t n) {
   parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) { round_range(out, in, b, e); });
 }
 
+void f32_to_bf16_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld) {
+  if (ld == cols) return f32_to_bf16(out, in, rows * cols);
+  parallel_for(rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) round_range(out + r * cols, in + r * ld, 0, cols);
+  });
+}
+
+void embedding_bf16(float* out, const int32_t* ids, const uint16_t* table, int64_t N, int64_t C) {
+  parallel_for(N, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) widen_range(out + r * C, table + static_cast<int64_t>(ids[r]) * C, 0, C);
+  });
+}
+
 void transpose_to_bf16(uint16_t* out, const float* in, int64_t rows, int64_t cols) {
   // out (cols, rows): 32 x 32 tiles so that both sides touch whole cache lines
   parallel_for(cols, 32, [&](int64_t c0, int64_t c1) {

@@ -9,6 +9,10 @@ namespace sp {
 
 // out[i] = bf16(in[i]), round to nearest even; NaN stays NaN (quietened, sign kept), +-Inf stays +-Inf.
 void f32_to_bf16(uint16_t* out, const float* in, int64_t n);
+// out (rows, cols) contiguous = bf16(in (rows, cols)), in's rows ld apart.
+void f32_to_bf16_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld);
+// out (N, C) = widened rows ids[n] of a bf16 table (V, C); ids must be in [0, V) (the caller checks).
+void embedding_bf16(float* out, const int32_t* ids, const uint16_t* table, int64_t N, int64_t C);
 // out (cols, rows) = bf16(in (rows, cols))^T: the weight's transpose, the "NT" operand of the input gradient.
 void transpose_to_bf16(uint16_t* out, const float* in, int64_t rows, int64_t cols);
 

@@ -10,6 +10,7 @@
 
 #include "bf16.h"
 #include "kernels.h"
+#include "onednn.h"
 #include "thread_pool.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -596,6 +597,144 @@ Napi::Value MatmulBackwardInputBf16(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- oneDNN bf16 matmul with frozen weights held once, blocked (see onednn.h) ----
+// A weight handle is an External tagged with kWeightTag, so no other JS value can pass for one.
+const napi_type_tag kWeightTag = {0x5f0b3c1d2e4a4f61ULL, 0x9a7d1c2b3e4f5061ULL};
+
+// A dimension: an integer in [lo, 2^31) (JS numbers that are not integers, NaN, +-Inf are refused).
+int64_t dim_arg(Args& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, const char* kernel) {
+  int64_t v = a.num(i);
+  if (i < info.Length() && info[i].IsNumber()) {
+    const double d = info[i].As<Napi::Number>().DoubleValue();
+    if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d < static_cast<double>(lo) || d >= 2147483648.0) {
+      a.require(false, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", 2^31), got " +
+                           info[i].ToString().Utf8Value());
+      (void)kernel;
+      return lo;
+    }
+  }
+  return v;
+}
+
+// Elements a (rows, cols) view with rows ld apart reaches, or -1 when that overflows or ld < cols.
+int64_t strided_count(int64_t rows, int64_t cols, int64_t ld) {
+  if (rows <= 0 || cols <= 0 || ld < cols) return -1;
+  int64_t r;
+  if (__builtin_mul_overflow(rows - 1, ld, &r) || __builtin_add_overflow(r, cols, &r)) return -1;
+  return r;
+}
+
+sp::OnednnWeight* weight_arg(const Napi::CallbackInfo& info, size_t i, Args& a) {
+  if (i < info.Length() && info[i].IsExternal()) {
+    auto ext = info[i].As<Napi::External<sp::OnednnWeight>>();
+    if (ext.CheckTypeTag(&kWeightTag) && ext.Data() != nullptr) return ext.Data();
+  }
+  a.require(false, "argument " + std::to_string(i) + " must be a bf16 weight handle (from bf16WeightCreate)");
+  return nullptr;
+}
+
+Napi::Value OnednnAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), sp::onednn_bf16_available());
+}
+Napi::Value OnednnInfo(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sp::onednn_info()); }
+
+// bf16WeightCreate(w: Float32Array | Uint16Array (N, K), N, K) -> handle
+Napi::Value Bf16WeightCreate(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16WeightCreate");
+  const int64_t N = dim_arg(a, info, 1, "N", 1, "bf16WeightCreate"), K = dim_arg(a, info, 2, "K", 1, "bf16WeightCreate");
+  int64_t need = -1;
+  if (a.ok()) need = strided_count(N, K, K);
+  else return info.Env().Undefined();
+  const bool is16 = info.Length() > 0 && info[0].IsTypedArray() &&
+                    info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const float* w32 = is16 ? nullptr : a.f32(0, need);
+  const uint16_t* w16 = is16 ? a.typed<uint16_t>(0, need, napi_uint16_array, "Uint16Array", false) : nullptr;
+  if (!a.ok()) return info.Env().Undefined();
+  std::string err;
+  sp::OnednnWeight* w = sp::onednn_weight_create(w32, w16, N, K, err);
+  if (w == nullptr) {
+    Napi::Error::New(info.Env(), "bf16WeightCreate: " + err).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const int64_t bytes = sp::onednn_weight_bytes(w);
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), bytes);
+  auto ext = Napi::External<sp::OnednnWeight>::New(info.Env(), w, [bytes](Napi::Env env, sp::OnednnWeight* p) {
+    sp::onednn_weight_destroy(p);
+    Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
+  });
+  ext.TypeTag(&kWeightTag);
+  return ext;
+}
+
+// bf16WeightInfo(handle) -> {rows, cols, bytes}
+Napi::Value Bf16WeightInfo(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16WeightInfo");
+  sp::OnednnWeight* w = weight_arg(info, 0, a);
+  if (!a.ok()) return info.Env().Undefined();
+  auto o = Napi::Object::New(info.Env());
+  o.Set("rows", Napi::Number::New(info.Env(), static_cast<double>(sp::onednn_weight_rows(w))));
+  o.Set("cols", Napi::Number::New(info.Env(), static_cast<double>(sp::onednn_weight_cols(w))));
+  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(sp::onednn_weight_bytes(w))));
+  return o;
+}
+
+// bf16WeightToF32(handle, out: Float32Array (N, K))
+Napi::Value Bf16WeightToF32(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16WeightToF32");
+  sp::OnednnWeight* w = weight_arg(info, 0, a);
+  if (!a.ok()) return info.Env().Undefined();
+  float* out = a.f32(1, sp::onednn_weight_rows(w) * sp::onednn_weight_cols(w));
+  if (!a.ok()) return info.Env().Undefined();
+  std::string err;
+  if (!sp::onednn_weight_to_f32(w, out, err)) Napi::Error::New(info.Env(), "bf16WeightToF32: " + err).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+// bf16Matmul(handle, out, ldc, a: Float32Array | Uint16Array, lda, M, transposed, accumulate, bias|null)
+//   transposed = false: out (M, N) [+]= a (M, K) . W^T (+ bias (N));  true: out (M, K) [+]= a (M, N) . W
+Napi::Value Bf16Matmul(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16Matmul");
+  sp::OnednnWeight* w = weight_arg(info, 0, a);
+  const int64_t ldc = dim_arg(a, info, 2, "ldc", 1, ""), lda = dim_arg(a, info, 4, "lda", 1, ""),
+                M = dim_arg(a, info, 5, "M", 1, "");
+  const bool trans = a.flag(6), acc = a.flag(7);
+  if (!a.ok()) return info.Env().Undefined();
+  const int64_t N = sp::onednn_weight_rows(w), K = sp::onednn_weight_cols(w);
+  const int64_t kin = trans ? N : K, nout = trans ? K : N;
+  const int64_t need_c = strided_count(M, nout, ldc), need_a = strided_count(M, kin, lda);
+  a.require(need_c >= 0, "ldc=" + std::to_string(ldc) + " must be >= the output width " + std::to_string(nout));
+  a.require(need_a >= 0, "lda=" + std::to_string(lda) + " must be >= the input width " + std::to_string(kin));
+  if (!a.ok()) return info.Env().Undefined();
+  float* out = a.f32(1, need_c);
+  const bool is16 = info.Length() > 3 && info[3].IsTypedArray() &&
+                    info[3].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const float* a32 = is16 ? nullptr : a.f32(3, need_a);
+  const uint16_t* a16 = is16 ? a.typed<uint16_t>(3, need_a, napi_uint16_array, "Uint16Array", false) : nullptr;
+  const float* bias = a.f32(8, nout, true);
+  a.require(bias == nullptr || !trans, "bias is only for transposed = false");
+  if (!a.ok()) return info.Env().Undefined();
+  std::string err;
+  if (!sp::onednn_matmul(w, out, ldc, a32, a16, lda, M, trans, acc, bias, err))
+    Napi::Error::New(info.Env(), "bf16Matmul: " + err).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+// embeddingBf16(out, ids, table: Uint16Array (V, C), N, C, V) -> index of the first out-of-range id (nothing
+// written), or -1
+Napi::Value EmbeddingBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "embeddingBf16");
+  const int64_t N = dim_arg(a, info, 3, "N", 0, ""), C = dim_arg(a, info, 4, "C", 1, ""), V = dim_arg(a, info, 5, "V", 1, "");
+  if (!a.ok()) return info.Env().Undefined();
+  float* out = a.f32(0, N * C);
+  const int32_t* ids = a.i32(1, N);
+  const uint16_t* table = bf16_arg(a, 2, V * C);
+  if (!a.ok()) return info.Env().Undefined();
+  for (int64_t r = 0; r < N; r++)
+    if (ids[r] < 0 || ids[r] >= V) return Napi::Number::New(info.Env(), static_cast<double>(r));
+  sp::embedding_bf16(out, ids, table, N, C);
+  return Napi::Number::New(info.Env(), -1);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   openblas_set_num_threads(1);  // the engine's pool owns all cores
   exports.Set("alloc", Napi::Function::New(env, Alloc));
@@ -628,6 +767,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("matmulForwardBf16", Napi::Function::New(env, MatmulForwardBf16));
   exports.Set("matmulBackwardInputBf16", Napi::Function::New(env, MatmulBackwardInputBf16));
+  exports.Set("onednnAvailable", Napi::Function::New(env, OnednnAvailable));
+  exports.Set("onednnInfo", Napi::Function::New(env, OnednnInfo));
+  exports.Set("bf16WeightCreate", Napi::Function::New(env, Bf16WeightCreate));
+  exports.Set("bf16WeightInfo", Napi::Function::New(env, Bf16WeightInfo));
+  exports.Set("bf16WeightToF32", Napi::Function::New(env, Bf16WeightToF32));
+  exports.Set("bf16Matmul", Napi::Function::New(env, Bf16Matmul));
+  exports.Set("embeddingBf16", Napi::Function::New(env, EmbeddingBf16));
   return exports;
 }
 
