@@ -1,5 +1,5 @@
 /** A T5 with random weights and the real shapes of a named configuration (no checkpoint download needed). */
-import { parseT5Config, T5Model, t5TensorTable, loadT5Weights, type T5Config } from '../src/models/t5.js';
+import { parseT5Config, T5Model, t5TensorTable, loadT5Weights, type Precision, type T5Config } from '../src/models/t5.js';
 import type { WeightSource } from '../src/models/types.js';
 
 export const T5_SHAPES: Record<string, Partial<T5Config>> = {
@@ -28,9 +28,10 @@ function randomSource(cfg: T5Config, seed: number): WeightSource {
   };
 }
 
-export function randomT5(name: string, overrides: Partial<T5Config> = {}, seed = 1): T5Model {
+/** precision 'bf16': the GEMM weights are converted as they are generated (no whole fp32 copy is held) */
+export function randomT5(name: string, overrides: Partial<T5Config> = {}, seed = 1, precision: Precision = 'fp32'): T5Model {
   const shapes = T5_SHAPES[name];
   if (shapes === undefined) throw new Error(`unknown config ${name}; known: ${Object.keys(T5_SHAPES).join(', ')}`);
   const cfg = parseT5Config({ model_type: 't5', vocab_size: 32128, feed_forward_proj: 'relu', tie_word_embeddings: true, dropout_rate: 0, ...shapes, ...overrides });
-  return new T5Model(cfg, loadT5Weights(cfg, randomSource(cfg, seed)));
+  return new T5Model(cfg, loadT5Weights(cfg, randomSource(cfg, seed), precision));
 }

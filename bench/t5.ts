@@ -67,8 +67,7 @@ function makeBatch(model: T5Model, B: number, T: number) {
 }
 
 function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, reps: number, precision: Precision): T5BenchRow {
-  const model = randomT5(cfgName);
-  model.precision = precision;
+  const model = randomT5(cfgName, {}, 1, precision);
   const C = model.config.d_model;
   const rng = { nextFloat: Math.random, normal: () => Math.random() - 0.5 };
   const ctx = { dModel: C, vocabSize: model.config.vocab_size, embed: (ids: Int32Array) => model.embed(ids), rng };

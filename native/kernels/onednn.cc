@@ -31,12 +31,6 @@ struct OnednnWeight {
 
 namespace {
 
-// A primitive that stays alive for the process (cached); nullptr members mean "not created".
-struct Prim {
-  dnnl_primitive_t prim = nullptr;
-  dnnl_memory_desc_t wmd{};  // weights layout this primitive was built for
-};
-
 std::mutex g_mu;  // guards the caches below
 
 dnnl_engine_t engine_or_null() {
@@ -131,28 +125,81 @@ bool preferred_weights_md(int64_t Kin, int64_t Nout, dnnl_memory_desc_t& out, st
 
 using PrimKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;  // M, N, K, ldc, trans, acc, bias
 
-// Cached matmul primitive for a shape; the cache is cleared when it grows past kMaxPrims (dynamic padding makes
-// one M per batch length; a few hundred primitives are a few MB).
-constexpr size_t kMaxPrims = 512;
-bool get_matmul(const PrimKey& key, const dnnl_memory_desc_t& wmd, dnnl_primitive_t& prim, std::string& err) {
-  static std::map<PrimKey, dnnl_primitive_t> cache;
+// How one shape runs: the matmul primitive and the weights layout it was built for. When oneDNN has no fast
+// kernel for the stored layout at this M (brgemm picks its blocking, and AMX or not, from the shape; a layout it
+// did not pick falls to the reference kernel), the primitive is built for the layout it prefers at this M and
+// the weight is reordered into scratch per call (reorder != nullptr), as for every transposed use.
+struct Plan {
+  dnnl_primitive_t prim = nullptr;
+  dnnl_memory_desc_t wmd{};
+  dnnl_primitive_t reorder = nullptr;  // stored (or its permuted view) -> wmd; null: use the stored copy as is
+};
+
+bool is_reference(dnnl_primitive_desc_t pd) {
+  const char* impl = nullptr;
+  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  return impl == nullptr || std::strncmp(impl, "ref", 3) == 0;
+}
+
+// Cached plans; the cache is cleared when it grows past kMaxPlans (dynamic padding makes one M per batch length;
+// a few hundred primitives are a few MB).
+constexpr size_t kMaxPlans = 512;
+bool get_plan(const PrimKey& key, const OnednnWeight& w, Plan& plan, std::string& err) {
+  static std::map<PrimKey, Plan> cache;
   auto it = cache.find(key);
   if (it != cache.end()) {
-    prim = it->second;
+    plan = it->second;
     return true;
   }
-  if (cache.size() >= kMaxPrims) {
-    for (auto& kv : cache) dnnl_primitive_destroy(kv.second);
+  if (cache.size() >= kMaxPlans) {
+    for (auto& kv : cache) {
+      dnnl_primitive_destroy(kv.second.prim);
+      if (kv.second.reorder != nullptr) dnnl_primitive_destroy(kv.second.reorder);
+    }
     cache.clear();
   }
   const auto [M, N, K, ldc, trans, acc, bias] = key;
   const int64_t Kin = trans ? N : K, Nout = trans ? K : N;
   dnnl_primitive_desc_t pd = nullptr;
-  if (!check(matmul_pd(&pd, M, Kin, Nout, ldc, &wmd, acc, bias), "matmul descriptor", err)) return false;
-  dnnl_status_t s = dnnl_primitive_create(&prim, pd);
+  Plan p;
+  if (!trans) {
+    if (!check(matmul_pd(&pd, M, Kin, Nout, ldc, &w.md, acc, bias), "matmul descriptor", err)) return false;
+    if (is_reference(pd)) {
+      dnnl_primitive_desc_destroy(pd);
+      pd = nullptr;
+    } else {
+      p.wmd = w.md;
+    }
+  }
+  if (pd == nullptr) {
+    dnnl_memory_desc_t any;
+    dnnl_dims_t dims = {Kin, Nout};
+    dnnl_memory_desc_init_by_tag(&any, 2, dims, dnnl_bf16, dnnl_format_tag_any);
+    if (!check(matmul_pd(&pd, M, Kin, Nout, ldc, &any, acc, bias), "matmul descriptor", err)) return false;
+    p.wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t from = w.md;
+    const int swap[2] = {1, 0};
+    if (trans && !check(dnnl_memory_desc_permute_axes(&from, &w.md, swap), "permute", err)) {
+      dnnl_primitive_desc_destroy(pd);
+      return false;
+    }
+    dnnl_primitive_desc_t rpd = nullptr;
+    if (!check(dnnl_reorder_primitive_desc_create(&rpd, &from, engine_or_null(), &p.wmd, engine_or_null(), nullptr), "reorder descriptor", err)) {
+      dnnl_primitive_desc_destroy(pd);
+      return false;
+    }
+    dnnl_status_t s = dnnl_primitive_create(&p.reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    if (!check(s, "reorder primitive", err)) {
+      dnnl_primitive_desc_destroy(pd);
+      return false;
+    }
+  }
+  dnnl_status_t s = dnnl_primitive_create(&p.prim, pd);
   dnnl_primitive_desc_destroy(pd);
   if (!check(s, "matmul primitive", err)) return false;
-  cache.emplace(key, prim);
+  cache.emplace(key, p);
+  plan = p;
   return true;
 }
 
@@ -323,37 +370,29 @@ bool onednn_matmul(const OnednnWeight* w, float* out, int64_t ldc, const float* 
     a = buf;
   }
   std::lock_guard<std::mutex> lock(g_mu);
-  const dnnl_memory_desc_t* wmd = &w->md;
+  const bool has_bias = bias != nullptr && !transposed;
+  Plan plan;
+  if (!get_plan(PrimKey{M, N, K, ldc, transposed, accumulate, has_bias}, *w, plan, err)) return false;
   void* wdata = w->data;
-  dnnl_memory_desc_t tmd;
-  if (transposed) {
-    // the forward copy seen as (N, K), reordered into the layout the A . W matmul wants
-    dnnl_memory_desc_t perm;
+  if (plan.reorder != nullptr) {
+    dnnl_memory_desc_t from = w->md;
     const int swap[2] = {1, 0};
-    if (!check(dnnl_memory_desc_permute_axes(&perm, &w->md, swap), "permute", err)) return false;
-    if (!preferred_weights_md(N, K, tmd, err)) return false;
-    wdata = w_scratch.get(dnnl_memory_desc_get_size(&tmd));
+    if (transposed) dnnl_memory_desc_permute_axes(&from, &w->md, swap);
+    wdata = w_scratch.get(dnnl_memory_desc_get_size(&plan.wmd));
     if (wdata == nullptr) {
-      err = "oneDNN matmul: out of memory for the transposed weight";
+      err = "oneDNN matmul: out of memory for the reordered weight";
       return false;
     }
-    dnnl_primitive_t reo = nullptr;
-    if (!get_reorder(perm, tmd, 3, reo, err) ||
-        !execute(reo, {{DNNL_ARG_FROM, {&perm, w->data}}, {DNNL_ARG_TO, {&tmd, wdata}}}, err))
-      return false;
-    wmd = &tmd;
+    if (!execute(plan.reorder, {{DNNL_ARG_FROM, {&from, w->data}}, {DNNL_ARG_TO, {&plan.wmd, wdata}}}, err)) return false;
   }
-  dnnl_primitive_t prim = nullptr;
-  const bool has_bias = bias != nullptr && !transposed;
-  if (!get_matmul(PrimKey{M, N, K, ldc, transposed, accumulate, has_bias}, *wmd, prim, err)) return false;
   const int64_t Nout = transposed ? K : N;
   const dnnl_memory_desc_t src = plain_md(M, Kin, Kin, dnnl_bf16), dst = plain_md(M, Nout, ldc, dnnl_f32);
   const dnnl_memory_desc_t bmd = plain_md(1, Nout, Nout, dnnl_f32);
   void* ap = const_cast<uint16_t*>(a);
   if (has_bias)
-    return execute(prim, {{DNNL_ARG_SRC, {&src, ap}}, {DNNL_ARG_WEIGHTS, {wmd, wdata}}, {DNNL_ARG_BIAS, {&bmd, const_cast<float*>(bias)}},
-                          {DNNL_ARG_DST, {&dst, out}}}, err);
-  return execute(prim, {{DNNL_ARG_SRC, {&src, ap}}, {DNNL_ARG_WEIGHTS, {wmd, wdata}}, {DNNL_ARG_DST, {&dst, out}}}, err);
+    return execute(plan.prim, {{DNNL_ARG_SRC, {&src, ap}}, {DNNL_ARG_WEIGHTS, {&plan.wmd, wdata}},
+                               {DNNL_ARG_BIAS, {&bmd, const_cast<float*>(bias)}}, {DNNL_ARG_DST, {&dst, out}}}, err);
+  return execute(plan.prim, {{DNNL_ARG_SRC, {&src, ap}}, {DNNL_ARG_WEIGHTS, {&plan.wmd, wdata}}, {DNNL_ARG_DST, {&dst, out}}}, err);
 }
 
 }  // namespace sp

@@ -59,3 +59,5 @@ export function transposeToBf16(w: Float32Array, rows: number, cols: number): Ui
   nativeEngine().transposeToBf16(out, w, rows, cols);
   return out;
 }
+
+export { Bf16Weight, bf16Available, embeddingBf16, matmulBf16, matmulBf16T, onednnInfo, type Bf16MatmulOptions } from './onednn.js';

@@ -76,6 +76,29 @@ export interface NativeEngine {
     accumulate: boolean): void;
   /** dinp (N, C) += bf16(dout (N, OC)) @ weight (OC, C), given weightT = weight^T (C, OC) from transposeToBf16 */
   matmulBackwardInputBf16(dinp: F32, dout: F32, weightT: Uint16Array, N: number, C: number, OC: number): void;
+  // oneDNN bf16 matmul (see src/engine/onednn.ts): frozen weights as opaque handles holding oneDNN's blocked layout
+  /** true when the CPU has AVX512-BF16 or AMX (and SOFTPROMPT_BF16_FALLBACK is unset) */
+  onednnAvailable(): boolean;
+  /** e.g. "oneDNN 2.6.3, isa avx512_core_amx, runtime omp" */
+  onednnInfo(): string;
+  /** the weight w (N, K), fp32 or bf16 bits, rounded to bf16 and reordered once */
+  bf16WeightCreate(w: F32 | Uint16Array, N: number, K: number): WeightHandle;
+  bf16WeightInfo(w: WeightHandle): { rows: number; cols: number; bytes: number };
+  /** out (N, K) = the weight widened to fp32 */
+  bf16WeightToF32(w: WeightHandle, out: F32): void;
+  /**
+   * transposed false: out (M, N) [+]= a (M, K) . W^T (+ bias (N)); true: out (M, K) [+]= a (M, N) . W.
+   * a rows lda apart, out rows ldc apart; a is fp32 (rounded to bf16 on the fly) or bf16 bits.
+   */
+  bf16Matmul(w: WeightHandle, out: F32, ldc: number, a: F32 | Uint16Array, lda: number, M: number, transposed: boolean,
+    accumulate: boolean, bias: F32N): void;
+  /** out (N, C) = rows ids of a bf16 table (V, C), widened; returns the first out-of-range id's index, or -1 */
+  embeddingBf16(out: F32, ids: Int32Array, table: Uint16Array, N: number, C: number, V: number): number;
+}
+
+/** An opaque native handle (a type-tagged N-API external) owning one bf16 weight in oneDNN's blocked layout. */
+export interface WeightHandle {
+  readonly __brand: 'WeightHandle';
 }
 
 function findAddon(): string {
@@ -110,9 +133,19 @@ function chooseOpenblasCore(): void {
   else if (has('avx2') && has('fma')) process.env['OPENBLAS_CORETYPE'] = 'Haswell';
 }
 
+/**
+ * oneDNN (bf16 GEMMs) runs on OpenMP. Its idle threads spin by default, which here competes with the engine's own
+ * pool for the same cores (and, on a shared machine, made small steps 10x slower); passive waiting sleeps instead.
+ * Read by libgomp when the addon is loaded, so it is set before, unless the user chose a policy.
+ */
+function chooseOmpWaitPolicy(): void {
+  if (process.env['OMP_WAIT_POLICY'] === undefined && process.env['GOMP_SPINCOUNT'] === undefined) process.env['OMP_WAIT_POLICY'] = 'passive';
+}
+
 export function nativeEngine(): NativeEngine {
   if (cached === undefined) {
     chooseOpenblasCore();
+    chooseOmpWaitPolicy();
     const require = createRequire(import.meta.url);
     cached = require(findAddon()) as NativeEngine;
     const env = process.env['SOFTPROMPT_THREADS'];

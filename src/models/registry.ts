@@ -24,9 +24,7 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
   switch (type) {
     case 't5':
     case 'mt5': {
-      const model = T5Model.load(config, openWeights(dir), join(dir, 'config.json'));
-      model.precision = opts.precision ?? 'fp32';
-      return model;
+      return T5Model.load(config, openWeights(dir), join(dir, 'config.json'), opts.precision ?? 'fp32');
     }
     case 'gpt2':
     case 'llama':

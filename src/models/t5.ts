@@ -11,10 +11,13 @@
  * D = NH*HS, F = d_ff, V vocab, L layers. Weights are frozen: backward computes activation gradients only
  * (llm.c style: the forward's kernel list, reversed), all the way down to dLoss/dInputsEmbeds (B, Te, C).
  */
-import { MASK_MIN, contiguousAttn, engine, toBf16, transposeToBf16, type AttnDims } from '../engine/index.js';
+import {
+  Bf16Weight, MASK_MIN, bf16Available, contiguousAttn, embeddingBf16, engine, matmulBf16, matmulBf16T, toBf16, type AttnDims,
+} from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
 import { computePositionBias } from './t5-position.js';
+import { linearBackward, linearForward, matToF32, type Mat } from './frozen-weight.js';
 import type {
   ForwardOptions, GenerateOptions, GenerateOutput, ModelInfo, Seq2SeqBatch, Seq2SeqLM, Seq2SeqOutput, WeightSource,
 } from './types.js';
@@ -24,20 +27,25 @@ export { parseT5Config, type T5Config };
 
 type F32 = Float32Array;
 
+/**
+ * GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine in oneDNN's layout. In bf16,
+ * q/k/v are separate row blocks of qkv (cross-attention k/v one block per head), so every view below is a
+ * row slice on block boundaries.
+ */
 interface AttnWeights {
   /** (3D, C): q, k, v stacked so one GEMM projects all three; q/k/v below are views into it */
-  qkv: F32;
-  q: F32; // (D, C)
-  k: F32; // (D, C)
-  v: F32; // (D, C)
+  qkv: Mat;
+  q: Mat; // (D, C)
+  k: Mat; // (D, C)
+  v: Mat; // (D, C)
   /** (2D, C) = the k, v rows of qkv (cross-attention projects the encoder output with it) */
-  kv: F32;
-  o: F32; // (C, D)
+  kv: Mat;
+  o: Mat; // (C, D)
 }
 interface FfnWeights {
-  wi: F32; // (F, C); wi_0 when gated
-  wiGate: F32 | null; // (F, C) wi_1 when gated
-  wo: F32; // (C, F)
+  wi: Mat; // (F, C); wi_0 when gated
+  wiGate: Mat | null; // (F, C) wi_1 when gated
+  wo: Mat; // (C, F)
 }
 interface EncoderBlock {
   ln1: F32; // (C)
@@ -54,14 +62,14 @@ interface DecoderBlock {
   ffn: FfnWeights;
 }
 export interface T5Weights {
-  shared: F32; // (V, C)
+  shared: F32 | Uint16Array; // (V, C); bf16 bits in precision 'bf16' (embedding rows only: the LM head is lmHead)
   encRelBias: F32; // (numBuckets, NH)
   decRelBias: F32; // (numBuckets, NH)
   encoder: EncoderBlock[];
   encFinal: F32; // (C)
   decoder: DecoderBlock[];
   decFinal: F32; // (C)
-  lmHead: F32; // (V, C); === shared when tied
+  lmHead: Mat; // (V, C); === shared when tied and fp32
 }
 
 /** HF tensor names and shapes, the loading contract (tied copies are not stored, as save_pretrained does). */
@@ -99,7 +107,11 @@ export function t5TensorTable(cfg: T5Config): { name: string; shape: number[] }[
   return rows;
 }
 
-export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
+/**
+ * Reads the weights; with precision 'bf16' every GEMM weight is rounded to bf16 as it is read and only that copy
+ * is kept (the fp32 tensor is dropped). Norm weights and position biases stay fp32.
+ */
+export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Precision = 'fp32'): T5Weights {
   const C = cfg.d_model;
   const hint = `config.json gives d_model=${C}, num_heads × d_kv = ${cfg.num_heads} × ${cfg.d_kv}, d_ff=${cfg.d_ff}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
@@ -109,8 +121,23 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
     ? get('shared.weight')
     : src.getF32Checked('encoder.embed_tokens.weight', [cfg.vocab_size, C], hint);
   const gated = t5FeedForward(cfg).gated;
-  const D = cfg.num_heads * cfg.d_kv;
-  const attn = (p: string): AttnWeights => {
+  const D = cfg.num_heads * cfg.d_kv, HS = cfg.d_kv, NH = cfg.num_heads;
+  const bf16 = precision === 'bf16';
+  const mat = (name: string, rows: number, cols: number): Mat => bf16 ? Bf16Weight.fromF32(get(name), rows, cols) : get(name);
+  // bf16: q | k | v blocks; per-head blocks of k and v where the absorbed cross-attention slices them by head
+  const heads = (name: string): Bf16Weight => {
+    const w = get(name);
+    return Bf16Weight.stack(Array.from({ length: NH }, (_, h) => Bf16Weight.fromF32(w.subarray(h * HS * C, (h + 1) * HS * C), HS, C)));
+  };
+  const attnBf16 = (p: string, perHead: boolean): AttnWeights => {
+    const q = Bf16Weight.fromF32(get(`${p}.q.weight`), D, C);
+    const k = perHead ? heads(`${p}.k.weight`) : Bf16Weight.fromF32(get(`${p}.k.weight`), D, C);
+    const v = perHead ? heads(`${p}.v.weight`) : Bf16Weight.fromF32(get(`${p}.v.weight`), D, C);
+    const qkv = Bf16Weight.stack([q, k, v]);
+    return { qkv, q, k, v, kv: qkv.rowSlice(D, 3 * D), o: Bf16Weight.fromF32(get(`${p}.o.weight`), C, D) };
+  };
+  const attn = (p: string, perHead = false): AttnWeights => {
+    if (bf16) return attnBf16(p, perHead);
     const qkv = new Float32Array(3 * D * C);
     qkv.set(get(`${p}.q.weight`), 0);
     qkv.set(get(`${p}.k.weight`), D * C);
@@ -120,9 +147,10 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
       kv: qkv.subarray(D * C), o: get(`${p}.o.weight`),
     };
   };
+  const F = cfg.d_ff;
   const ffn = (p: string): FfnWeights => gated
-    ? { wi: get(`${p}.wi_0.weight`), wiGate: get(`${p}.wi_1.weight`), wo: get(`${p}.wo.weight`) }
-    : { wi: get(`${p}.wi.weight`), wiGate: null, wo: get(`${p}.wo.weight`) };
+    ? { wi: mat(`${p}.wi_0.weight`, F, C), wiGate: mat(`${p}.wi_1.weight`, F, C), wo: mat(`${p}.wo.weight`, C, F) }
+    : { wi: mat(`${p}.wi.weight`, F, C), wiGate: null, wo: mat(`${p}.wo.weight`, C, F) };
   const encoder: EncoderBlock[] = [];
   for (let l = 0; l < cfg.num_layers; l++) {
     const b = `encoder.block.${l}`;
@@ -136,20 +164,79 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource): T5Weights {
     const b = `decoder.block.${l}`;
     decoder.push({
       ln1: get(`${b}.layer.0.layer_norm.weight`), selfAttn: attn(`${b}.layer.0.SelfAttention`),
-      ln2: get(`${b}.layer.1.layer_norm.weight`), crossAttn: attn(`${b}.layer.1.EncDecAttention`),
+      ln2: get(`${b}.layer.1.layer_norm.weight`), crossAttn: attn(`${b}.layer.1.EncDecAttention`, true),
       ln3: get(`${b}.layer.2.layer_norm.weight`), ffn: ffn(`${b}.layer.2.DenseReluDense`),
     });
   }
+  const V = cfg.vocab_size;
+  const shared16 = bf16 ? toBf16(shared) : null;
+  const lmHead: Mat = cfg.tie_word_embeddings
+    ? (shared16 !== null ? Bf16Weight.fromBits(shared16, V, C) : shared)
+    : mat('lm_head.weight', V, C);
   return {
-    shared,
+    shared: shared16 ?? shared,
     encRelBias: get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
     decRelBias: get('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
     encoder,
     encFinal: get('encoder.final_layer_norm.weight'),
     decoder,
     decFinal: get('decoder.final_layer_norm.weight'),
-    lmHead: cfg.tie_word_embeddings ? shared : get('lm_head.weight'),
+    lmHead,
   };
+}
+
+/** The weights under their HF names as fp32 (widened from bf16: exact), to re-load them in another precision. */
+function t5WeightsAsSource(cfg: T5Config, w: T5Weights): WeightSource {
+  const gated = t5FeedForward(cfg).gated;
+  const tensors = new Map<string, () => F32>();
+  const shared = () => (w.shared instanceof Float32Array ? w.shared : widenBf16(w.shared));
+  tensors.set('shared.weight', shared);
+  const attn = (p: string, a: AttnWeights) => {
+    tensors.set(`${p}.q.weight`, () => matToF32(a.q));
+    tensors.set(`${p}.k.weight`, () => matToF32(a.k));
+    tensors.set(`${p}.v.weight`, () => matToF32(a.v));
+    tensors.set(`${p}.o.weight`, () => matToF32(a.o));
+  };
+  const ffn = (p: string, f: FfnWeights) => {
+    tensors.set(gated ? `${p}.wi_0.weight` : `${p}.wi.weight`, () => matToF32(f.wi));
+    if (f.wiGate !== null) tensors.set(`${p}.wi_1.weight`, () => matToF32(f.wiGate!));
+    tensors.set(`${p}.wo.weight`, () => matToF32(f.wo));
+  };
+  w.encoder.forEach((blk, l) => {
+    const b = `encoder.block.${l}`;
+    attn(`${b}.layer.0.SelfAttention`, blk.attn);
+    tensors.set(`${b}.layer.0.layer_norm.weight`, () => blk.ln1);
+    ffn(`${b}.layer.1.DenseReluDense`, blk.ffn);
+    tensors.set(`${b}.layer.1.layer_norm.weight`, () => blk.ln2);
+  });
+  w.decoder.forEach((blk, l) => {
+    const b = `decoder.block.${l}`;
+    attn(`${b}.layer.0.SelfAttention`, blk.selfAttn);
+    tensors.set(`${b}.layer.0.layer_norm.weight`, () => blk.ln1);
+    attn(`${b}.layer.1.EncDecAttention`, blk.crossAttn);
+    tensors.set(`${b}.layer.1.layer_norm.weight`, () => blk.ln2);
+    ffn(`${b}.layer.2.DenseReluDense`, blk.ffn);
+    tensors.set(`${b}.layer.2.layer_norm.weight`, () => blk.ln3);
+  });
+  tensors.set('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', () => w.encRelBias);
+  tensors.set('decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', () => w.decRelBias);
+  tensors.set('encoder.final_layer_norm.weight', () => w.encFinal);
+  tensors.set('decoder.final_layer_norm.weight', () => w.decFinal);
+  if (!cfg.tie_word_embeddings) tensors.set('lm_head.weight', () => matToF32(w.lmHead));
+  return {
+    has: (name) => tensors.has(name),
+    getF32Checked: (name) => {
+      const t = tensors.get(name);
+      if (t === undefined) throw new SoftpromptError('missing_tensor', `T5 weights have no ${name}.`);
+      return t();
+    },
+  };
+}
+
+function widenBf16(bits: Uint16Array): F32 {
+  const u = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return new Float32Array(u.buffer);
 }
 
 /** Dropout sites get distinct seeds derived from the step's base seed. */
@@ -177,18 +264,13 @@ export type Precision = 'fp32' | 'bf16';
 
 export class T5Model implements Seq2SeqLM {
   readonly info: ModelInfo;
-  /**
-   * 'bf16': every weight GEMM (forward and backward to the input) rounds its operands to bfloat16 and
-   * accumulates in fp32 (opt-in; norms, softmax, attention products and the loss stay fp32).
-   */
-  precision: Precision = 'fp32';
-  private readonly bf16 = new WeakMap<F32, Uint16Array>();
-  private readonly bf16T = new WeakMap<F32, Uint16Array>();
+  private w: T5Weights;
   private readonly ffn: T5FeedForward;
   private readonly ws = new Workspace();
   private readonly e = engine();
 
-  constructor(readonly config: T5Config, readonly weights: T5Weights) {
+  constructor(readonly config: T5Config, weights: T5Weights) {
+    this.w = weights;
     this.ffn = t5FeedForward(config);
     this.info = {
       architecture: 't5', kind: 'seq2seq', dModel: config.d_model, vocabSize: config.vocab_size,
@@ -196,9 +278,30 @@ export class T5Model implements Seq2SeqLM {
     };
   }
 
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): T5Model {
+  /** precision 'bf16' converts the GEMM weights as they are read (no fp32 copy is ever held whole) */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): T5Model {
     const cfg = parseT5Config(configJson, configFile);
-    return new T5Model(cfg, loadT5Weights(cfg, src));
+    const p = precision === 'bf16' && !bf16Available() ? 'fp32' : precision;
+    return new T5Model(cfg, loadT5Weights(cfg, src, p));
+  }
+
+  get weights(): T5Weights {
+    return this.w;
+  }
+
+  /**
+   * 'bf16': every frozen weight GEMM (forward and backward to the input) runs on bf16 operands with fp32
+   * accumulation (oneDNN), and the frozen GEMM weights are held only in bf16; norms, softmax, attention products
+   * and the loss stay fp32. Without native bf16 on this CPU it stays fp32 (one notice). Setting it re-holds the
+   * weights in the other precision.
+   */
+  get precision(): Precision {
+    return this.w.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
+  }
+
+  set precision(p: Precision) {
+    if (p === this.precision || (p === 'bf16' && !bf16Available())) return;
+    this.w = loadT5Weights(this.config, t5WeightsAsSource(this.config, this.w), p);
   }
 
   get decoderStartId(): number {
@@ -213,7 +316,7 @@ export class T5Model implements Seq2SeqLM {
   embed(ids: Int32Array): F32 {
     const C = this.config.d_model;
     const out = new Float32Array(ids.length * C);
-    const bad = this.e.embedding(out, ids, this.weights.shared, ids.length, C, this.config.vocab_size);
+    const bad = this.embedRows(out, ids, ids.length);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data',
         `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.config.vocab_size}).`);
@@ -230,20 +333,20 @@ export class T5Model implements Seq2SeqLM {
     return { ...out, dInputsEmbeds: this.runBackward(ctx) };
   }
 
-  /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
-  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
-    if (this.precision === 'fp32') return this.e.matmulForward(out, inp, W, null, N, C, OC, false);
-    let w16 = this.bf16.get(W);
-    if (w16 === undefined) this.bf16.set(W, (w16 = toBf16(W)));
-    this.e.matmulForwardBf16(out, inp, w16, null, N, C, OC, false);
+  /** out (N, C) = rows ids of the shared embedding (fp32 or bf16); the first out-of-range id's index, or -1 */
+  private embedRows(out: F32, ids: Int32Array, N: number): number {
+    const C = this.config.d_model, V = this.config.vocab_size, t = this.w.shared;
+    return t instanceof Float32Array ? this.e.embedding(out, ids, t, N, C, V) : embeddingBf16(out, ids, t, N, C, V);
+  }
+
+  /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones */
+  private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearForward(this.e, out, inp, W, N, C, OC);
   }
 
   /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
-    if (this.precision === 'fp32') return this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
-    let wt = this.bf16T.get(W);
-    if (wt === undefined) this.bf16T.set(W, (wt = transposeToBf16(W, OC, C)));
-    this.e.matmulBackwardInputBf16(dinp, dout, wt, N, C, OC);
+  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearBackward(this.e, dinp, dout, W, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -306,7 +409,7 @@ export class T5Model implements Seq2SeqLM {
     // ---- decoder
     const decStates: F32[] = [];
     const y0 = ws.f32('dec.emb', B * S * C); // (B, S, C)
-    e.embedding(y0, decIds, w.shared, B * S, C, V);
+    this.embedRows(y0, decIds, B * S);
     let y = this.dropoutF('dec.in', y0, B * S * C, ctx, 3);
     for (let l = 0; l < cfg.num_decoder_layers; l++) {
       if (opts.outputHiddenStates) decStates.push(y.slice());
@@ -403,13 +506,15 @@ export class T5Model implements Seq2SeqLM {
     const et = ws.f32('cross.et', M * NH * C); // (B, S, NH·C)
     for (let h = 0; h < NH; h++) {
       // q̃_h (M, C) = cq_h (M, HS) @ W_k,h (HS, C)
-      e.gemm(false, false, M, C, HS, 1, cq.subarray(h * HS), D, w.k.subarray(h * HS * C), C, 0, qt.subarray(h * C), NH * C);
+      if (w.k instanceof Float32Array) e.gemm(false, false, M, C, HS, 1, cq.subarray(h * HS), D, w.k.subarray(h * HS * C), C, 0, qt.subarray(h * C), NH * C);
+      else matmulBf16T(qt.subarray(h * C), cq.subarray(h * HS), w.k.rowSlice(h * HS, (h + 1) * HS), M, { lda: D, ldc: NH * C });
     }
     e.attentionForward(et, ws.f32(`${p}.cprobs`, B * NH * S * Te), qt, encOut, encOut, null, ctx.encMaskAdd,
       this.absorbedDims(B, S, Te, ctx, site));
     for (let h = 0; h < NH; h++) {
       // att_h (M, HS) = ẽ_h (M, C) @ W_v,hᵀ (C, HS)
-      e.gemm(false, true, M, HS, C, 1, et.subarray(h * C), NH * C, w.v.subarray(h * HS * C), C, 0, att.subarray(h * HS), D);
+      if (w.v instanceof Float32Array) e.gemm(false, true, M, HS, C, 1, et.subarray(h * C), NH * C, w.v.subarray(h * HS * C), C, 0, att.subarray(h * HS), D);
+      else matmulBf16(att.subarray(h * HS), et.subarray(h * C), w.v.rowSlice(h * HS, (h + 1) * HS), M, { lda: NH * C, ldc: D });
     }
   }
 
@@ -420,14 +525,16 @@ export class T5Model implements Seq2SeqLM {
     const det = ws.zeros('cross.det', M * NH * C), dqt = ws.zeros('cross.dqt', M * NH * C);
     for (let h = 0; h < NH; h++) {
       // forward: att_h = ẽ_h W_v,hᵀ  =>  dẽ_h = datt_h (M, HS) @ W_v,h (HS, C)
-      e.gemm(false, false, M, C, HS, 1, datt.subarray(h * HS), D, w.v.subarray(h * HS * C), C, 0, det.subarray(h * C), NH * C);
+      if (w.v instanceof Float32Array) e.gemm(false, false, M, C, HS, 1, datt.subarray(h * HS), D, w.v.subarray(h * HS * C), C, 0, det.subarray(h * C), NH * C);
+      else matmulBf16T(det.subarray(h * C), datt.subarray(h * HS), w.v.rowSlice(h * HS, (h + 1) * HS), M, { lda: D, ldc: NH * C });
     }
     // keys and values are both the encoder output: both gradients accumulate into dEncOut
     e.attentionBackward(dqt, dEncOut, dEncOut, det, ws.f32(`${p}.qt`, M * NH * C), encOut, encOut,
       ws.f32(`${p}.cprobs`, B * NH * S * Te), this.absorbedDims(B, S, Te, ctx, site));
     for (let h = 0; h < NH; h++) {
       // forward: q̃_h = cq_h W_k,h  =>  dcq_h (M, HS) += dq̃_h (M, C) @ W_k,hᵀ (C, HS)
-      e.gemm(false, true, M, HS, C, 1, dqt.subarray(h * C), NH * C, w.k.subarray(h * HS * C), C, 1, dq.subarray(h * HS), D);
+      if (w.k instanceof Float32Array) e.gemm(false, true, M, HS, C, 1, dqt.subarray(h * C), NH * C, w.k.subarray(h * HS * C), C, 1, dq.subarray(h * HS), D);
+      else matmulBf16(dq.subarray(h * HS), dqt.subarray(h * C), w.k.rowSlice(h * HS, (h + 1) * HS), M, { lda: NH * C, ldc: D, accumulate: true });
     }
   }
 
@@ -679,7 +786,7 @@ export class T5Model implements Seq2SeqLM {
     const qkvNew = ws.f32('gen.qkv', B * 3 * D);
     let steps = 0;
     for (let t = 0; t < T; t++) {
-      e.embedding(y, cur, w.shared, B, C, V);
+      this.embedRows(y, cur, B);
       const bias = computePositionBias(w.decRelBias, NH, 1, t + 1, t, false, cfg.relative_attention_num_buckets,
         cfg.relative_attention_max_distance);
       for (let l = 0; l < cfg.num_decoder_layers; l++) {

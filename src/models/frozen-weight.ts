@@ -1,0 +1,37 @@
+/**
+ * Frozen weight matrices in either precision: fp32 (OpenBLAS sgemm) or bf16 held once by the engine (oneDNN,
+ * blocked layout, no fp32 copy). Models keep their GEMM weights as `Mat` and call linearForward/linearBackward;
+ * a trainable weight simply stays a Float32Array (fp32 master) and runs the fp32 path.
+ */
+import { Bf16Weight, matmulBf16, matmulBf16T, type NativeEngine } from '../engine/index.js';
+import { SoftpromptError } from '../errors.js';
+
+type F32 = Float32Array;
+
+export type Mat = F32 | Bf16Weight;
+
+/** out (N, OC) [+]= inp (N, C) @ W (OC, C)^T (+ bias) */
+export function linearForward(e: NativeEngine, out: F32, inp: F32, W: Mat, N: number, C: number, OC: number,
+  bias: F32 | null = null, accumulate = false): void {
+  if (W instanceof Float32Array) return e.matmulForward(out, inp, W, bias, N, C, OC, accumulate);
+  checkDims(W, OC, C);
+  matmulBf16(out, inp, W, N, { bias, accumulate });
+}
+
+/** dinp (N, C) += dout (N, OC) @ W (OC, C) */
+export function linearBackward(e: NativeEngine, dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
+  if (W instanceof Float32Array) return e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+  checkDims(W, OC, C);
+  matmulBf16T(dinp, dout, W, N, { accumulate: true });
+}
+
+/** the weight as fp32 (a copy widened from bf16, which is exact) */
+export function matToF32(W: Mat): F32 {
+  return W instanceof Float32Array ? W : W.toF32();
+}
+
+function checkDims(W: Bf16Weight, rows: number, cols: number): void {
+  if (W.rows !== rows || W.cols !== cols) {
+    throw new SoftpromptError('shape_mismatch', `bf16 weight is (${W.rows}, ${W.cols}), the GEMM expects (${rows}, ${cols}).`);
+  }
+}
