@@ -18,6 +18,7 @@ import type { Precision, T5Model } from '../src/models/t5.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { clipGradNorm } from '../src/train/clip.js';
 import { randomT5 } from './random-t5.js';
+import { machineInfo } from './machine.js';
 import { flag, median, repoRoot } from './util.js';
 
 export interface T5BenchRow {
@@ -135,6 +136,7 @@ export function runT5Bench(argv: string[]): void {
   }
   const which = flag(argv, '--method', 'both');
   const methods = which === 'both' ? ['pt', 'dept'] : [which];
+  const machine = machineInfo();
   const rows: T5BenchRow[] = [];
   const entry = fileURLToPath(new URL('./run.js', import.meta.url));
   for (const m of methods) {
@@ -142,11 +144,11 @@ export function runT5Bench(argv: string[]): void {
     if (r.status !== 0) throw new Error(`bench worker ${m} failed (exit ${r.status})`);
     rows.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as T5BenchRow);
   }
-  console.log(`T5 prompt-tuning step, ${cfgName}, batch ${B}, seq ${T}, ${rows[0]?.threads} threads, ${precision} (median of ${reps})`);
+  console.log(`T5 prompt-tuning step, ${cfgName}, batch ${B}, seq ${T}, ${rows[0]?.threads} threads, ${precision} (median of ${reps}); ${machine.cpu}, ${machine.onednn}; load ${machine.loadavg_1_5_15.join(' ')} -> ${machineInfo().loadavg_1_5_15.join(' ')}`);
   console.table(rows.map((r) => ({ method: r.method, 'step ms': r.step_ms, 'min ms': r.step_min_ms, 'fwd ms': r.fwd_ms, 'peak RSS MB': r.maxrss_mb, 'GFLOP/step': r.gflops_per_step, 'GFLOP/s': r.achieved_gflops, ...r.breakdown_ms })));
   const outDir = join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, precision === 'fp32' ? 't5.json' : `t5-${precision}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), openblas_coretype: process.env['OPENBLAS_CORETYPE'] ?? null, rows }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), openblas_coretype: process.env['OPENBLAS_CORETYPE'] ?? null, machine, loadavg_after: machineInfo().loadavg_1_5_15, rows }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }

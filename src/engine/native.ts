@@ -109,7 +109,7 @@ function findAddon(): string {
     dir = dirname(dir);
   }
   throw new SoftpromptError('native', 'The compute engine (build/Release/softprompt_native.node) is not built.', {
-    hint: 'Run `npm install` (needs g++, make, python3 and Debian\'s libopenblas-dev: `apt-get install libopenblas-dev`).',
+    hint: 'Run `npm install` (needs g++, make, python3 and Debian\'s libopenblas-dev and libdnnl-dev: `apt-get install libopenblas-dev libdnnl-dev`).',
   });
 }
 

@@ -73,6 +73,11 @@ export class Bf16Weight {
   eachPart(fn: (p: Part) => void): void {
     for (const p of this.parts) fn(p);
   }
+
+  /** @internal */
+  get partCount(): number {
+    return this.parts.length;
+  }
 }
 
 export interface Bf16MatmulOptions {
@@ -86,9 +91,21 @@ export interface Bf16MatmulOptions {
   ldc?: number;
 }
 
+let scratch = new Uint16Array(0);
+
+/** inp rounded to bf16 once when several parts read it (else each call would round it again), else inp */
+function roundedOnce(inp: F32 | Uint16Array, W: Bf16Weight, n: number): F32 | Uint16Array {
+  if (W.partCount === 1 || !(inp instanceof Float32Array) || n > inp.length) return inp;
+  if (scratch.length < n) scratch = new Uint16Array(n);
+  const out = scratch.subarray(0, n);
+  nativeEngine().toBf16(out, inp, n);
+  return out;
+}
+
 /** out (M, N) [+]= inp (M, K) . W (N, K)^T (+ bias) */
 export function matmulBf16(out: F32, inp: F32 | Uint16Array, W: Bf16Weight, M: number, opts: Bf16MatmulOptions = {}): void {
   const e = nativeEngine(), lda = opts.lda ?? W.cols, ldc = opts.ldc ?? W.rows, bias = opts.bias ?? null;
+  if (lda === W.cols) inp = roundedOnce(inp, W, M * W.cols);
   W.eachPart((p) => e.bf16Matmul(p.handle, out.subarray(p.row0), ldc, inp, lda, M, false, opts.accumulate === true,
     bias === null ? null : bias.subarray(p.row0, p.row0 + p.rows)));
 }
@@ -96,6 +113,7 @@ export function matmulBf16(out: F32, inp: F32 | Uint16Array, W: Bf16Weight, M: n
 /** out (M, K) [+]= inp (M, N) . W (N, K) (the input gradient of matmulBf16) */
 export function matmulBf16T(out: F32, inp: F32 | Uint16Array, W: Bf16Weight, M: number, opts: Omit<Bf16MatmulOptions, 'bias'> = {}): void {
   const e = nativeEngine(), lda = opts.lda ?? W.rows, ldc = opts.ldc ?? W.cols;
+  if (lda === W.rows) inp = roundedOnce(inp, W, M * W.rows);
   let accumulate = opts.accumulate === true;
   W.eachPart((p) => {
     e.bf16Matmul(p.handle, out, ldc, inp.subarray(p.row0), lda, M, true, accumulate, null);
