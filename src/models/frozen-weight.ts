@@ -3,12 +3,37 @@
  * blocked layout, no fp32 copy). Models keep their GEMM weights as `Mat` and call linearForward/linearBackward;
  * a trainable weight simply stays a Float32Array (fp32 master) and runs the fp32 path.
  */
-import { Bf16Weight, matmulBf16, matmulBf16T, type NativeEngine } from '../engine/index.js';
+import { Bf16Weight, bf16Available, embeddingBf16, matmulBf16, matmulBf16T, toBf16, type NativeEngine } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 
 type F32 = Float32Array;
 
 export type Mat = F32 | Bf16Weight;
+
+/** An embedding table (V, C): fp32, or bf16 bits (precision 'bf16'; rows are widened when read). */
+export type Table = F32 | Uint16Array;
+
+export type Precision = 'fp32' | 'bf16';
+
+/** the precision a model really runs: 'bf16' falls back to 'fp32' (with one notice) without native bf16 */
+export function effectivePrecision(p: Precision): Precision {
+  return p === 'bf16' && !bf16Available() ? 'fp32' : p;
+}
+
+/** w (rows, cols) as a GEMM weight of the given precision (bf16: rounded once; the fp32 array is not kept) */
+export function toMat(w: F32, rows: number, cols: number, precision: Precision): Mat {
+  return precision === 'bf16' ? Bf16Weight.fromF32(w, rows, cols) : w;
+}
+
+/** an embedding table in the given precision */
+export function toTable(w: F32, precision: Precision): Table {
+  return precision === 'bf16' ? toBf16(w) : w;
+}
+
+/** out (N, C) = rows ids of the table; returns the first out-of-range id's index (nothing written), or -1 */
+export function embedRows(e: NativeEngine, out: F32, ids: Int32Array, table: Table, N: number, C: number, V: number): number {
+  return table instanceof Float32Array ? e.embedding(out, ids, table, N, C, V) : embeddingBf16(out, ids, table, N, C, V);
+}
 
 /** out (N, OC) [+]= inp (N, C) @ W (OC, C)^T (+ bias) */
 export function linearForward(e: NativeEngine, out: F32, inp: F32, W: Mat, N: number, C: number, OC: number,

@@ -23,6 +23,9 @@
  */
 import { MASK_MIN, contiguousAttn, engine, type Act, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import {
+  effectivePrecision, embedRows, linearBackward, linearForward, toMat, toTable, type Mat, type Precision, type Table,
+} from './frozen-weight.js';
 import { gpt2Activation, gpt2Inner, parseGPT2Config, type GPT2Config } from './gpt2-config.js';
 import type {
   CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, ModelInfo, WeightSource,
@@ -37,24 +40,25 @@ type F32 = Float32Array;
 interface GPT2Block {
   ln1w: F32; // (C)
   ln1b: F32; // (C)
-  attnW: F32; // (3C, C): q | k | v rows; c_attn.weight^T
+  attnW: Mat; // (3C, C): q | k | v rows; c_attn.weight^T
   attnB: F32; // (3C)
-  projW: F32; // (C, C) attn.c_proj.weight^T
+  projW: Mat; // (C, C) attn.c_proj.weight^T
   projB: F32; // (C)
   ln2w: F32; // (C)
   ln2b: F32; // (C)
-  fcW: F32; // (F, C) mlp.c_fc.weight^T
+  fcW: Mat; // (F, C) mlp.c_fc.weight^T
   fcB: F32; // (F)
-  mprojW: F32; // (C, F) mlp.c_proj.weight^T
+  mprojW: Mat; // (C, F) mlp.c_proj.weight^T
   mprojB: F32; // (C)
 }
+/** GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine; biases, norms, wpe stay fp32. */
 export interface GPT2Weights {
-  wte: F32; // (V, C)
+  wte: Table; // (V, C); bf16 bits in precision 'bf16'
   wpe: F32; // (P, C)
   blocks: GPT2Block[];
   lnfW: F32; // (C)
   lnfB: F32; // (C)
-  lmHead: F32; // (V, C); === wte when tied
+  lmHead: Mat; // (V, C); === wte when tied and fp32
 }
 
 export interface GPT2TensorRow {
@@ -99,7 +103,8 @@ function transpose(x: F32, rows: number, cols: number): F32 {
   return out;
 }
 
-export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights {
+/** precision 'bf16': each GEMM weight is rounded to bf16 as it is read and only that copy is kept */
+export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource, precision: Precision = 'fp32'): GPT2Weights {
   const prefix = src.has('transformer.wte.weight') || !src.has('wte.weight') ? 'transformer.' : '';
   const hint = `config.json gives n_embd=${cfg.n_embd}, n_inner=${gpt2Inner(cfg)}, n_positions=${cfg.n_positions}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const table = new Map(gpt2TensorTable(cfg, prefix).map((r) => [r.name, r]));
@@ -108,22 +113,24 @@ export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights
     const x = src.getF32Checked(row.name, row.shape, hint);
     return row.transposed ? transpose(x, row.shape[0]!, row.shape[1]!) : x;
   };
+  const C = cfg.n_embd, F = gpt2Inner(cfg), V = cfg.vocab_size;
+  const mat = (name: string, rows: number, cols: number): Mat => toMat(get(name), rows, cols, precision);
   const blocks: GPT2Block[] = [];
   for (let l = 0; l < cfg.n_layer; l++) {
     const h = `h.${l}`;
     blocks.push({
       ln1w: get(`${h}.ln_1.weight`), ln1b: get(`${h}.ln_1.bias`),
-      attnW: get(`${h}.attn.c_attn.weight`), attnB: get(`${h}.attn.c_attn.bias`),
-      projW: get(`${h}.attn.c_proj.weight`), projB: get(`${h}.attn.c_proj.bias`),
+      attnW: mat(`${h}.attn.c_attn.weight`, 3 * C, C), attnB: get(`${h}.attn.c_attn.bias`),
+      projW: mat(`${h}.attn.c_proj.weight`, C, C), projB: get(`${h}.attn.c_proj.bias`),
       ln2w: get(`${h}.ln_2.weight`), ln2b: get(`${h}.ln_2.bias`),
-      fcW: get(`${h}.mlp.c_fc.weight`), fcB: get(`${h}.mlp.c_fc.bias`),
-      mprojW: get(`${h}.mlp.c_proj.weight`), mprojB: get(`${h}.mlp.c_proj.bias`),
+      fcW: mat(`${h}.mlp.c_fc.weight`, F, C), fcB: get(`${h}.mlp.c_fc.bias`),
+      mprojW: mat(`${h}.mlp.c_proj.weight`, C, F), mprojB: get(`${h}.mlp.c_proj.bias`),
     });
   }
   const wte = get('wte.weight');
   return {
-    wte, wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
-    lmHead: cfg.tie_word_embeddings ? wte : get('lm_head.weight'),
+    wte: toTable(wte, precision), wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
+    lmHead: cfg.tie_word_embeddings ? toMat(wte, V, C, precision) : mat('lm_head.weight', V, C),
   };
 }
 
@@ -158,9 +165,14 @@ export class GPT2Model implements CausalLM {
     };
   }
 
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): GPT2Model {
+  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32 without native bf16) */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): GPT2Model {
     const cfg = parseGPT2Config(configJson, configFile);
-    return new GPT2Model(cfg, loadGPT2Weights(cfg, src));
+    return new GPT2Model(cfg, loadGPT2Weights(cfg, src, effectivePrecision(precision)));
+  }
+
+  get precision(): Precision {
+    return this.weights.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
   }
 
   /** pad_token_id, else eos_token_id (GPT-2 has no pad token; DePT sets pad = eos), else 0 */
@@ -177,7 +189,7 @@ export class GPT2Model implements CausalLM {
   embed(ids: Int32Array): F32 {
     const C = this.config.n_embd;
     const out = new Float32Array(ids.length * C);
-    const bad = this.e.embedding(out, ids, this.weights.wte, ids.length, C, this.config.vocab_size);
+    const bad = embedRows(this.e, out, ids, this.weights.wte, ids.length, C, this.config.vocab_size);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data',
         `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.config.vocab_size}).`);
@@ -270,7 +282,7 @@ export class GPT2Model implements CausalLM {
     e.layernormForward(lnf, ws.f32('lnf.mean', N), ws.f32('lnf.rstd', N), hL, w.lnfW, w.lnfB, N, C, cfg.layer_norm_epsilon);
     if (hidden !== null) hidden.push(lnf.slice());
     const logits = ws.f32('logits', N * V); // (N, V) = lnf @ wte^T
-    e.matmulForward(logits, lnf, w.lmHead, null, N, C, V, false);
+    linearForward(e, logits, lnf, w.lmHead, N, C, V);
 
     // ---- loss: position t predicts labels[t+1]; mean over non-ignored label tokens of the batch
     const targets = new Int32Array(N).fill(-100); // (B, T) shifted labels, last column ignored
@@ -344,21 +356,21 @@ export class GPT2Model implements CausalLM {
     const ln = ws.f32('ln', N * C); // (N, C)
     e.layernormForward(ln, ws.f32(`${p}.mean1`, N), ws.f32(`${p}.rstd1`, N), hin, blk.ln1w, blk.ln1b, N, C, eps);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C); // (B, T, 3C): q | k | v per row
-    e.matmulForward(qkv, ln, blk.attnW, blk.attnB, N, C, 3 * C, false);
+    linearForward(e, qkv, ln, blk.attnW, N, C, 3 * C, blk.attnB);
     const att = ws.f32('att', N * C); // (B, T, C) heads side by side
     e.attentionForward(att, ws.f32(`${p}.probs`, ctx.B * NH * T * T), qkv, qkv.subarray(C), qkv.subarray(2 * C), null,
       ctx.maskAdd, this.fusedDims(l, ctx));
     const ao = ws.f32('ao', N * C); // (N, C) attn.c_proj
-    e.matmulForward(ao, att, blk.projW, blk.projB, N, C, C, false);
+    linearForward(e, ao, att, blk.projW, N, C, C, blk.projB);
     const mid = ws.f32(`${p}.mid`, N * C); // (N, C) ln_2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, rp, 101 + 10 * l), N * C);
     e.layernormForward(ln, ws.f32(`${p}.mean2`, N), ws.f32(`${p}.rstd2`, N), mid, blk.ln2w, blk.ln2b, N, C, eps);
     const pre = ws.f32(`${p}.pre`, N * F); // (N, F) c_fc output, activation input
-    e.matmulForward(pre, ln, blk.fcW, blk.fcB, N, C, F, false);
+    linearForward(e, pre, ln, blk.fcW, N, C, F, blk.fcB);
     const act = ws.f32('act', N * F); // (N, F)
     e.actForward(this.act, act, pre, N * F);
     const fo = ws.f32('fo', N * C); // (N, C) mlp.c_proj
-    e.matmulForward(fo, act, blk.mprojW, blk.mprojB, N, F, C, false);
+    linearForward(e, fo, act, blk.mprojW, N, F, C, blk.mprojB);
     const out = ws.f32('h.next', N * C);
     e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, rp, 102 + 10 * l), N * C);
     return out;
@@ -372,7 +384,7 @@ export class GPT2Model implements CausalLM {
     const C = cfg.n_embd, V = cfg.vocab_size, N = ctx.B * ctx.T;
     // logits = lnf @ lmHead^T
     const dlnf = ws.zeros('dlnf', N * C);
-    e.matmulBackward(dlnf, null, null, ctx.dlogits!, null, w.lmHead, N, C, V);
+    linearBackward(e, dlnf, ctx.dlogits!, w.lmHead, N, C, V);
     const dres = ws.zeros('dres', N * C);
     e.layernormBackward(dres, null, null, dlnf, ctx.last!, w.lnfW, ws.f32('lnf.mean', N), ws.f32('lnf.rstd', N), N, C);
     for (let l = cfg.n_layer - 1; l >= 0; l--) this.blockBackward(l, dres, ctx);
@@ -387,22 +399,22 @@ export class GPT2Model implements CausalLM {
     // forward: out = mid + drop(c_proj(act(c_fc(ln_2(mid)))))
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx, rp); // (N, C)
     const dact = ws.zeros('dact', N * F);
-    e.matmulBackward(dact, null, null, dfo, null, blk.mprojW, N, F, C);
+    linearBackward(e, dact, dfo, blk.mprojW, N, F, C);
     const dpre = ws.zeros('dpre', N * F);
     e.actBackward(this.act, dpre, dact, ws.f32(`${p}.pre`, N * F), N * F);
     const dln = ws.zeros('dln', N * C);
-    e.matmulBackward(dln, null, null, dpre, null, blk.fcW, N, C, F);
+    linearBackward(e, dln, dpre, blk.fcW, N, C, F);
     e.layernormBackward(dres, null, null, dln, ws.f32(`${p}.mid`, N * C), blk.ln2w, ws.f32(`${p}.mean2`, N),
       ws.f32(`${p}.rstd2`, N), N, C);
     // forward: mid = in + drop(c_proj(attn(q, k, v))), q | k | v = c_attn(ln_1(in))
     const dao = this.dropoutB(`${p}.ao`, dres, N * C, ctx, rp);
     const datt = ws.zeros('datt', N * C);
-    e.matmulBackward(datt, null, null, dao, null, blk.projW, N, C, C);
+    linearBackward(e, datt, dao, blk.projW, N, C, C);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C), dqkv = ws.zeros('dqkv', N * 3 * C);
     e.attentionBackward(dqkv, dqkv.subarray(C), dqkv.subarray(2 * C), datt, qkv, qkv.subarray(C), qkv.subarray(2 * C),
       ws.f32(`${p}.probs`, ctx.B * NH * T * T), this.fusedDims(l, ctx));
     dln.fill(0);
-    e.matmulBackward(dln, null, null, dqkv, null, blk.attnW, N, C, 3 * C);
+    linearBackward(e, dln, dqkv, blk.attnW, N, C, 3 * C);
     e.layernormBackward(dres, null, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1w, ws.f32(`${p}.mean1`, N),
       ws.f32(`${p}.rstd1`, N), N, C);
   }
@@ -476,7 +488,7 @@ export class GPT2Model implements CausalLM {
     for (let t = 0; ; t++) {
       // y -> ln_f -> logits (B, V) -> argmax
       e.layernormForward(ln, null, null, y, w.lnfW, w.lnfB, B, C, eps);
-      e.matmulForward(logits, ln, w.lmHead, null, B, C, V, false);
+      linearForward(e, logits, ln, w.lmHead, B, C, V);
       if (stepLogits) stepLogits.set(logits, t * B * V);
       for (let b = 0; b < B; b++) {
         let best = 0;
@@ -492,7 +504,7 @@ export class GPT2Model implements CausalLM {
       // feed cur at slot T + t: y = wte[cur] + wpe[len + t], then every block on one position with the cache
       const Tk = T + t + 1, slot = T + t;
       for (let b = 0; b < B; b++) posNew[b] = len[b]! + t;
-      e.embedding(y, cur, w.wte, B, C, V);
+      embedRows(e, y, cur, w.wte, B, C, V);
       e.embedding(wpeRows, posNew, w.wpe, B, C, cfg.n_positions);
       e.add(y, y, wpeRows, B * C);
       const mask = ws.f32('gen.mask', B * Tk); // (B, Tk)
@@ -500,7 +512,7 @@ export class GPT2Model implements CausalLM {
       for (let l = 0; l < cfg.n_layer; l++) {
         const blk = w.blocks[l]!;
         e.layernormForward(ln, null, null, y, blk.ln1w, blk.ln1b, B, C, eps);
-        e.matmulForward(qkvNew, ln, blk.attnW, blk.attnB, B, C, 3 * C, false); // (B, 3C)
+        linearForward(e, qkvNew, ln, blk.attnW, B, C, 3 * C, blk.attnB); // (B, 3C)
         for (let b = 0; b < B; b++) {
           cacheK[l]!.set(qkvNew.subarray(b * 3 * C + C, b * 3 * C + 2 * C), (b * Tmax + slot) * C);
           cacheV[l]!.set(qkvNew.subarray(b * 3 * C + 2 * C, (b + 1) * 3 * C), (b * Tmax + slot) * C);
@@ -510,12 +522,12 @@ export class GPT2Model implements CausalLM {
           qBatch: 3 * C, kBatch: Tmax * C, vBatch: Tmax * C, causal: false, scale: this.attnScale(l),
         };
         e.attentionForward(att, probs.subarray(0, B * NH * Tk), qkvNew, cacheK[l]!, cacheV[l]!, null, mask, dims);
-        e.matmulForward(ao, att, blk.projW, blk.projB, B, C, C, false);
+        linearForward(e, ao, att, blk.projW, B, C, C, blk.projB);
         e.add(y, y, ao, B * C);
         e.layernormForward(ln, null, null, y, blk.ln2w, blk.ln2b, B, C, eps);
-        e.matmulForward(pre, ln, blk.fcW, blk.fcB, B, C, F, false);
+        linearForward(e, pre, ln, blk.fcW, B, C, F, blk.fcB);
         e.actForward(this.act, act, pre, B * F);
-        e.matmulForward(ao, act, blk.mprojW, blk.mprojB, B, F, C, false);
+        linearForward(e, ao, act, blk.mprojW, B, F, C, blk.mprojB);
         e.add(y, y, ao, B * C);
       }
     }

@@ -14,6 +14,9 @@
  */
 import { Act, MASK_MIN, engine, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import {
+  effectivePrecision, embedRows, linearBackward, linearForward, toMat, toTable, type Mat, type Precision, type Table,
+} from './frozen-weight.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { Rope } from './rope.js';
 import type {
@@ -28,18 +31,19 @@ type F32 = Float32Array;
 interface LlamaLayer {
   ln1: F32; // (C) input_layernorm
   /** (QKV, C): q_proj (D, C), k_proj (Dkv, C), v_proj (Dkv, C) stacked so one GEMM projects all three */
-  qkv: F32;
-  o: F32; // (C, D) o_proj
+  qkv: Mat;
+  o: Mat; // (C, D) o_proj
   ln2: F32; // (C) post_attention_layernorm
-  gate: F32; // (F, C) gate_proj
-  up: F32; // (F, C) up_proj
-  down: F32; // (C, F) down_proj
+  gate: Mat; // (F, C) gate_proj
+  up: Mat; // (F, C) up_proj
+  down: Mat; // (C, F) down_proj
 }
+/** GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine; norms stay fp32. */
 export interface LlamaWeights {
-  embed: F32; // (V, C) model.embed_tokens
+  embed: Table; // (V, C) model.embed_tokens; bf16 bits in precision 'bf16'
   layers: LlamaLayer[];
   norm: F32; // (C) model.norm
-  lmHead: F32; // (V, C); === embed when tied
+  lmHead: Mat; // (V, C); === embed when tied and fp32
 }
 
 /** HF tensor names and shapes, the loading contract (a tied lm_head is not stored, as save_pretrained does). */
@@ -62,13 +66,16 @@ export function llamaTensorTable(cfg: LlamaConfig): { name: string; shape: numbe
   return rows;
 }
 
-export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json'): LlamaWeights {
+/** precision 'bf16': each GEMM weight is rounded to bf16 as it is read and only that copy is kept */
+export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaWeights {
   const C = cfg.hidden_size, HS = cfg.head_dim;
   const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
   const hint = `${configFile} gives hidden_size=${C}, num_attention_heads × head_dim = ${cfg.num_attention_heads} × ${HS}, num_key_value_heads=${cfg.num_key_value_heads}, intermediate_size=${cfg.intermediate_size}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const shapes = new Map(llamaTensorTable(cfg).map((r) => [r.name, r.shape]));
   const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
   const embed = get('model.embed_tokens.weight');
+  const F = cfg.intermediate_size, V = cfg.vocab_size, QKV = D + 2 * Dkv;
+  const mat = (name: string, rows: number, cols: number): Mat => toMat(get(name), rows, cols, precision);
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
@@ -77,12 +84,13 @@ export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile
     qkv.set(get(`${p}.self_attn.k_proj.weight`), D * C);
     qkv.set(get(`${p}.self_attn.v_proj.weight`), (D + Dkv) * C);
     layers.push({
-      ln1: get(`${p}.input_layernorm.weight`), qkv, o: get(`${p}.self_attn.o_proj.weight`),
+      ln1: get(`${p}.input_layernorm.weight`), qkv: toMat(qkv, QKV, C, precision), o: mat(`${p}.self_attn.o_proj.weight`, C, D),
       ln2: get(`${p}.post_attention_layernorm.weight`),
-      gate: get(`${p}.mlp.gate_proj.weight`), up: get(`${p}.mlp.up_proj.weight`), down: get(`${p}.mlp.down_proj.weight`),
+      gate: mat(`${p}.mlp.gate_proj.weight`, F, C), up: mat(`${p}.mlp.up_proj.weight`, F, C), down: mat(`${p}.mlp.down_proj.weight`, C, F),
     });
   }
-  return { embed, layers, norm: get('model.norm.weight'), lmHead: cfg.tie_word_embeddings ? embed : get('lm_head.weight') };
+  const lmHead = cfg.tie_word_embeddings ? toMat(embed, V, C, precision) : mat('lm_head.weight', V, C);
+  return { embed: toTable(embed, precision), layers, norm: get('model.norm.weight'), lmHead };
 }
 
 /** Attention-dropout sites get distinct seeds derived from the step's base seed (as in t5.ts). */
@@ -160,9 +168,14 @@ export class LlamaModel implements CausalLM {
     this.rope = Rope.fromParams(this.HS, config.rope);
   }
 
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): LlamaModel {
+  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32 without native bf16) */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaModel {
     const cfg = parseLlamaConfig(configJson, configFile);
-    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile));
+    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile, effectivePrecision(precision)));
+  }
+
+  get precision(): Precision {
+    return this.weights.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
   }
 
   /** Bytes of activation buffers held between steps. */
@@ -172,7 +185,7 @@ export class LlamaModel implements CausalLM {
 
   embed(ids: Int32Array): F32 {
     const out = new Float32Array(ids.length * this.C);
-    const bad = this.e.embedding(out, ids, this.weights.embed, ids.length, this.C, this.V);
+    const bad = embedRows(this.e, out, ids, this.weights.embed, ids.length, this.C, this.V);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data', `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.V}).`);
     }
@@ -189,13 +202,13 @@ export class LlamaModel implements CausalLM {
   }
 
   /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
-  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
-    this.e.matmulForward(out, inp, W, null, N, C, OC, false);
+  private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearForward(this.e, out, inp, W, N, C, OC);
   }
 
   /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
-    this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearBackward(this.e, dinp, dout, W, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -418,7 +431,7 @@ export class LlamaModel implements CausalLM {
     for (let k = 0; k < steps; k++) {
       if (k > 0) { // feed back token k-1 at cache slot T+k-1, position n_b+k-1
         const slot = T + k - 1, Tk = slot + 1;
-        e.embedding(x, cur, w.embed, B, C, V);
+        embedRows(e, x, cur, w.embed, B, C, V);
         for (let b = 0; b < B; b++) {
           pos[b] = lens[b]! + k - 1;
           stepMask.set(keyMask.subarray(b * Tmax, b * Tmax + Tk), b * Tk); // (B, Tk)

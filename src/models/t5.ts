@@ -17,7 +17,7 @@ import {
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
 import { computePositionBias } from './t5-position.js';
-import { linearBackward, linearForward, matToF32, type Mat } from './frozen-weight.js';
+import { linearBackward, linearForward, matToF32, type Mat, type Precision } from './frozen-weight.js';
 import type {
   ForwardOptions, GenerateOptions, GenerateOutput, ModelInfo, Seq2SeqBatch, Seq2SeqLM, Seq2SeqOutput, WeightSource,
 } from './types.js';
@@ -260,7 +260,7 @@ interface ForwardContext {
   decLast: F32 | null; // (B, S, C) same for the decoder
 }
 
-export type Precision = 'fp32' | 'bf16';
+export type { Precision };
 
 export class T5Model implements Seq2SeqLM {
   readonly info: ModelInfo;
