@@ -3,7 +3,8 @@
  * GEMM rate of the three engines on the model's shapes, out (M, N) = A (M, K) . W (N, K)^T with a frozen W:
  * OpenBLAS sgemm (fp32), softprompt's own AVX512-BF16 kernel (weight rounded once, activations on the fly) and
  * oneDNN bf16 (weight held once in its blocked layout, activations rounded on the fly), plus oneDNN's transposed
- * use (out (M, K) = G (M, N) . W, the input gradient, which reorders the weight per call). Best and median of
+ * use (out (M, K) = G (M, N) . W, the input gradient, which reorders the weight per call), and oneDNN with A
+ * already in bf16 (the difference is the cost of rounding the activations on the fly). Best and median of
  * --reps, in GFLOP/s; the oneDNN implementation is read from ONEDNN_VERBOSE in a child process. Writes
  * bench/results/gemm.json.
  */
@@ -20,7 +21,7 @@ const DEFAULT_SHAPES = '2048x768x768,2848x768x3072,2848x3072x768,2688x256x32128'
 interface Rate { best: number; median: number }
 interface GemmRow {
   shape: string; M: number; N: number; K: number;
-  sgemm_fp32: Rate; own_bf16: Rate; onednn_bf16: Rate; onednn_bf16_transposed: Rate;
+  sgemm_fp32: Rate; own_bf16: Rate; onednn_bf16: Rate; onednn_bf16_input_bf16: Rate; onednn_bf16_transposed: Rate;
   onednn_impl: string[]; weight_bytes_bf16_blocked: number; weight_bytes_fp32: number;
 }
 
@@ -91,21 +92,23 @@ export function runGemmBench(argv: string[]): void {
     const w16 = toBf16(W);
     const own = rate(flops, reps, () => e.matmulForwardBf16(out, A, w16, null, M, K, N, false));
     const none = { best: 0, median: 0 };
-    let one = none, oneT = none, bytes = 0;
+    let one = none, one16 = none, oneT = none, bytes = 0;
     if (e.onednnAvailable()) {
       const w = Bf16Weight.fromF32(W, N, K);
       bytes = w.bytes();
       one = rate(flops, reps, () => matmulBf16(out, A, w, M));
+      const A16 = toBf16(A); // the same product without rounding the activations in the timed call
+      one16 = rate(flops, reps, () => matmulBf16(out, A16, w, M));
       oneT = rate(flops, reps, () => matmulBf16T(outT, G, w, M));
     }
-    rows.push({ shape: `${M}x${N}x${K}`, M, N, K, sgemm_fp32: sgemm, own_bf16: own, onednn_bf16: one, onednn_bf16_transposed: oneT,
+    rows.push({ shape: `${M}x${N}x${K}`, M, N, K, sgemm_fp32: sgemm, own_bf16: own, onednn_bf16: one, onednn_bf16_input_bf16: one16, onednn_bf16_transposed: oneT,
       onednn_impl: implNames[i] ?? [], weight_bytes_bf16_blocked: bytes, weight_bytes_fp32: 4 * N * K });
   });
   const after = machineInfo().loadavg_1_5_15;
   console.log(`GEMM out (M, N) = A (M, K) . W (N, K)^T, GFLOP/s best / median of ${reps}; ${machine.cpu}, ${machine.threads} threads, ${machine.onednn}; load ${machine.loadavg_1_5_15.join(' ')} -> ${after.join(' ')}`);
   console.table(rows.map((r) => ({
     'M x N x K': r.shape, 'OpenBLAS fp32': `${r.sgemm_fp32.best} / ${r.sgemm_fp32.median}`, 'own bf16': `${r.own_bf16.best} / ${r.own_bf16.median}`,
-    'oneDNN bf16': `${r.onednn_bf16.best} / ${r.onednn_bf16.median}`, 'oneDNN bf16 A.W': `${r.onednn_bf16_transposed.best} / ${r.onednn_bf16_transposed.median}`,
+    'oneDNN bf16': `${r.onednn_bf16.best} / ${r.onednn_bf16.median}`, 'oneDNN, A already bf16': `${r.onednn_bf16_input_bf16.best} / ${r.onednn_bf16_input_bf16.median}`, 'oneDNN bf16 A.W': `${r.onednn_bf16_transposed.best} / ${r.onednn_bf16_transposed.median}`,
     impl: r.onednn_impl.join('; '),
   })));
   const outDir = join(repoRoot(), 'bench', 'results');
