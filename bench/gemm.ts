@@ -12,13 +12,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Bf16Weight, engine, matmulBf16, matmulBf16T, setThreads, toBf16 } from '../src/engine/index.js';
+import { Bf16Weight, engine, getThreads, matmulBf16, matmulBf16T, setThreads, toBf16 } from '../src/engine/index.js';
 import { machineInfo } from './machine.js';
 import { flag, median, repoRoot } from './util.js';
 
 const DEFAULT_SHAPES = '2048x768x768,2848x768x3072,2848x3072x768,2688x256x32128';
 
-interface Rate { best: number; median: number }
+/** GFLOP/s: best and median wall time; cpu: on the median process CPU time per thread (see bench/t5.ts) */
+interface Rate { best: number; median: number; cpu: number }
 interface GemmRow {
   shape: string; M: number; N: number; K: number;
   sgemm_fp32: Rate; own_bf16: Rate; onednn_bf16: Rate; onednn_bf16_input_bf16: Rate; onednn_bf16_transposed: Rate;
@@ -34,14 +35,17 @@ function rand(n: number, seed: number): Float32Array {
 
 function rate(flops: number, reps: number, fn: () => void): Rate {
   fn(); // warm-up: packing buffers, primitive creation
-  const t: number[] = [];
+  const t: number[] = [], c: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     t.push(performance.now() - t0);
+    const d = process.cpuUsage(c0);
+    c.push((d.user + d.system) / 1000 / getThreads());
   }
   const g = (ms: number) => Math.round(flops / 1e6 / ms);
-  return { best: g(Math.min(...t)), median: g(median(t)) };
+  return { best: g(Math.min(...t)), median: g(median(t)), cpu: g(median(c)) };
 }
 
 function parseShapes(s: string): [number, number, number][] {
@@ -91,7 +95,7 @@ export function runGemmBench(argv: string[]): void {
     const sgemm = rate(flops, reps, () => e.matmulForward(out, A, W, null, M, K, N, false));
     const w16 = toBf16(W);
     const own = rate(flops, reps, () => e.matmulForwardBf16(out, A, w16, null, M, K, N, false));
-    const none = { best: 0, median: 0 };
+    const none = { best: 0, median: 0, cpu: 0 };
     let one = none, one16 = none, oneT = none, bytes = 0;
     if (e.onednnAvailable()) {
       const w = Bf16Weight.fromF32(W, N, K);
@@ -105,10 +109,10 @@ export function runGemmBench(argv: string[]): void {
       onednn_impl: implNames[i] ?? [], weight_bytes_bf16_blocked: bytes, weight_bytes_fp32: 4 * N * K });
   });
   const after = machineInfo().loadavg_1_5_15;
-  console.log(`GEMM out (M, N) = A (M, K) . W (N, K)^T, GFLOP/s best / median of ${reps}; ${machine.cpu}, ${machine.threads} threads, ${machine.onednn}; load ${machine.loadavg_1_5_15.join(' ')} -> ${after.join(' ')}`);
+  console.log(`GEMM out (M, N) = A (M, K) . W (N, K)^T, GFLOP/s best / median of ${reps} / on CPU time; ${machine.cpu}, ${machine.threads} threads, ${machine.onednn}; load ${machine.loadavg_1_5_15.join(' ')} -> ${after.join(' ')}`);
   console.table(rows.map((r) => ({
-    'M x N x K': r.shape, 'OpenBLAS fp32': `${r.sgemm_fp32.best} / ${r.sgemm_fp32.median}`, 'own bf16': `${r.own_bf16.best} / ${r.own_bf16.median}`,
-    'oneDNN bf16': `${r.onednn_bf16.best} / ${r.onednn_bf16.median}`, 'oneDNN, A already bf16': `${r.onednn_bf16_input_bf16.best} / ${r.onednn_bf16_input_bf16.median}`, 'oneDNN bf16 A.W': `${r.onednn_bf16_transposed.best} / ${r.onednn_bf16_transposed.median}`,
+    'M x N x K': r.shape, 'OpenBLAS fp32': `${r.sgemm_fp32.best} / ${r.sgemm_fp32.median} / ${r.sgemm_fp32.cpu}`, 'own bf16': `${r.own_bf16.best} / ${r.own_bf16.median} / ${r.own_bf16.cpu}`,
+    'oneDNN bf16': `${r.onednn_bf16.best} / ${r.onednn_bf16.median} / ${r.onednn_bf16.cpu}`, 'oneDNN, A already bf16': `${r.onednn_bf16_input_bf16.best} / ${r.onednn_bf16_input_bf16.median} / ${r.onednn_bf16_input_bf16.cpu}`, 'oneDNN bf16 A.W': `${r.onednn_bf16_transposed.best} / ${r.onednn_bf16_transposed.median} / ${r.onednn_bf16_transposed.cpu}`,
     impl: r.onednn_impl.join('; '),
   })));
   const outDir = join(repoRoot(), 'bench', 'results');
