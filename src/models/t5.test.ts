@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { bf16Available } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { loadModel } from './registry.js';
 import { T5Model, loadT5Weights, parseT5Config, t5TensorTable, type T5Config } from './t5.js';
@@ -150,4 +151,21 @@ test('absorbed cross-attention equals the standard K/V projection form (loss, dI
     assert.ok(d < 1e-4 * m, `dInputsEmbeds differ by ${d} (max ${m}), train=${train}`);
   }
   model.crossAttention = 'auto';
+});
+
+test('bf16 weights: keepFp32 leaves the named tensors fp32 (trainable masters) and the rest bf16', { skip: bf16Available() ? false : 'no native bf16 on this CPU' }, () => {
+  const cfg = parseT5Config({ model_type: 't5', vocab_size: 40, d_model: 16, d_kv: 4, d_ff: 24, num_layers: 1, num_heads: 4, dropout_rate: 0 });
+  const keep = new Set(['encoder.block.0.layer.1.DenseReluDense.wo.weight', 'decoder.block.0.layer.0.SelfAttention.k.weight']);
+  const w = loadT5Weights(cfg, randomWeights(cfg, 3), 'bf16', (n) => keep.has(n));
+  assert.ok(w.encoder[0]!.ffn.wo instanceof Float32Array, 'kept: fp32');
+  assert.ok(!(w.encoder[0]!.ffn.wi instanceof Float32Array), 'not kept: bf16');
+  assert.ok(w.decoder[0]!.selfAttn.qkv instanceof Float32Array, 'one kept q/k/v keeps its fused projection fp32');
+  assert.ok(!(w.decoder[0]!.selfAttn.o instanceof Float32Array));
+  assert.ok(!(w.lmHead instanceof Float32Array) && w.shared instanceof Uint16Array);
+  // the mixed model runs: fp32 GEMMs for the kept tensors, oneDNN for the rest
+  const model = new T5Model(cfg, w);
+  assert.equal(model.precision, 'bf16');
+  const B = 2, Te = 5, S = 3;
+  const out = model.forward({ B, Te, inputsEmbeds: model.embed(Int32Array.from({ length: B * Te }, (_, i) => (i * 7) % 40)), encoderMask: new Float32Array(B * Te).fill(1), S, labels: Int32Array.from({ length: B * S }, (_, i) => (i * 3) % 40) });
+  assert.ok(Number.isFinite(out.loss) && out.loss > 0);
 });

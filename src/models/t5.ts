@@ -109,9 +109,12 @@ export function t5TensorTable(cfg: T5Config): { name: string; shape: number[] }[
 
 /**
  * Reads the weights; with precision 'bf16' every GEMM weight is rounded to bf16 as it is read and only that copy
- * is kept (the fp32 tensor is dropped). Norm weights and position biases stay fp32.
+ * is kept (the fp32 tensor is dropped). Norm weights and position biases stay fp32, and so do the tensors
+ * `keepFp32` names (HF names; trainable weights keep their fp32 master and run the fp32 GEMM; one name keeps its
+ * whole attention block's q, k, v fp32, as they share one projection).
  */
-export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Precision = 'fp32'): T5Weights {
+export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Precision = 'fp32',
+  keepFp32: (name: string) => boolean = () => false): T5Weights {
   const C = cfg.d_model;
   const hint = `config.json gives d_model=${C}, num_heads × d_kv = ${cfg.num_heads} × ${cfg.d_kv}, d_ff=${cfg.d_ff}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
@@ -123,7 +126,7 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
   const gated = t5FeedForward(cfg).gated;
   const D = cfg.num_heads * cfg.d_kv, HS = cfg.d_kv, NH = cfg.num_heads;
   const bf16 = precision === 'bf16';
-  const mat = (name: string, rows: number, cols: number): Mat => bf16 ? Bf16Weight.fromF32(get(name), rows, cols) : get(name);
+  const mat = (name: string, rows: number, cols: number): Mat => bf16 && !keepFp32(name) ? Bf16Weight.fromF32(get(name), rows, cols) : get(name);
   // bf16: q | k | v blocks; per-head blocks of k and v where the absorbed cross-attention slices them by head
   const heads = (name: string): Bf16Weight => {
     const w = get(name);
@@ -134,17 +137,17 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
     const k = perHead ? heads(`${p}.k.weight`) : Bf16Weight.fromF32(get(`${p}.k.weight`), D, C);
     const v = perHead ? heads(`${p}.v.weight`) : Bf16Weight.fromF32(get(`${p}.v.weight`), D, C);
     const qkv = Bf16Weight.stack([q, k, v]);
-    return { qkv, q, k, v, kv: qkv.rowSlice(D, 3 * D), o: Bf16Weight.fromF32(get(`${p}.o.weight`), C, D) };
+    return { qkv, q, k, v, kv: qkv.rowSlice(D, 3 * D), o: mat(`${p}.o.weight`, C, D) };
   };
   const attn = (p: string, perHead = false): AttnWeights => {
-    if (bf16) return attnBf16(p, perHead);
+    if (bf16 && !['q', 'k', 'v'].some((x) => keepFp32(`${p}.${x}.weight`))) return attnBf16(p, perHead);
     const qkv = new Float32Array(3 * D * C);
     qkv.set(get(`${p}.q.weight`), 0);
     qkv.set(get(`${p}.k.weight`), D * C);
     qkv.set(get(`${p}.v.weight`), 2 * D * C);
     return {
       qkv, q: qkv.subarray(0, D * C), k: qkv.subarray(D * C, 2 * D * C), v: qkv.subarray(2 * D * C),
-      kv: qkv.subarray(D * C), o: get(`${p}.o.weight`),
+      kv: qkv.subarray(D * C), o: mat(`${p}.o.weight`, C, D),
     };
   };
   const F = cfg.d_ff;
@@ -169,7 +172,7 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
     });
   }
   const V = cfg.vocab_size;
-  const shared16 = bf16 ? toBf16(shared) : null;
+  const shared16 = bf16 && !keepFp32('shared.weight') ? toBf16(shared) : null;
   const lmHead: Mat = cfg.tie_word_embeddings
     ? (shared16 !== null ? Bf16Weight.fromBits(shared16, V, C) : shared)
     : mat('lm_head.weight', V, C);

@@ -48,7 +48,7 @@ export const TrainConfigSchema = z.object({
   seed: z.number().int().min(0).default(42),
   adapterFormat: z.enum(['dept', 'peft']).default('dept'), // file format of the saved adapter
   threads: z.number().int().min(0).default(0), // engine threads; 0 = one per core
-  precision: z.enum(['fp32', 'bf16']).default('fp32'), // bf16: weight GEMMs with bfloat16 operands (opt-in)
+  precision: z.enum(['fp32', 'bf16']).default('fp32'), // bf16: frozen weights held in bf16, oneDNN GEMMs (opt-in)
   resume: z.union([z.boolean(), z.string()]).default(false), // continue the run in `output` (or from a checkpoint)
   quiet: z.boolean().default(false),
 });
