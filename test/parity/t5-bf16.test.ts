@@ -67,3 +67,25 @@ for (const fx of goldenFixtures('t5')) {
     });
   });
 }
+
+for (const fx of goldenFixtures('t5')) {
+  describe(`t5 bf16 cross-attention forms and generation: ${fx.name}`, { skip: bf16Available() ? false : 'no native bf16 on this CPU' }, () => {
+    test('standard and absorbed cross-attention agree within the bf16 error; greedy ids equal the fp32 ones', () => {
+      const [B, T] = shape(fx, 'input_ids') as [number, number];
+      const mask = Float32Array.from(i32(fx, 'attention_mask'));
+      const run = (p: 'fp32' | 'bf16', form: 'standard' | 'absorbed') => {
+        const m = T5Model.load(fx.config, openWeights(join(fx.dir, 'model.safetensors')), 'config.json', p);
+        m.crossAttention = form;
+        const x = m.embed(i32(fx, 'input_ids'));
+        const out = m.lossAndGrad({ B, Te: T, inputsEmbeds: x, encoderMask: mask, S: shape(fx, 'labels')[1]!, labels: i32(fx, 'labels') });
+        return { loss: out.loss, dX: out.dInputsEmbeds, ids: m.generate(x, mask, B, T, { maxNewTokens: 4 }).ids };
+      };
+      const exact = run('fp32', 'standard'), std = run('bf16', 'standard'), abs = run('bf16', 'absorbed');
+      const errStd = Math.abs(std.loss - exact.loss), errAbs = Math.abs(abs.loss - exact.loss);
+      assert.ok(Math.abs(std.loss - abs.loss) <= 2 * Math.max(errStd, errAbs), `loss: standard ${std.loss}, absorbed ${abs.loss}, fp32 ${exact.loss}`);
+      const dStd = relToMax(std.dX, exact.dX), dAbs = relToMax(abs.dX, exact.dX), dBoth = relToMax(abs.dX, std.dX);
+      assert.ok(dBoth <= 2 * Math.max(dStd, dAbs), `dInputsEmbeds: standard vs absorbed ${dBoth}, each vs fp32 ${dStd}, ${dAbs}`);
+      assert.deepEqual([...std.ids], [...exact.ids]);
+    });
+  });
+}
