@@ -60,3 +60,18 @@ function checkDims(W: Bf16Weight, rows: number, cols: number): void {
     throw new SoftpromptError('shape_mismatch', `bf16 weight is (${W.rows}, ${W.cols}), the GEMM expects (${rows}, ${cols}).`);
   }
 }
+
+/**
+ * matmulBackward for a weight in either precision: dinp (N, C) += dout W; dweight (OC, C) += doutᵀ inp and
+ * dbias (OC) += Σ dout where non-null. A bf16 weight is frozen: asking for its dweight is an error. (For model code
+ * that trains some weights: trainable ones stay fp32, see loadT5Weights' keepFp32.)
+ */
+export function linearBackwardFull(e: NativeEngine, dinp: F32 | null, dweight: F32 | null, dbias: F32 | null, dout: F32,
+  inp: F32 | null, W: Mat, N: number, C: number, OC: number): void {
+  if (W instanceof Float32Array) return e.matmulBackward(dinp, dweight, dbias, dout, inp, W, N, C, OC);
+  if (dweight !== null) {
+    throw new SoftpromptError('invalid_config', 'A weight held in bf16 is frozen: load the model with precision fp32 (or keep this weight fp32) to train it.', { path: 'precision' });
+  }
+  if (dinp !== null) linearBackward(e, dinp, dout, W, N, C, OC);
+  if (dbias !== null) e.matmulBackward(null, null, dbias, dout, null, null, N, C, OC);
+}
