@@ -264,6 +264,7 @@ def lora(model, model_type, batch, batch2, out_tensors, adapter_dir, seed):
     ac_file = os.path.join(adapter_dir, 'adapter_config.json')
     ac = json.load(open(ac_file))
     ac['base_model_name_or_path'] = os.path.relpath(model.name_or_path, ROOT)  # not this machine's absolute path
+    ac['target_modules'] = sorted(ac['target_modules'])  # PEFT writes a set: random order
     with open(ac_file, 'w') as fh:
         json.dump(ac, fh, indent=2, sort_keys=True)
         fh.write('\n')
@@ -479,9 +480,8 @@ def make_gated_fixture():
     out['dept.gen_step_top1_minus_top2'] = f(gs['logits_top1_minus_top2'])
     out = {k: np.ascontiguousarray(v) for k, v in out.items()}
     st = os.path.join(d, 'golden.safetensors')
-    save_file(out, st, metadata={'generator': 'scripts/make-weight-goldens.py',
-                                 'oracle': f'transformers {transformers.__version__} T5ForConditionalGeneration',
-                                 'computed_in': 'float64 (stored as float32)'})
+    # one metadata key: safetensors writes several in random order, and the file should be reproducible byte for byte
+    save_file(out, st, metadata={'generator': 'scripts/make-weight-goldens.py (float64 oracle, stored as float32)'})
     for fn in ('model.safetensors', 'golden.safetensors'):
         os.chmod(os.path.join(d, fn), 0o644)
     js = {
