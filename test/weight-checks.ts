@@ -166,3 +166,53 @@ export function maxAbs(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
   return m;
 }
+
+/**
+ * A plain PEFT LoRA pair as a side path (no dropout): y += s·(x Aᵀ) Bᵀ with A (r, in), B (out, r), as
+ * `peft.tuners.lora.Linear.forward` computes it, for Conv1D (fan_in_fan_out) too. Backward: dB += s·dyᵀ u,
+ * dA += s·(dy B)ᵀ x, dx += s·(dy B) A with u = x Aᵀ.
+ */
+export class LoraTestPath implements LinearSidePath {
+  readonly dA: Float64Array;
+  readonly dB: Float64Array;
+  private x: Float32Array | null = null;
+
+  constructor(readonly A: Float32Array, readonly B: Float32Array, readonly r: number, readonly inF: number,
+    readonly outF: number, readonly s: number) {
+    this.dA = new Float64Array(r * inF);
+    this.dB = new Float64Array(outF * r);
+  }
+
+  private u(x: Float32Array, n: number): Float64Array {
+    const u = new Float64Array(this.r);
+    for (let k = 0; k < this.r; k++) for (let i = 0; i < this.inF; i++) u[k] += x[n * this.inF + i]! * this.A[k * this.inF + i]!;
+    return u;
+  }
+
+  forward(x: Float32Array, y: Float32Array, ldy: number, N: number, call: SideCall): void {
+    const { r, outF, B, s } = this;
+    for (let n = 0; n < N; n++) {
+      const u = this.u(x, n);
+      for (let o = 0; o < outF; o++) {
+        let v = 0;
+        for (let k = 0; k < r; k++) v += u[k]! * B[o * r + k]!;
+        y[n * ldy + o] += s * v;
+      }
+    }
+    this.x = call.saveForBackward ? x.slice(0, N * this.inF) : null;
+  }
+
+  backward(dy: Float32Array, ldy: number, dx: Float32Array, N: number): void {
+    const { r, inF, outF, A, B, s } = this, x = this.x!;
+    for (let n = 0; n < N; n++) {
+      const u = this.u(x, n), du = new Float64Array(r);
+      for (let o = 0; o < outF; o++) {
+        const g = dy[n * ldy + o]!;
+        for (let k = 0; k < r; k++) { this.dB[o * r + k] += s * g * u[k]!; du[k] += s * g * B[o * r + k]!; }
+      }
+      for (let k = 0; k < r; k++) {
+        for (let i = 0; i < inF; i++) { this.dA[k * inF + i] += du[k]! * x[n * inF + i]!; dx[n * inF + i] += du[k]! * A[k * inF + i]!; }
+      }
+    }
+  }
+}
