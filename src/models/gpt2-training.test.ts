@@ -5,9 +5,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openWeights } from '../io/hf-folder.js';
+import { SafetensorsFile } from '../io/safetensors.js';
 import { GPT2Model, gpt2TensorTable, loadGPT2Weights, parseGPT2Config } from './gpt2.js';
+import { hfLayout } from './weight-grads.js';
 import { expectError } from '../../test/expect-error.js';
 import { finiteDifferenceError } from '../../test/model-checks.js';
+import { fixture } from '../../test/paths.js';
 import {
   embedBatch, idsBatch, maxAbs, maxAbsDiff, mergeSidePaths, randomSource, sidePathsFor, weightGradientErrors,
 } from '../../test/weight-checks.js';
@@ -44,6 +50,16 @@ test('weights(): every HF tensor once, HF shapes, Conv1D held transposed, live b
       ['transformer.h.0.mlp.c_fc', C, over === UNTIED ? 40 : 4 * C], ['transformer.h.0.mlp.c_proj', over === UNTIED ? 40 : 4 * C, C],
     ]);
     assert.deepEqual(model.linearModules().at(-1), { name: 'lm_head', inFeatures: C, outFeatures: 50 });
+  }
+});
+
+test('hfLayout(weight) gives back every checkpoint tensor bit for bit (Conv1D transposed back to [in, out])', () => {
+  const dir = fixture('gpt2-tiny');
+  const model = GPT2Model.load(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), openWeights(dir));
+  const st = SafetensorsFile.open(join(dir, 'model.safetensors'));
+  for (const w of model.weights()) {
+    assert.deepEqual(st.info(w.name).shape, w.shape, w.name);
+    assert.deepEqual(hfLayout(w), st.getF32(w.name), w.name);
   }
 });
 

@@ -145,7 +145,7 @@ interface ForwardContext {
   maskAdd: F32; // (B, T) 0 or MASK_MIN per key
   dlogits: F32 | null; // (N, V)
   last: F32 | null; // (N, C) residual stream after the last block (ln_f input)
-  pos: Int32Array | null; // (B, T) position ids (wpe rows)
+  pos: Int32Array; // (B, T) position ids (wpe rows)
   /** what side paths see: train mode, seed, and whether a backward follows */
   mode: SideMode;
 }
@@ -469,7 +469,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
     // h0 = drop(X + wpe[pos]): dX = drop'(dres), dwpe[pos] += dX
     const dX = this.dropoutB('h0.drop', dres, N * C, ctx, cfg.embd_pdrop);
     const dwpe = this.g(w.wpe);
-    if (dwpe !== null) e.embeddingBackward(dwpe, ctx.pos!, dX, N, C, cfg.n_positions);
+    if (dwpe !== null) e.embeddingBackward(dwpe, ctx.pos, dX, N, C, cfg.n_positions);
     return dX.slice();
   }
 

@@ -6,9 +6,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openWeights } from '../io/hf-folder.js';
+import { SafetensorsFile } from '../io/safetensors.js';
 import { LlamaModel, llamaTensorTable, loadLlamaWeights, parseLlamaConfig } from './llama.js';
+import { hfLayout } from './weight-grads.js';
 import { expectError } from '../../test/expect-error.js';
 import { finiteDifferenceError } from '../../test/model-checks.js';
+import { fixture } from '../../test/paths.js';
 import {
   embedBatch, idsBatch, maxAbs, maxAbsDiff, mergeSidePaths, randomSource, sidePathsFor, weightGradientErrors,
 } from '../../test/weight-checks.js';
@@ -44,6 +50,14 @@ test('weights(): every HF tensor once, HF shapes, q/k/v as views of the fused bu
     ['mlp.gate_proj', 16, 24], ['mlp.up_proj', 16, 24], ['mlp.down_proj', 24, 16],
   ]);
   assert.deepEqual(tinyModel().linearModules().at(-1), { name: 'lm_head', inFeatures: 16, outFeatures: 40 });
+});
+
+test('weights() give back every checkpoint tensor bit for bit (q/k/v views of the fused buffer)', () => {
+  const dir = fixture('llama-tiny');
+  const model = LlamaModel.load(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), openWeights(dir));
+  const st = SafetensorsFile.open(join(dir, 'model.safetensors'));
+  assert.deepEqual(model.weights().map((w) => w.name).sort(), st.names().sort());
+  for (const w of model.weights()) assert.deepEqual(hfLayout(w), st.getF32(w.name), w.name);
 });
 
 describe('LLaMA weight gradients vs central finite differences (GQA, 2 virtual rows + embedded ids, embedBackward)', () => {

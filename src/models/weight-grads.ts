@@ -127,3 +127,15 @@ export function embedScatter(grad: F32, ids: Int32Array, dInputsEmbeds: F32, B: 
     e.embeddingBackward(grad, ids.subarray(b * T, (b + 1) * T), dInputsEmbeds.subarray((b * S + skip) * C, (b + 1) * S * C), T, C, V);
   }
 }
+
+/**
+ * A weight (or its gradient, same layout) as the HF tensor stores it, for savers: GPT-2's Conv1D weights are held
+ * (out, in) and written back [in, out]; every other weight is `data` itself (no copy).
+ */
+export function hfLayout(w: ModelWeight, data: F32 = w.data): F32 {
+  if (!w.transposed) return data;
+  const [inF, outF] = w.shape as [number, number];
+  const out = new Float32Array(inF * outF);
+  for (let o = 0; o < outF; o++) for (let i = 0; i < inF; i++) out[i * outF + o] = data[o * inF + i]!;
+  return out;
+}

@@ -15,15 +15,9 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { GPT2Model } from '../../src/models/gpt2.js';
 import { LlamaModel } from '../../src/models/llama.js';
 import type { CausalLM, WeightTraining } from '../../src/models/types.js';
+import { hfLayout } from '../../src/models/weight-grads.js';
 import { expectClose, goldenFixtures, TOL } from './golden.js';
 import { LoraTestPath } from '../weight-checks.js';
-
-/** (cols, rows) copy of a row-major (rows, cols) matrix: a held (out, in) Conv1D gradient back to HF [in, out]. */
-function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j]!;
-  return out;
-}
 
 const cases = [
   ...goldenFixtures('gpt2').map((fx) => ({ fx, load: () => GPT2Model.load(fx.config, openWeights(join(fx.dir, 'model.safetensors'))) })),
@@ -52,8 +46,7 @@ for (const { fx, load } of cases) {
       assert.deepEqual(weights.map((w) => w.name).sort(), goldenNames, 'every weight has a golden gradient and vice versa');
       for (const w of weights) {
         const g = grads.get(w.name)!;
-        const hf = w.transposed ? transpose(g, w.shape[1]!, w.shape[0]!) : g;
-        expectClose(`grad ${w.name}`, hf, golden.getF32(`full.grad.${w.name}`), TOL.grad);
+        expectClose(`grad ${w.name}`, hfLayout(w, g), golden.getF32(`full.grad.${w.name}`), TOL.grad);
       }
     });
 
