@@ -17,7 +17,7 @@ import { MASK_MIN, contiguousAttn, engine, toBf16, transposeToBf16, type AttnDim
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
 import {
-  allocateGrads, sidePathsByWeight, t5LinearEntries, t5WeightEntries, type SideEntry, type T5LinearEntry,
+  allocateGrads, sidePathsByWeight, t5LinearEntries, t5WeightEntries, type SideEntry,
 } from './t5-modules.js';
 import { computePositionBias, positionBiasBackward } from './t5-position.js';
 import type {
