@@ -384,7 +384,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims)
+// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims, dbias?|null)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnDims d{};
   std::string err;
@@ -404,8 +404,9 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const float* k = a.f32(5, nk);
   const float* v = a.f32(6, nv);
   const float* probs = a.f32(7, d.B * d.NH * d.Tq * d.Tk);
+  float* dbias = a.f32(9, d.NH * d.Tq * d.Tk, true);
   if (!a.ok()) return info.Env().Undefined();
-  sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d);
+  sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d, dbias);
   return info.Env().Undefined();
 }
 

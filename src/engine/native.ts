@@ -55,7 +55,9 @@ export interface NativeEngine {
   gatedForward(kind: number, out: F32, a: F32, g: F32, n: number): void;
   gatedBackward(kind: number, da: F32N, dg: F32N, dout: F32, a: F32, g: F32, n: number): void;
   attentionForward(out: F32, probs: F32, q: F32, k: F32, v: F32, bias: F32N, mask: F32N, dims: AttnDims): void;
-  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims): void;
+  /** dbias (NH, Tq, Tk) += dLoss/d(bias) summed over the batch when given (T5 relative position bias) */
+  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims,
+    dbias?: F32N): void;
   add(out: F32, a: F32, b: F32, n: number): void;
   axpy(y: F32, x: F32, alpha: number, n: number): void;
   scale(x: F32, alpha: number, n: number): void;
