@@ -16,9 +16,10 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { SoftpromptError } from '../errors.js';
 import { parseWith } from '../validate.js';
-import type { DeptConfig } from './dept.js';
+import type { DeptConfig } from './dept/config.js';
+import type { AdapterModelInfo } from './entry.js';
 import { DEPT_INIT_TEXT, PROMPT_INITS, type PromptInit } from './prompt-init.js';
-import type { PromptTuningConfig } from './prompt-tuning.js';
+import type { PromptTuningConfig } from './prompt-tuning/config.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 
@@ -28,15 +29,7 @@ export const PEFT_TYPES: readonly PeftType[] = ['PROMPT_TUNING', 'PROMPT_TUNING_
 export type TaskType = 'SEQ_2_SEQ_LM' | 'CAUSAL_LM';
 const TASK_TYPES: readonly TaskType[] = ['SEQ_2_SEQ_LM', 'CAUSAL_LM'];
 
-/** The numbers of the base model an adapter config records (PEFT fills them from the model config). */
-export interface AdapterModelInfo {
-  /** d = token_dim = hidden_size */
-  dModel: number;
-  numLayers: number;
-  numHeads: number;
-  /** seq2seq → task_type SEQ_2_SEQ_LM (T5); causal → CAUSAL_LM (decoder-only) */
-  kind: 'seq2seq' | 'causal';
-}
+export type { AdapterModelInfo };
 
 export interface AdapterBaseInfo {
   /** base_model_name_or_path, e.g. "t5-base" */
