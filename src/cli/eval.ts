@@ -13,7 +13,7 @@ import { loadInference } from './load.js';
 import { choiceArg, EVAL_MODE_CHOICES, intArg, SPLIT_CHOICES } from './options.js';
 import { displayPath } from './paths.js';
 
-interface EvalOptions {
+export interface EvalOptions {
   adapter: string;
   model?: string;
   tokenizer?: string;

@@ -13,7 +13,7 @@ import { loadInference } from './load.js';
 import { choiceArg, collect, EVAL_MODE_CHOICES, intArg } from './options.js';
 import { toSource, type RawInput } from '../tasks/input-format.js';
 
-interface PredictOptions {
+export interface PredictOptions {
   adapter: string;
   model?: string;
   tokenizer?: string;

@@ -6,7 +6,7 @@
  * side paths on linear layers or trainable weights, reached through the model's WeightTraining interface.
  */
 import { SoftpromptError } from '../errors.js';
-import type { CausalLM, ModelInfo, Seq2SeqLM, WeightTraining } from '../models/types.js';
+import type { CausalLM, Seq2SeqLM, WeightTraining } from '../models/types.js';
 
 /** The model a method attaches to: either family (it also implements WeightTraining once weight gradients land). */
 export type MethodModel = Seq2SeqLM | CausalLM;
@@ -101,8 +101,6 @@ export function withMethod<R>(model: MethodModel, method: PeftMethod, fn: () => 
     method.detach(model);
   }
 }
-
-export type { ModelInfo };
 
 /** Copy P (l, C) into the first l rows of each example of X (B, l+T, C) and E after them; extend the mask. */
 export function prependPrompt(P: Float32Array, l: number, E: Float32Array, mask: Float32Array, B: number, T: number,
