@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
+import type { MethodOption } from '../methods/entry.js';
 import { adapterFormats, METHOD_ENTRIES, methodNames, methodOptions, getMethod } from '../methods/registry.js';
 import { CommonTrainConfigSchema, parseTrainConfig, TrainConfigSchema, type TrainConfig } from '../train/config.js';
 import { choiceArg, EVAL_MODE_CHOICES, floatArg, intArg } from './options.js';
@@ -91,10 +92,17 @@ function methodFlags(): FlagSpec[] {
   const all = METHOD_ENTRIES.length;
   return [
     { key: 'method', flags: '--method <name>', help: METHOD_ENTRIES.map((e) => e.name).join(' | ') + ` (aliases: ${METHOD_ENTRIES.flatMap((e) => e.aliases).join(', ')})`, group: METHOD, parse: choiceArg(choices, names) },
-    ...methodOptions().map(({ option: o, methods }): FlagSpec => ({
-      key: o.key, flags: o.flags, help: methods.length < all ? `[${methods.join(', ')}] ${o.help}` : o.help, group: METHOD,
-      ...(o.parse !== undefined ? { parse: o.parse } : {}), ...(o.shownDefault !== undefined ? { shownDefault: o.shownDefault } : {}),
-    })),
+    ...methodOptions().map(({ option: o, methods, declared }): FlagSpec => {
+      // one flag per key; where methods describe or default it differently, each says its own
+      const same = (f: (d: MethodOption) => string | undefined) => declared.every((d) => f(d) === f(o));
+      const help = same((d) => d.help) ? o.help : declared.map((d, i) => `${methods[i]}: ${d.help}`).join('; ');
+      const shown = same((d) => d.shownDefault) ? o.shownDefault
+        : declared.map((d, i) => `${methods[i]} ${d.shownDefault ?? '-'}`).join(', ');
+      return {
+        key: o.key, flags: o.flags, help: methods.length < all ? `[${methods.join(', ')}] ${help}` : help, group: METHOD,
+        ...(o.parse !== undefined ? { parse: o.parse } : {}), ...(shown !== undefined ? { shownDefault: shown } : {}),
+      };
+    }),
   ];
 }
 

@@ -40,8 +40,10 @@ export interface AdapterBaseInfo {
 }
 
 export type JsonScalar = string | number | boolean | null;
+/** Any JSON value (LoRA's target_modules is a list, its rank_pattern an object). */
+export type JsonValue = JsonScalar | JsonValue[] | { [key: string]: JsonValue };
 /** A flat adapter_config.json object, as written. */
-export type AdapterConfigJson = Record<string, JsonScalar>;
+export type AdapterConfigJson = Record<string, JsonValue>;
 
 export function taskTypeOf(kind: AdapterModelInfo['kind']): TaskType {
   return kind === 'seq2seq' ? 'SEQ_2_SEQ_LM' : 'CAUSAL_LM';
@@ -107,10 +109,17 @@ export function peftAdapterConfig(cfg: PromptTuningConfig, info: AdapterBaseInfo
   };
 }
 
-/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on) for a flat object. */
+function sortKeys(v: JsonValue): JsonValue {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v === null || typeof v !== 'object') return v;
+  const sorted: { [key: string]: JsonValue } = {};
+  for (const k of Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = sortKeys(v[k]!);
+  return sorted;
+}
+
+/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on). */
 export function formatAdapterConfig(json: AdapterConfigJson): string {
-  const sorted: AdapterConfigJson = {};
-  for (const k of Object.keys(json).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = json[k]!;
+  const sorted = sortKeys(json);
   return JSON.stringify(sorted, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

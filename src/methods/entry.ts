@@ -1,14 +1,33 @@
 /**
  * What a method folder registers (HF PEFT's `register_peft_method(name, config_cls, model_cls)`): one
  * MethodEntry per method, listed in registry.ts. Training, eval, predict, serve, inspect and the model card reach
- * methods only through these entries; nothing outside src/methods/ names a concrete method class.
+ * methods only through these entries; nothing outside src/methods/ names a concrete method class
+ * (src/imports.test.ts checks it).
  *
  *   src/methods/<method>/
  *     config.ts    the typed config and its zod schema (validate → invalid_config naming the field)
  *     <method>.ts  the PeftMethod class (init, apply/backward or attach/detach, params)
  *     files.ts     save / load in every format the method supports (adapter_config.json `peft_type`)
- *     entry.ts     `export const <method>Entry = defineMethod({...})`: options, groups, create, save, load, describe
+ *     entry.ts     `export const <method>Entry = defineMethod<Cls>({...})`: options, groups, create, save, load, describe
+ *     index.ts     re-exports (for tests and src/index.ts)
  *   src/methods/registry.ts   one line per method in METHOD_ENTRIES
+ *
+ * Adding a method (e.g. LoRA):
+ *  - Flags and config keys: list them in `options` (key, flags, help, zod schema without default, parse). The
+ *    train config schema, `softprompt train --help` and config-file checking pick them up; create() reads them
+ *    from `settings` and applies the method's defaults. A key another method declares too (loraAlpha) must use
+ *    the same flags; each method keeps its own help and default.
+ *  - Optimizer groups: every TrainableTensor.group must be one of `groups`; each group names the config key of
+ *    its lr ('lr' or one of the method's options) and its default lr and weight decay.
+ *  - Weights: attach(model) gets the model (WeightTraining via weightTraining(model, name) from method.ts):
+ *    install side paths (setSidePaths) or setTrainable; detach undoes it. The trainer attaches once, before
+ *    params(); eval/predict/serve attach around each use. apply() returns the input unchanged, backward() does
+ *    nothing, numVirtualTokens is 0 and maxInputLength Infinity for a weight method.
+ *  - Files: `peftTypes` lists the adapter_config.json peft_type values load() reads (registry.readAdapter
+ *    dispatches on it); `formats` the --adapter-format values save() writes (first = default). A format without
+ *    adapter_config.json (a whole HF model folder) implements detect(dir). writeAdapterFolder (adapter-files.ts)
+ *    gives a crash-safe config + safetensors save.
+ *  - Describe: summary (log line), facts (serve's adapter list), describe (inspect and the model card).
  */
 import type { z } from 'zod';
 import type { InitContext, PeftMethod } from './method.js';

@@ -85,14 +85,20 @@ export function entryOf(m: PeftMethod): AnyMethodEntry {
   return e;
 }
 
-/** Every method option, merged by key (first declaration wins), with the methods that read it. */
-export function methodOptions(): Array<{ option: MethodOption; methods: string[] }> {
-  const out = new Map<string, { option: MethodOption; methods: string[] }>();
+/**
+ * Every method option, merged by key (the first declaration's schema and parser win), with the methods that read
+ * it and each one's help and shown default (a shared key such as loraAlpha may mean and default differently).
+ */
+export function methodOptions(): Array<{ option: MethodOption; methods: string[]; declared: MethodOption[] }> {
+  const out = new Map<string, { option: MethodOption; methods: string[]; declared: MethodOption[] }>();
   for (const e of METHOD_ENTRIES) {
     for (const o of e.options) {
       const seen = out.get(o.key);
-      if (seen === undefined) out.set(o.key, { option: o, methods: [e.name] });
-      else seen.methods.push(e.name);
+      if (seen === undefined) out.set(o.key, { option: o, methods: [e.name], declared: [o] });
+      else {
+        seen.methods.push(e.name);
+        seen.declared.push(o);
+      }
     }
   }
   return [...out.values()];
