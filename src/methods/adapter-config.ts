@@ -109,16 +109,17 @@ export function peftAdapterConfig(cfg: PromptTuningConfig, info: AdapterBaseInfo
   };
 }
 
-function sortKeys(v: JsonValue): JsonValue {
+function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v === null || typeof v !== 'object') return v;
-  const sorted: { [key: string]: JsonValue } = {};
-  for (const k of Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = sortKeys(v[k]!);
+  const o = v as Record<string, unknown>;
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = sortKeys(o[k]);
   return sorted;
 }
 
-/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on). */
-export function formatAdapterConfig(json: AdapterConfigJson): string {
+/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on), for any JSON object. */
+export function formatAdapterConfig(json: Readonly<Record<string, unknown>>): string {
   const sorted = sortKeys(json);
   return JSON.stringify(sorted, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -23,7 +23,7 @@ import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { formatShape } from '../io/dtype.js';
 import { nearestNames, SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import { readTorchBin } from '../io/torch-bin.js';
-import { ADAPTER_CONFIG_FILE, formatAdapterConfig, readAdapterConfig, type AdapterConfigJson, type ParsedAdapterConfig } from './adapter-config.js';
+import { ADAPTER_CONFIG_FILE, formatAdapterConfig, readAdapterConfig, type ParsedAdapterConfig } from './adapter-config.js';
 import type { LoadAdapterContext, SaveAdapterHooks, SaveStage } from './entry.js';
 
 export { ADAPTER_CONFIG_FILE } from './adapter-config.js';
@@ -38,7 +38,8 @@ const EXPECTED_FILES = `${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE} (or $
 /** What a save writes: adapter_config.json (as an object) and the tensors of adapter_model.safetensors. */
 export interface AdapterContent {
   peftType: string;
-  config: AdapterConfigJson;
+  /** adapter_config.json as an object (JSON values; written with sorted keys) */
+  config: Readonly<Record<string, unknown>>;
   tensors: Record<string, WritableTensor>;
 }
 

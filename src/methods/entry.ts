@@ -60,8 +60,12 @@ export interface ParamGroupSpec {
   /** the TrainConfig key that sets this group's peak lr: 'lr' (common) or a key the method declares in options */
   readonly lrKey: string;
   readonly defaultLr: number;
-  /** used unless the config sets weightDecay */
   readonly defaultWeightDecay: number;
+  /**
+   * The TrainConfig key that overrides the weight decay: 'weightDecay' when omitted; null keeps the default
+   * (HF Trainer's no-decay group of biases and norm weights for full fine-tuning: 0 whatever --weight-decay says).
+   */
+  readonly weightDecayKey?: string | null;
 }
 
 /** The train config as a method sees it: the common fields it may use, plus every option key (unknown type). */

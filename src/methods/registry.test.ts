@@ -81,6 +81,9 @@ describe('options and groups', () => {
       { name: 'prompt', lrKey: 'lr', lr: 0.3, weightDecay: 0 }, { name: 'lowrank', lrKey: 'lrLowrank', lr: 1e-4, weightDecay: 0 }]);
     assert.deepEqual(optimizerGroups(getMethod('dept'), { lr: 0.5, lrLowrank: 0.01, weightDecay: 0.1 }).map((g) => [g.lr, g.weightDecay]), [[0.5, 0.1], [0.01, 0.1]]);
     assert.deepEqual(optimizerGroups(getMethod('pt'), { lrLowrank: 0.01 }).map((g) => [g.name, g.lr]), [['prompt', 0.3]]);
+    // a group with weightDecayKey null keeps its default weight decay (HF's no-decay group)
+    const noDecay = { ...getMethod('pt'), groups: [{ name: 'decay', lrKey: 'lr', defaultLr: 5e-5, defaultWeightDecay: 0 }, { name: 'no_decay', lrKey: 'lr', defaultLr: 5e-5, defaultWeightDecay: 0, weightDecayKey: null }] } as AnyMethodEntry;
+    assert.deepEqual(optimizerGroups(noDecay, { weightDecay: 0.01 }).map((g) => [g.name, g.lr, g.weightDecay]), [['decay', 5e-5, 0.01], ['no_decay', 5e-5, 0]]);
     for (const [name, settings] of [['dept', { promptLength: 4, rank: 2 }], ['pt', { promptLength: 3, init: 'RANDOM' }]] as const) {
       const groups = new Set(getMethod(name).groups.map((g) => g.name));
       for (const p of createMethod(name, settings, ctx()).params()) assert.ok(groups.has(p.group), `${name}: ${p.name} in ${p.group}`);

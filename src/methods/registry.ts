@@ -51,6 +51,8 @@ export function checkEntries(entries: readonly AnyMethodEntry[]): void {
     }
     for (const g of e.groups) {
       if (g.lrKey !== 'lr' && !e.options.some((o) => o.key === g.lrKey)) throw bad(`Method ${e.name}: group ${g.name} takes its lr from ${g.lrKey}, which the method does not declare as an option.`);
+      const wd = g.weightDecayKey;
+      if (typeof wd === 'string' && wd !== 'weightDecay' && !e.options.some((o) => o.key === wd)) throw bad(`Method ${e.name}: group ${g.name} takes its weight decay from ${wd}, which the method does not declare as an option.`);
     }
     if (e.formats.length === 0) throw bad(`Method ${e.name} declares no save format.`);
   }
@@ -113,7 +115,8 @@ export function adapterFormats(): string[] {
 export function optimizerGroups(entry: AnyMethodEntry, settings: { readonly [key: string]: unknown }): Array<{ name: string; lr: number; weightDecay: number; lrKey: string }> {
   return entry.groups.map((g) => {
     const lr = settings[g.lrKey];
-    const wd = settings['weightDecay'];
+    const wdKey = g.weightDecayKey === undefined ? 'weightDecay' : g.weightDecayKey;
+    const wd = wdKey === null ? undefined : settings[wdKey];
     return { name: g.name, lrKey: g.lrKey, lr: typeof lr === 'number' ? lr : g.defaultLr, weightDecay: typeof wd === 'number' ? wd : g.defaultWeightDecay };
   });
 }
