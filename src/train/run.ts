@@ -17,6 +17,7 @@ import { setThreads } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { loadTokenizerSync, type Tokenizer } from '../io/tokenizer.js';
+import type { AnyMethodEntry } from '../methods/entry.js';
 import { withMethod, type InitContext, type MethodModel, type PeftMethod } from '../methods/method.js';
 import { writeModelCard } from '../methods/model-card.js';
 import { getMethod, loadAdapter, optimizerGroups, saveAdapter } from '../methods/registry.js';
@@ -124,9 +125,10 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   }
 }
 
+/** The run with the method attached to the model (trainRun detaches it afterwards, also on errors). */
 function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   t0: number; log: (line: string) => void; runDir: string; lm: AnyModel; tok: Tokenizer; data: RunData;
-  entry: ReturnType<typeof getMethod>; method: PeftMethod;
+  entry: AnyMethodEntry; method: PeftMethod;
 }): TrainRunResult {
   const { t0, log, runDir, lm, tok, data, entry, method } = r;
   const model = lm.model;
@@ -167,7 +169,6 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
     computeLossAndGrads: (rng, batch) => {
-      // causal: `${source} Label : ` + target + EOS, right-padded; the l virtual tokens get -100 labels
       const out = lossAndGrad(lm, method, data.train, batch.indices, { padId: tok.padId, ...(padTo !== undefined ? { padTo } : {}), targetLength: data.targetLength },
         { train: cfg.dropout, seed: rng.nextU32() });
       if (Number.isNaN(firstLoss)) firstLoss = out.loss;
