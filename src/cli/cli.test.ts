@@ -235,9 +235,10 @@ describe('train → predict → eval on the bundled data', () => {
     assert.match(r.stdout, /accuracy\s+\d+\.\d\d/);
     const j = cli(['eval', ...common(), '--task', 'sst2', '--split', 'validation', '--eval-mode', 'rank', '--max-eval-examples', '8', '--json']);
     assert.equal(j.status, 0, show(j));
-    const rep = JSON.parse(j.stdout) as { examples: number; metrics: Record<string, number> };
+    const rep = JSON.parse(j.stdout) as { examples: number; metrics: Record<string, number>; loss: number };
     assert.equal(rep.examples, 8);
     assert.equal(typeof rep.metrics['accuracy'], 'number');
+    assert.ok(Number.isFinite(rep.loss) && rep.loss > 0, `loss ${rep.loss}`); // its value: src/predict/predict.test.ts
   });
 
   test('inspect the trained adapter and its run folder', () => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { loadSplits } from '../tasks/registry.js';
-import type { TrainConfig } from '../train/config.js';
+import type { CommonTrainConfig, TrainConfig } from '../train/config.js';
 import { resolveTask } from '../train/data.js';
 import { METRICS_FILE } from '../train/loop.js';
 import { readMetrics } from '../train/metrics-log.js';
@@ -77,7 +77,7 @@ function freshQuickstartDir(cfg: TrainConfig, resolved: ResolvedTrainConfig): Tr
 
 /** Paths that must exist, checked before the run folder is created (so a typo leaves no empty run folder). */
 function checkPaths(cfg: TrainConfig, resolved: ResolvedTrainConfig): void {
-  const checks: Array<[keyof TrainConfig, string | undefined, string]> = [
+  const checks: Array<[keyof CommonTrainConfig, string | undefined, string]> = [
     ['model', cfg.model, 'Model folder'],
     ['tokenizer', cfg.tokenizer, 'Tokenizer path'],
     ['dataDir', cfg.dataDir, 'Data folder'],

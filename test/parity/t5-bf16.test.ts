@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openWeights } from '../../src/io/hf-folder.js';
 import { T5Model } from '../../src/models/t5.js';
-import { Dept, validateDeptConfig } from '../../src/methods/dept.js';
+import { Dept, validateDeptConfig } from '../../src/methods/dept/index.js';
 import { f32, goldenFixtures, i32, shape } from './golden.js';
 
 /** max |got - want| / max |want| */
