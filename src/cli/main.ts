@@ -11,6 +11,7 @@
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
+import { exportCommand } from './export.js';
 import { evalCommand } from './eval.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
@@ -48,7 +49,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;

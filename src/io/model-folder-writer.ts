@@ -19,8 +19,12 @@ export const TOKENIZER_FILES = [
 ] as const;
 
 export interface ModelFolderContent {
-  /** config.json as an object (the base model's, possibly with fields changed) */
-  config: Record<string, unknown>;
+  /**
+   * config.json: the base model's file copied byte for byte (a path), or an object. Prefer the path when the
+   * config is unchanged: JSON.stringify writes 1.0 as 1, and transformers' strict config classes refuse an int
+   * where they declare a float (T5's initializer_factor).
+   */
+  config: Record<string, unknown> | { file: string };
   /** HF tensor names → tensors in HF layout */
   tensors: Record<string, WritableTensor>;
   /** folder to copy tokenizer files from (regular files only; symlinks are not followed) */
@@ -54,6 +58,7 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
       put(name, fs.readFileSync(src));
     }
   }
-  put(CONFIG_FILE, JSON.stringify(content.config, null, 2) + '\n');
+  const c = content.config;
+  put(CONFIG_FILE, typeof c['file'] === 'string' && Object.keys(c).length === 1 ? fs.readFileSync(c['file']) : JSON.stringify(c, null, 2) + '\n');
   return written;
 }

@@ -71,7 +71,7 @@ export class Lora implements PeftMethod {
     weightTraining(model, 'lora').setSidePaths(null);
   }
 
-  /** W += s·B A for every targeted layer (the model's live weights, nn.Linear layout): `--merge`. */
+  /** W += s·B A for every targeted layer (the model's live weights, nn.Linear layout): `softprompt export --merge`. */
   mergeInto(model: MethodModel): void {
     const wt = weightTraining(model, 'lora');
     const byName = new Map(wt.weights().map((w) => [w.name, w]));
