@@ -54,6 +54,7 @@ export function buildProgram(): Command {
     .description('DePT (decomposed prompt tuning) and prompt tuning of frozen T5 models on the CPU.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    .enablePositionalOptions() // `sweep status --config f`: options after a subcommand are that subcommand's
     .addHelpText('after', HELP_AFTER);
   for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));

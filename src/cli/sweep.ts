@@ -8,10 +8,10 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { parseTrainConfig } from '../train/config.js';
-import { DEFAULT_QUEUE_NAME, SweepQueue } from '../sweep/queue.js';
+import type { SweepQueue } from '../sweep/queue.js';
 import type { SweepResults } from '../sweep/results.js';
 import { fmt } from '../sweep/results.js';
-import { planSweep, type SweepPlan, type TrainConfigReader } from '../sweep/spec.js';
+import { DEFAULT_QUEUE_NAME, planSweep, type SweepPlan, type TrainConfigReader } from '../sweep/spec.js';
 import { planFromResults, runLocalSweep, runQueuedSweep, sweepStatus } from '../sweep/sweep.js';
 import { floatArg, intArg } from './options.js';
 import { displayPath } from './paths.js';
@@ -112,6 +112,7 @@ interface SweepOpts { config?: string; queue?: string; queueName: string; detach
 
 export function sweepCommand(): Command {
   const cmd = new Command('sweep')
+    .enablePositionalOptions()
     .summary('run a grid of training jobs here or on BullMQ workers, and pick the best per task')
     .description('Run a hyperparameter / task grid: every job is a normal train run; the best configuration per task is chosen on validation and its test metric reported.')
     .option('--config <file>', 'sweep file (JSON or YAML): base, grid, select')
@@ -138,7 +139,8 @@ export function sweepCommand(): Command {
         err(`softprompt sweep: ${plan.jobs.length} jobs from ${opts.config}, here one after another, into ${displayPath(plan.output)}/`);
         res = await runLocalSweep(plan, { log: err, staleMs: opts.staleSeconds * 1000, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
       } else {
-        const q = new SweepQueue(opts.queue, opts.queueName, () => undefined);
+        const { SweepQueue } = await import('../sweep/queue.js'); // BullMQ loads only when a queue is used
+        const q = new SweepQueue(opts.queue, opts.queueName);
         try {
           await q.ping();
           res = await runQueuedSweep(plan, q, { log: err, pollMs: opts.pollSeconds * 1000, detach: opts.detach === true });
@@ -176,7 +178,8 @@ export function sweepCommand(): Command {
       let q: SweepQueue | null = null;
       try {
         if (opts.queue !== undefined) {
-          q = new SweepQueue(opts.queue, opts.queueName, () => undefined);
+          const { SweepQueue } = await import('../sweep/queue.js');
+          q = new SweepQueue(opts.queue, opts.queueName);
           await q.ping();
         }
         const res = await sweepStatus(plan, q);

@@ -1,7 +1,6 @@
 /** `softprompt worker --queue redis://HOST:PORT`: train sweep jobs from BullMQ (src/sweep/worker.ts). */
 import { Command } from 'commander';
-import { DEFAULT_QUEUE_NAME } from '../sweep/queue.js';
-import { runWorker } from '../sweep/worker.js';
+import { DEFAULT_QUEUE_NAME } from '../sweep/spec.js';
 import { usageError } from './errors.js';
 import { floatArg, intArg } from './options.js';
 
@@ -47,6 +46,7 @@ export function workerCommand(): Command {
         if (!(v > 0)) throw usageError(`${k} must be positive, got ${v}.`, { path: k.slice(2) });
       }
       if (opts.maxStalls < 1) throw usageError(`--max-stalls must be at least 1, got ${opts.maxStalls}.`, { path: 'max-stalls' });
+      const { runWorker } = await import('../sweep/worker.js'); // BullMQ loads only for this command
       const status = await runWorker({
         url: opts.queue, queueName: opts.queueName, log: (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),

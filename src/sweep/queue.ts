@@ -8,8 +8,10 @@ import { Queue, type ConnectionOptions, type Job } from 'bullmq';
 import { SoftpromptError } from '../errors.js';
 import type { RunSummary } from './run-folder.js';
 import type { JobData } from './run-job.js';
+import { describeRedisError, isConnectionError, shownUrl } from './redis-health.js';
 
-export const DEFAULT_QUEUE_NAME = 'softprompt';
+export { DEFAULT_QUEUE_NAME } from './spec.js';
+export { describeRedisError, isConnectionError, RedisHealth, shownUrl } from './redis-health.js';
 
 /** What a worker returns as the BullMQ job result. */
 export interface JobResult {
@@ -48,17 +50,6 @@ export function parseRedisUrl(url: string): { host: string; port: number; userna
   };
 }
 
-/** The URL as printed (no password). */
-export function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
-
 /** Connection options: reconnect forever (every ≤ 2 s), fail commands fast while disconnected. */
 export function connectionOptions(url: string, blocking: boolean): ConnectionOptions {
   return {
@@ -67,37 +58,6 @@ export function connectionOptions(url: string, blocking: boolean): ConnectionOpt
     retryStrategy: (times: number) => Math.min(200 * times, 2000),
     connectTimeout: 5000,
   };
-}
-
-/** One line when Redis goes away, one when it is back. */
-export class RedisHealth {
-  private down: string | null = null;
-  constructor(private readonly url: string, private readonly write: (line: string) => void, private readonly what: string) {}
-
-  failed(err: unknown): void {
-    const reason = describeRedisError(err);
-    if (this.down !== null) return;
-    this.down = reason;
-    this.write(`✖ Redis at ${shownUrl(this.url)} is unreachable (${reason}). ${this.what}`);
-  }
-
-  ok(): void {
-    if (this.down === null) return;
-    this.down = null;
-    this.write(`Redis at ${shownUrl(this.url)} is back; continuing.`);
-  }
-
-  get isDown(): boolean {
-    return this.down !== null;
-  }
-}
-
-export function describeRedisError(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
-  if (typeof e?.code === 'string') return e.code;
-  if (Array.isArray(e?.errors) && e.errors.length > 0) return describeRedisError(e.errors[0]);
-  const msg = typeof e?.message === 'string' ? e.message : String(err);
-  return msg.split('\n')[0]!.slice(0, 160);
 }
 
 export function unreachable(url: string, err: unknown): SoftpromptError {
@@ -126,9 +86,25 @@ export interface QueuedJobInfo {
 export class SweepQueue {
   readonly queue: Queue<JobData, JobResult>;
 
-  constructor(readonly url: string, readonly name: string, onError: (err: unknown) => void) {
+  /** The last connection-level error seen (ECONNREFUSED…): what a failed command is reported as. */
+  private connError: unknown = null;
+
+  constructor(readonly url: string, readonly name: string) {
     this.queue = new Queue<JobData, JobResult>(name, { connection: connectionOptions(url, false) });
-    this.queue.on('error', onError);
+    this.queue.on('error', (err) => {
+      if (typeof (err as { code?: unknown }).code === 'string') this.connError = err;
+    });
+  }
+
+  /** Runs a queue call with a deadline; a failure caused by the connection is reported as that. */
+  private async call<T>(p: Promise<T>, what: string): Promise<T> {
+    try {
+      const v = await timeout(p, 5000, what);
+      this.connError = null;
+      return v;
+    } catch (err) {
+      throw isConnectionError(err) && this.connError !== null ? this.connError : err;
+    }
   }
 
   /** Throws queue_unavailable when Redis does not answer within `ms`. */
@@ -137,33 +113,33 @@ export class SweepQueue {
       await timeout(this.queue.waitUntilReady(), ms, 'connecting');
       await timeout(this.queue.getJobCounts('active'), ms, 'a first command');
     } catch (err) {
-      throw unreachable(this.url, err);
+      throw unreachable(this.url, this.connError ?? err);
     }
   }
 
   /** Adds the job unless the queue already has it; a failed one is retried; one completed whose run is gone is re-added. */
   async ensure(data: JobData, finishedOnDisk: boolean): Promise<'added' | 'retried' | 'present'> {
-    const existing = await timeout(this.queue.getJob(data.id), 5000, 'getJob');
+    const existing = await this.call(this.queue.getJob(data.id), 'getJob');
     if (existing !== undefined && existing !== null) {
-      const state = await timeout(existing.getState(), 5000, 'getState');
+      const state = await this.call(existing.getState(), 'getState');
       if (state === 'failed') {
-        await existing.retry('failed');
+        await this.call(existing.retry('failed'), 'retry');
         return 'retried';
       }
       if (state === 'completed' && !finishedOnDisk) {
-        await existing.remove();
+        await this.call(existing.remove(), 'remove');
       } else {
         return 'present';
       }
     }
-    await timeout(this.queue.add('train', data, { jobId: data.id, attempts: 1, removeOnComplete: false, removeOnFail: false }), 5000, 'add');
+    await this.call(this.queue.add('train', data, { jobId: data.id, attempts: 1, removeOnComplete: false, removeOnFail: false }), 'add');
     return 'added';
   }
 
   async info(id: string): Promise<QueuedJobInfo> {
-    const job: Job<JobData, JobResult> | undefined | null = await timeout(this.queue.getJob(id), 5000, 'getJob');
+    const job: Job<JobData, JobResult> | undefined | null = await this.call(this.queue.getJob(id), 'getJob');
     if (job === undefined || job === null) return { state: 'unknown' };
-    const state = (await timeout(job.getState(), 5000, 'getState')) as QueueJobState;
+    const state = (await this.call(job.getState(), 'getState')) as QueueJobState;
     const out: QueuedJobInfo = { state };
     if (job.failedReason) out.failedReason = job.failedReason;
     if (typeof job.progress === 'object' && job.progress !== null && 'step' in job.progress) out.progress = job.progress as unknown as JobProgress;

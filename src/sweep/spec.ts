@@ -88,6 +88,8 @@ const PATH_KEYS = ['model', 'tokenizer', 'dataDir', 'trainFile', 'devFile', 'ini
 export const RUNTIME_KEYS: readonly string[] = ['output', 'resume', 'quiet', 'threads'];
 
 export const RESULTS_FILE = 'sweep.json';
+/** The BullMQ queue `sweep --queue` and `worker` use unless --queue-name. */
+export const DEFAULT_QUEUE_NAME = 'softprompt';
 
 export function readSweepFile(file: string): unknown {
   let text: string;

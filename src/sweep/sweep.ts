@@ -16,7 +16,8 @@ import { processAlive, readLock, StaleWatch } from './run-lock.js';
 import { runJob, workerName, type JobData } from './run-job.js';
 import { countStates, fmt, jobRecord, renderHtml, renderMarkdown, selectBest, type JobRecord, type JobState, type SweepResults } from './results.js';
 import { RESULTS_FILE, type SweepJob, type SweepPlan } from './spec.js';
-import { RedisHealth, type SweepQueue } from './queue.js';
+import type { QueuedJobInfo, SweepQueue } from './queue.js';
+import { RedisHealth } from './redis-health.js';
 
 /** The task's primary metric (accuracy, matthews_correlation, pearson, f1…); "accuracy" if the task cannot be read. */
 export function primaryMetric(config: TrainConfig): string {
@@ -194,29 +195,37 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
       const before = records[i]!;
       if (before.state === 'done') continue;
       let next = diskRecord(plan, job, metrics[i]!);
-      if (next.state !== 'done' && !health.isDown) {
+      let info: QueuedJobInfo | null = null;
+      if (!health.isDown) {
         try {
-          const info = await q.info(job.id);
+          info = await q.info(job.id);
           health.ok();
-          if (info.state === 'failed') {
-            next = jobRecord(job, plan.output, plan.select, metrics[i]!, 'failed', null, { failure: readFailure(job.runDir) ?? { code: 'sweep_failed', message: info.failedReason ?? 'failed', worker: '?', at: '' } });
-          } else if (info.state === 'completed' && info.result !== undefined) {
-            next = jobRecord(job, plan.output, plan.select, metrics[i]!, 'done', info.result.summary as RunSummary, { worker: info.result.worker });
-          } else if (info.state === 'active') {
-            next = jobRecord(job, plan.output, plan.select, metrics[i]!, 'running', null, info.progress !== undefined ? { worker: info.progress.worker, progress: { step: info.progress.step, steps: info.progress.steps } } : {});
-          } else if (info.state === 'unknown') {
-            await q.ensure(jobData(job), false);
-            opts.log(`${job.name}: missing from Redis (restarted without its data?); enqueued again.`);
-            next = jobRecord(job, plan.output, plan.select, metrics[i]!, 'queued', null);
-          } else {
-            next = jobRecord(job, plan.output, plan.select, metrics[i]!, 'queued', null);
-          }
         } catch (err) {
           health.failed(err);
         }
-      } else if (next.state === 'done') {
-        // the run folder says done; the worker's result, if Redis has it, names the worker
-        next = { ...next, ...(before.worker !== undefined ? { worker: before.worker } : {}) };
+      }
+      if (next.state === 'done') {
+        if (info?.result !== undefined) next = { ...next, worker: info.result.worker };
+      } else if (info !== null) {
+        const rec = (state: JobState, summary: RunSummary | null, extra: Parameters<typeof jobRecord>[6] = {}): JobRecord =>
+          jobRecord(job, plan.output, plan.select, metrics[i]!, state, summary, extra);
+        if (info.state === 'failed') {
+          next = rec('failed', null, { failure: readFailure(job.runDir) ?? { code: 'sweep_failed', message: info.failedReason ?? 'failed', worker: '?', at: '' } });
+        } else if (info.state === 'completed' && info.result !== undefined) {
+          next = rec('done', info.result.summary, { worker: info.result.worker });
+        } else if (info.state === 'active') {
+          next = rec('running', null, info.progress !== undefined ? { worker: info.progress.worker, progress: { step: info.progress.step, steps: info.progress.steps } } : {});
+        } else if (info.state === 'unknown') {
+          try {
+            await q.ensure(jobData(job), false);
+            opts.log(`${job.name}: missing from Redis (restarted without its data?); enqueued again.`);
+          } catch (err) {
+            health.failed(err);
+          }
+          next = rec('queued', null);
+        } else {
+          next = rec('queued', null);
+        }
       }
       if (next.state !== before.state) {
         changed = true;

@@ -18,7 +18,7 @@ import { parseTrainConfig } from '../train/config.js';
 import { writeFailure } from './run-folder.js';
 import { StaleWatch } from './run-lock.js';
 import { runJob, workerName, type JobData } from './run-job.js';
-import { connectionOptions, RedisHealth, SweepQueue, type JobProgress, type JobResult } from './queue.js';
+import { connectionOptions, isConnectionError, RedisHealth, SweepQueue, type JobProgress, type JobResult } from './queue.js';
 
 export interface WorkerOptions {
   url: string;
@@ -47,7 +47,7 @@ function checkJobData(data: unknown): JobData {
 /** Runs until SIGINT/SIGTERM (or idle exit); resolves with the exit status. */
 export async function runWorker(o: WorkerOptions): Promise<number> {
   const me = workerName();
-  const probe = new SweepQueue(o.url, o.queueName, () => undefined);
+  const probe = new SweepQueue(o.url, o.queueName);
   await probe.ping().catch(async (err: unknown) => {
     await probe.close();
     throw err;
@@ -67,10 +67,10 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     try {
       const out = await runJob(data, {
         watch, signal: abort.signal, ...(o.threads !== undefined ? { threads: o.threads } : {}),
-        onLog: (line) => { if (/resum|early stop/i.test(line)) o.log(line); },
+        onLog: (line) => { if (/resume: from|early stop/i.test(line)) o.log(line); },
         onProgress: (p) => {
           const progress: JobProgress = { step: p.step, steps: p.steps, loss: p.loss, worker: me };
-          job.updateProgress(progress as unknown as Record<string, unknown>).then(() => health.ok(), (err: unknown) => health.failed(err));
+          job.updateProgress(progress as unknown as Record<string, unknown>).then(() => health.ok(), (err: unknown) => { if (isConnectionError(err)) health.failed(err); });
         },
       });
       if (out.kind === 'busy') {
@@ -103,7 +103,15 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     lockDuration: o.lockDurationMs, stalledInterval: o.stalledIntervalMs, maxStalledCount: o.maxStalledCount,
     removeOnComplete: { count: 100000 }, removeOnFail: { count: 100000 },
   });
-  worker.on('error', (err) => health.failed(err));
+  const said = new Set<string>();
+  worker.on('error', (err) => {
+    if (isConnectionError(err)) return health.failed(err);
+    // e.g. "could not renew lock for job …" after Redis lost the job: say it once, training goes on
+    const line = err.message.split('\n')[0]!;
+    if (said.has(line)) return;
+    said.add(line);
+    o.log(`BullMQ: ${line}${/lock/.test(line) ? ' (Redis restarted or the job was removed; the run folder stays locked by this worker and training goes on)' : ''}`);
+  });
   worker.on('stalled', (id) => o.log(`job ${id} stalled (its worker stopped answering); back in the queue to resume.`));
   o.log(`softprompt worker ${me}: waiting for jobs on queue "${o.queueName}" at ${o.url}${o.threads !== undefined ? `, ${o.threads} threads` : ''}.`);
 
