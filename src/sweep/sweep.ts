@@ -214,7 +214,12 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
         } else if (info.state === 'completed' && info.result !== undefined) {
           next = rec('done', info.result.summary, { worker: info.result.worker });
         } else if (info.state === 'active') {
-          next = rec('running', null, info.progress !== undefined ? { worker: info.progress.worker, progress: { step: info.progress.step, steps: info.progress.steps } } : {});
+          const lock = readLock(job.runDir); // the trainer now; job.progress may still name an earlier worker
+          const worker = lock !== null ? `${lock.host}:${lock.pid}` : info.progress?.worker;
+          next = rec('running', null, {
+            ...(worker !== undefined ? { worker } : {}),
+            ...(info.progress !== undefined ? { progress: { step: info.progress.step, steps: info.progress.steps } } : {}),
+          });
         } else if (info.state === 'unknown') {
           try {
             await q.ensure(jobData(job), false);
@@ -227,12 +232,12 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
           next = rec('queued', null);
         }
       }
-      if (next.state !== before.state) {
+      if (next.state !== before.state || (next.state === 'running' && next.worker !== before.worker)) {
         changed = true;
         const m = plan.select.metric ?? metrics[i]!;
         if (next.state === 'done') opts.log(`${job.name}: done${next.worker !== undefined ? ` on ${next.worker}` : ''} — ${doneLine(next, m)}`);
         else if (next.state === 'failed') opts.log(`${job.name}: ✖ failed: ${next.error ?? ''}`);
-        else if (next.state === 'running') opts.log(`${job.name}: running${next.worker !== undefined ? ` on ${next.worker}` : ''}`);
+        else if (next.state === 'running' && next.worker !== undefined) opts.log(`${job.name}: running on ${next.worker}`);
       }
       records[i] = next;
     }
