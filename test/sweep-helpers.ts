@@ -31,6 +31,17 @@ export function cli(cwd: string, args: string[], timeoutMs = 120_000): CliRun {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `cli` without blocking, so several short commands can run at once. */
+export function cliAsync(cwd: string, args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** A CLI child whose output is collected; `done` resolves with its exit. */
 export function cliChild(cwd: string, args: string[]): { child: ChildProcess; out: () => string; done: Promise<number | null> } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTrainConfig } from '../train/config.js';
 import { trainRun } from '../train/run.js';
-import { assertSameTraining, cli, cliChild, resumeEvents, tinyBase, waitFor, writeSweep } from '../../test/sweep-helpers.js';
+import { assertSameTraining, cli, cliAsync, cliChild, resumeEvents, tinyBase, waitFor, writeSweep } from '../../test/sweep-helpers.js';
 import type { SweepResults } from './results.js';
 
 let tmp = '';
@@ -86,25 +86,29 @@ test('a failing job is recorded (exit 13, sweep_error.json, results.md), the oth
   assert.match(r2.stderr, /task=local: training/);
 });
 
-test('usage: --dry-run lists the jobs; --help for sweep, sweep status and worker; distinct exit codes', () => {
+test('usage: --dry-run lists the jobs; --help for sweep, sweep status and worker; distinct exit codes', async () => {
   const file = writeSweep(tmp, 'dry', { base: tinyBase(), grid: { lr: [0.1, 0.2], seed: [1, 2] } });
-  const dry = cli(tmp, ['sweep', '--config', file, '--dry-run']);
-  assert.equal(dry.status, 0, dry.stderr);
-  assert.match(dry.stdout, /4 jobs/);
-  assert.match(dry.stdout, /lr=0\.2_seed=2/);
+  const typo = writeSweep(tmp, 'typo', { base: { ...tinyBase(), stpes: 3 } });
+  const noModel = writeSweep(tmp, 'nomodel', { base: { ...tinyBase(), model: path.join(tmp, 'nope') } });
+  const [dry, h1, h2, h3, noConfig, badUrl, missing, t, nm] = await Promise.all([
+    ['sweep', '--config', file, '--dry-run'], ['sweep', '--help'], ['sweep', 'status', '--help'], ['worker', '--help'],
+    ['sweep'], ['worker', '--queue', 'http://localhost:6379'], ['sweep', '--config', path.join(tmp, 'missing.json')],
+    ['sweep', '--config', typo], ['sweep', '--config', noModel],
+  ].map((args) => cliAsync(tmp, args)));
+  assert.equal(dry!.status, 0, dry!.stderr);
+  assert.match(dry!.stdout, /4 jobs/);
+  assert.match(dry!.stdout, /lr=0\.2_seed=2/);
   assert.ok(!fs.existsSync(path.join(tmp, 'sweeps', 'dry')), 'a dry run writes nothing');
-  for (const args of [['sweep', '--help'], ['sweep', 'status', '--help'], ['worker', '--help']]) {
-    const h = cli(tmp, args);
+  for (const h of [h1!, h2!, h3!]) {
     assert.equal(h.status, 0);
     assert.match(h.stdout, /Examples:/);
   }
-  assert.equal(cli(tmp, ['sweep']).status, 2);
-  assert.equal(cli(tmp, ['worker', '--queue', 'http://localhost:6379']).status, 2);
-  assert.equal(cli(tmp, ['sweep', '--config', path.join(tmp, 'missing.json')]).status, 4);
-  const typo = writeSweep(tmp, 'typo', { base: { ...tinyBase(), stpes: 3 } });
-  const t = cli(tmp, ['sweep', '--config', typo]);
-  assert.equal(t.status, 3);
-  assert.match(t.stderr, /did you mean "steps"/);
-  const noModel = writeSweep(tmp, 'nomodel', { base: { ...tinyBase(), model: path.join(tmp, 'nope') } });
-  assert.equal(cli(tmp, ['sweep', '--config', noModel]).status, 4);
+  assert.equal(noConfig!.status, 2);
+  assert.equal(badUrl!.status, 2);
+  assert.match(badUrl!.stderr, /expected a redis:\/\/ or rediss:\/\/ URL/);
+  assert.equal(missing!.status, 4);
+  assert.equal(t!.status, 3);
+  assert.match(t!.stderr, /did you mean "steps"/);
+  assert.equal(nm!.status, 4);
+  assert.match(nm!.stderr, /model .*nope .*does not exist/);
 });

@@ -160,7 +160,9 @@ function protocolLine(r: SweepResults): string {
   const by = s.groupBy.length > 0 ? `per ${s.groupBy.join(' × ')}` : 'over all jobs';
   const avg = s.averageOver.length > 0 ? ` (mean over ${s.averageOver.join(', ')})` : '';
   const other = s.split === 'validation' ? 'test' : 'validation';
-  return `Selection ${by}: the configuration with the ${s.mode === 'max' ? 'highest' : 'lowest'} ${s.split} ${s.metric ?? 'primary metric'}${avg}; its ${other} metric is reported.`;
+  const metrics = [...new Set(r.groups.map((g) => g.metric))];
+  const metric = s.metric ?? `primary metric (${metrics.length > 0 ? metrics.join(', ') : 'per task'})`;
+  return `Selection ${by}: the configuration with the ${s.mode === 'max' ? 'highest' : 'lowest'} ${s.split} ${metric}${avg}; its ${other} metric is reported.`;
 }
 
 function axisKeys(g: GroupResult): string[] {

@@ -184,6 +184,8 @@ describe('sweep over BullMQ workers with a real Redis', { skip: REDIS === null ?
       assert.equal(await job!.getState(), 'completed');
       assert.equal(job!.attemptsStarted, 2, 'started by the killed worker, then once more by the survivor');
       assert.equal((job!.returnvalue as { worker: string }).worker, survivor.name);
+      assert.equal((job!.progress as { step: number; steps: number }).steps, 45, 'the worker reported progress');
+      assert.ok((job!.progress as { step: number }).step > resumedAt[0]!, 'progress after the resume');
     } finally {
       await queue.close();
     }
