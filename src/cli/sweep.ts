@@ -22,7 +22,7 @@ const HELP_AFTER = `
 Sweep file (JSON or YAML; keys are the train options in camelCase, as in softprompt train --config):
   {
     "output": "sweeps/sst2",
-    "base": {"model": "./t5-base", "task": "sst2", "dataDir": "~/glue", "steps": 30000},
+    "base": {"model": "/data/t5-base", "task": "sst2", "dataDir": "/data/glue", "steps": 30000},
     "grid": {"lr": [0.3, 0.4, 0.5], "lrLowrank": [5e-3, 3e-1, 5e-4], "seed": [1, 2, 3]},
     "select": {"split": "validation", "mode": "max", "groupBy": ["task"], "averageOver": ["seed"]}
   }
@@ -148,7 +148,8 @@ export function sweepCommand(): Command {
           await q.close();
         }
         if (opts.detach === true) {
-          out(`Enqueued. Follow with: softprompt sweep status ${displayPath(plan.output)} --queue ${opts.queue}`);
+          const name = opts.queueName !== DEFAULT_QUEUE_NAME ? ` --queue-name ${opts.queueName}` : '';
+          out(`Enqueued. Follow with: softprompt sweep status ${displayPath(plan.output)} --queue ${opts.queue}${name}`);
           return;
         }
       }
@@ -180,7 +181,13 @@ export function sweepCommand(): Command {
         if (opts.queue !== undefined) {
           const { SweepQueue } = await import('../sweep/queue.js');
           q = new SweepQueue(opts.queue, opts.queueName);
-          await q.ping();
+          try {
+            await q.ping();
+          } catch (e) {
+            err(`warning: ${e instanceof Error ? e.message : String(e)} Showing what the run folders say.`);
+            await q.close();
+            q = null;
+          }
         }
         const res = await sweepStatus(plan, q);
         if (opts.json === true) {
