@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from '../io/atomic.js';
-import { canonicalConfig } from './spec.js';
+import { canonicalConfig, RUNTIME_KEYS } from './spec.js';
 
 /** summary.json as trainRun writes it (TrainRunResult without the live method). */
 export interface RunSummary {
@@ -58,7 +58,7 @@ export function checkRunConfig(runDir: string, config: Record<string, unknown>):
   if (saved === undefined || typeof saved !== 'object' || saved === null) return;
   if (canonicalConfig(saved as Record<string, unknown>) === canonicalConfig(config)) return;
   const a = saved as Record<string, unknown>;
-  const diff = Object.keys({ ...a, ...config }).filter((k) => !['output', 'resume', 'quiet', 'threads'].includes(k) && JSON.stringify(a[k]) !== JSON.stringify(config[k]));
+  const diff = Object.keys({ ...a, ...config }).filter((k) => !RUNTIME_KEYS.includes(k) && JSON.stringify(a[k]) !== JSON.stringify(config[k]));
   throw new SoftpromptError('invalid_config', `Run folder ${runDir} holds a run of another config (${diff.slice(0, 4).map((k) => `${k}: ${JSON.stringify(a[k])} there, ${JSON.stringify(config[k])} now`).join('; ')}).`, {
     file, path: `config.${diff[0] ?? ''}`, hint: 'the sweep file changed after this job ran: give the sweep a new "output", or delete that run folder to rerun it.',
   });
