@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'non_finite_loss' // NaN/Inf during training
   | 'native' // the compute engine refused a call (wrong buffer size…)
   | 'queue_unavailable' // the job queue's Redis cannot be reached
-  | 'sweep_failed'; // a sweep finished with failed jobs
+  | 'sweep_failed' // a sweep finished with failed jobs
+  | 'interrupted'; // Ctrl-C / SIGTERM: stopped after saving a checkpoint
 
 /** Exit status per error kind; 1 stays for unexpected crashes. */
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
@@ -33,6 +34,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   native: 11,
   queue_unavailable: 12,
   sweep_failed: 13,
+  interrupted: 130,
 };
 
 export interface SoftpromptErrorOptions {

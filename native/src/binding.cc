@@ -10,6 +10,7 @@
 
 #include "bf16.h"
 #include "kernels.h"
+#include "signals.h"
 #include "thread_pool.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -113,6 +114,13 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sp::pool_size()); }
+
+// watchSignals(on): catch SIGINT/SIGTERM into a flag (see signals.cc); pendingSignal() -> 0 or the signal number
+Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
+  sp::watch_signals(info.Length() > 0 && info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+Napi::Value PendingSignal(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sp::pending_signal()); }
 
 // gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
@@ -601,6 +609,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignals));
+  exports.Set("pendingSignal", Napi::Function::New(env, PendingSignal));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("matmulForward", Napi::Function::New(env, MatmulForward));
   exports.Set("matmulBackward", Napi::Function::New(env, MatmulBackward));

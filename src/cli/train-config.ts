@@ -81,6 +81,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
 
   { key: 'output', flags: '--output <dir>', help: 'run folder (default: runs/<task>-<method>)', group: OUT },
   { key: 'saveEvery', flags: '--save-every <n>', help: 'also checkpoint every n steps (0: only new bests and the last step)', group: OUT, parse: intArg },
+  { key: 'saveEveryMinutes', flags: '--save-every-minutes <m>', help: 'also checkpoint when m minutes passed since the last one (0: off)', group: OUT, parse: floatArg },
   { key: 'keepCheckpoints', flags: '--keep-checkpoints <n>', help: 'newest checkpoints kept besides the best', group: OUT, parse: intArg },
   { key: 'adapterFormat', flags: '--adapter-format <fmt>', help: 'dept (PROMPT_TUNING_LORA, the DePT fork) | peft (PROMPT_TUNING; only when A·B is zero)', group: OUT, parse: choiceArg(ADAPTER_FORMAT_CHOICES, 'dept, peft') },
   { key: 'threads', flags: '--threads <n>', help: 'compute threads (0: one per core)', group: OUT, parse: intArg },

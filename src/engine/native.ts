@@ -36,6 +36,10 @@ export interface NativeEngine {
   alloc(n: number): Float32Array;
   setThreads(n: number): number;
   getThreads(): number;
+  /** catch SIGINT/SIGTERM into a flag (true) or restore the previous handlers (false); see native/src/signals.cc */
+  watchSignals(on: boolean): void;
+  /** the signal caught since watchSignals(true), or 0; a second signal ends the process at once */
+  pendingSignal(): number;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F32, lda: number,
     B: F32, ldb: number, beta: number, C: F32, ldc: number): void;
   matmulForward(out: F32, inp: F32, weight: F32, bias: F32N, N: number, C: number, OC: number, accumulate: boolean): void;

@@ -38,6 +38,7 @@ export const TrainConfigSchema = z.object({
   dropout: z.boolean().default(true), // T5's dropout during training (the reference keeps it)
   evalEvery: z.number().int().min(0).default(1000), // 0: only at the end
   saveEvery: z.number().int().min(0).default(0), // checkpoints besides new bests and the last step
+  saveEveryMinutes: z.number().min(0).default(5), // also checkpoint after this many minutes (bounds what Ctrl-C or a crash loses)
   keepCheckpoints: z.number().int().min(1).default(1), // save_total_limit
   patience: z.number().int().min(1).optional(), // evaluations without improvement before stopping
   evalMode: z.enum(['generate', 'rank']).default('generate'), // greedy generation (reference) or label ranking

@@ -85,6 +85,10 @@ export function createMethod(cfg: TrainConfig, model: { readonly info: ModelInfo
 export interface RunHooks {
   /** human-readable progress lines (default: stderr) */
   log?: (line: string) => void;
+  /** catch Ctrl-C / SIGTERM: checkpoint the current step and stop (the CLI sets it; see trainLoop) */
+  interruptible?: boolean;
+  /** the command that continues an interrupted run, printed with the checkpoint */
+  resumeHint?: string;
   /** stop after this step as if interrupted (tests of resume) */
   stopAtStep?: number;
 }
@@ -148,7 +152,8 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
     ],
     steps: cfg.steps, warmupSteps: cfg.warmupSteps, maxGradNorm: cfg.maxGradNorm,
     numExamples: data.train.length, batchSize: cfg.batchSize,
-    evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, keep: cfg.keepCheckpoints,
+    evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: cfg.keepCheckpoints,
+    interruptible: hooks.interruptible === true, ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
     ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
     runDir, seed: cfg.seed, resume: cfg.resume,
     primaryMetric: data.task.primaryMetric, loadBestAtEnd: true, quiet: cfg.quiet,

@@ -41,7 +41,9 @@ for (const fx of goldenFixtures('t5')) {
       // bf16 keeps 8 significant bits. This random tiny model (unscaled attention, peaky softmax) is sensitive:
       // merely rounding its fp32 weights to bf16 and running the fp32 path moves grad_P by 11 % of max|grad_P|
       // and the loss by 8e-4. The bf16 path (operands of every weight GEMM rounded) lands at 6-10 %, 1.6e-3.
-      assert.ok(lossErr < 5e-3, `bf16 loss error ${lossErr}`);
+      // The loss error grows with the logit scale: t5-gated-tiny (untied head, unscaled logits, loss 12.3) moves
+      // by 3.5e-3 from rounding the weights alone and by 7.5e-3 on the bf16 path, so the bound is relative.
+      assert.ok(lossErr < 1e-3 * Math.abs(f32(fx, 'dept.loss')[0]!), `bf16 loss error ${lossErr}`);
       for (const k of ['grad_P', 'grad_A', 'grad_B'] as const) assert.ok(errs[k] < 0.2, `bf16 ${k} error ${errs[k]}`);
       // and it is really a different computation: not bit-identical to fp32
       assert.ok(errs.grad_P > 1e-6, 'bf16 path changed nothing: is it really on?');
