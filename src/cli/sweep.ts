@@ -137,7 +137,21 @@ export function sweepCommand(): Command {
       let res: SweepResults;
       if (opts.queue === undefined) {
         err(`softprompt sweep: ${plan.jobs.length} jobs from ${opts.config}, here one after another, into ${displayPath(plan.output)}/`);
-        res = await runLocalSweep(plan, { log: err, staleMs: opts.staleSeconds * 1000, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+        // Ctrl-C / SIGTERM: end the training thread (its checkpoints stay) and say how to continue; twice: at once
+        const stop = new AbortController();
+        const onSignal = (): void => {
+          if (stop.signal.aborted) process.exit(130);
+          err('softprompt sweep: stopping…');
+          stop.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          res = await runLocalSweep(plan, { log: err, staleMs: opts.staleSeconds * 1000, signal: stop.signal, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
       } else {
         const { SweepQueue } = await import('../sweep/queue.js'); // BullMQ loads only when a queue is used
         const q = new SweepQueue(opts.queue, opts.queueName);

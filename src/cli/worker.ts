@@ -14,7 +14,7 @@ worker's stalled check puts the job back and it resumes from its newest checkpoi
 trained again: its summary.json in the run folder is returned as it is. Ctrl-C / SIGTERM stops at once and puts
 the current job back in the queue.
 
-Exit status: 0 (idle exit) · 12 Redis unreachable at start · 130 Ctrl-C · 143 SIGTERM · 2 usage.
+Exit status: 0 (idle exit) · 12 Redis unreachable at start · 130 Ctrl-C or SIGTERM (the job back in the queue) · 2 usage.
 
 Examples:
   $ softprompt worker --queue redis://10.0.0.5:6379
@@ -54,6 +54,6 @@ export function workerCommand(): Command {
         staleMs: opts.staleSeconds * 1000, busyRetryMs: opts.busyRetrySeconds * 1000,
         ...(opts.idleExit !== undefined ? { idleExitMs: opts.idleExit * 1000 } : {}),
       });
-      if (status !== 0) process.exit(status); // 130 / 143: stopped by a signal, the job back in the queue
+      if (status !== 0) process.exit(status); // 130: stopped by a signal, the job back in the queue
     });
 }

@@ -65,6 +65,19 @@ test('killed mid-sweep (SIGKILL), rerun: the finished job is skipped, the interr
   assert.match(rerun.stdout, /task=sst2: best lr=0\.[35]/);
 });
 
+test('Ctrl-C (SIGINT) stops the sweep with status 130 and the command to continue; the job is interrupted, not failed', async () => {
+  const file = writeSweep(tmp, 'sigint', { output: 'sw-sigint', base: tinyBase({ steps: 30 }), grid: { lr: [0.3] } });
+  const runDir = path.join(tmp, 'sw-sigint', 'runs', 'lr=0.3');
+  const run = cliChild(tmp, ['sweep', '--config', file]);
+  await waitFor('a checkpoint', () => fs.existsSync(path.join(runDir, 'checkpoint-3')), 120_000, 10);
+  run.child.kill('SIGINT');
+  assert.equal(await run.done, 130, run.out());
+  assert.match(run.out(), /Run the same command again to continue/);
+  assert.ok(!fs.existsSync(path.join(runDir, 'sweep_error.json')));
+  assert.ok(!fs.existsSync(path.join(runDir, '.sweep-lock')), 'the run folder lock is released');
+  assert.equal(results(path.join(tmp, 'sw-sigint')).jobs[0]!.state, 'interrupted');
+});
+
 test('a failing job is recorded (exit 13, sweep_error.json, results.md), the others finish; a rerun retries it', () => {
   const bad = path.join(tmp, 'bad.jsonl');
   fs.writeFileSync(bad, '{"text": "no label here"}\n{"text": "nor here"}\n');

@@ -101,6 +101,7 @@ function trainInThread(config: TrainConfig, lock: RunLock, job: JobData, opts: J
       void thread.terminate().then(() => finish(() => resolve(null)));
     };
     opts.signal?.addEventListener('abort', onAbort);
+    if (opts.signal?.aborted === true) onAbort();
     thread.on('message', (m: ThreadMessage) => {
       if (m.type === 'log') opts.onLog?.(`${job.name}: ${m.line}`);
       else if (m.type === 'done') finish(() => resolve(m.summary as unknown as RunSummary));

@@ -95,6 +95,8 @@ export interface LocalOptions {
   staleMs: number;
   /** Progress lines at most this often per job (ms). */
   progressEveryMs?: number;
+  /** Stops the running job (its thread ends; checkpoints stay) and the sweep, with an 'interrupted' error. */
+  signal?: AbortSignal;
 }
 
 /** Every job in this process, one after another; finished ones are skipped, interrupted ones resume. */
@@ -116,6 +118,7 @@ export async function runLocalSweep(plan: SweepPlan, opts: LocalOptions): Promis
   while (todo.length > 0) {
     const busy: number[] = [];
     for (const i of todo) {
+      if (opts.signal?.aborted === true) throw new SoftpromptError('interrupted', 'Stopped between jobs. Run the same command again to continue: finished jobs are kept.');
       const job = plan.jobs[i]!;
       const n = plan.jobs.indexOf(job) + 1;
       let lastShown = 0;
@@ -123,7 +126,7 @@ export async function runLocalSweep(plan: SweepPlan, opts: LocalOptions): Promis
       records[i] = { ...records[i]!, state: 'running', worker: workerName() };
       try {
         const out = await runJob(jobData(job), {
-          watch, ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+          watch, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
           onProgress: (p) => {
             const now = Date.now();
             if (now - lastShown < (opts.progressEveryMs ?? 10000)) return;
@@ -138,10 +141,15 @@ export async function runLocalSweep(plan: SweepPlan, opts: LocalOptions): Promis
           announcedBusy.add(i);
           continue;
         }
-        if (out.kind === 'aborted') throw new Error('aborted');
+        if (out.kind === 'aborted') {
+          records[i] = diskRecord(plan, job, metrics[i]!);
+          flush();
+          throw new SoftpromptError('interrupted', `Stopped during ${job.name}. Run the same command again to continue: finished jobs are kept, ${job.name} resumes from its newest checkpoint.`);
+        }
         records[i] = jobRecord(job, plan.output, plan.select, metrics[i]!, 'done', out.summary, { worker: workerName() });
         opts.log(`[${n}/${total}] ${job.name}: done${out.trainedHere ? ` in ${out.summary.seconds.toFixed(1)} s${out.resumedFrom > 0 ? ` (resumed from step ${out.resumedFrom})` : ''}` : ' (finished elsewhere)'} — ${doneLine(records[i]!, plan.select.metric ?? metrics[i]!)}`);
       } catch (err) {
+        if (err instanceof SoftpromptError && err.code === 'interrupted') throw err;
         const code = err instanceof SoftpromptError ? err.code : 'bug';
         const message = err instanceof Error ? err.message : String(err);
         const failure = { code, message, worker: workerName(), at: new Date().toISOString() };

@@ -128,7 +128,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       resolve(status);
     };
     process.once('SIGINT', () => void stop('interrupted', 130));
-    process.once('SIGTERM', () => void stop('terminated', 143));
+    process.once('SIGTERM', () => void stop('terminated', 130));
     const tick = setInterval(() => {
       if (health.isDown) {
         // the worker reconnects by itself; a cheap call tells when Redis answers again
