@@ -78,12 +78,22 @@ test('plan errors: unknown option (with a suggestion), bad value naming the job,
   bad({ base: { model: 'm', output: 'x' } }, 'invalid_config', '"output"');
   bad({ base: { model: 'm' }, grid: { resume: [true] } }, 'invalid_config', '"resume"');
   bad({ base: { model: 'm' }, grid: { lr: [] } }, 'invalid_config', 'sweep.grid.lr');
-  bad({ base: { model: 'm' }, grids: {} }, 'invalid_config', 'grids');
+  bad({ base: { model: 'm' }, grids: {} }, 'invalid_config', 'unknown key "grids"');
+  bad({ model: 'm' }, 'invalid_config', 'unknown key "model"');
   bad({ base: { model: 'm' }, select: { mode: 'best' } }, 'invalid_config', 'sweep.select.mode');
   bad({ base: { model: 'm' }, select: { averageOver: ['sed'] } }, 'invalid_config', '"sed"');
   bad('{"base": ', 'malformed_file', 'not valid JSON');
   bad('[1, 2]', 'malformed_file', 'should hold an object');
   expectError(() => planSweep('/nonexistent/sweep.json', reader), 'file_not_found', '/nonexistent/sweep.json');
+});
+
+test('the bundled examples/sweep.json plans from the package folder: 4 jobs over the quickstart', () => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+  const plan = planSweep(path.join(root, 'examples', 'sweep.json'), reader, root);
+  assert.equal(plan.jobs.length, 4);
+  assert.equal(plan.jobs[0]!.config.model, path.join(root, 'test', 'fixtures', 't5-tiny'));
+  assert.equal(plan.jobs[0]!.config.steps, 100, 'base overrides baseConfig');
+  assert.equal(plan.jobs[0]!.config.output, path.join(root, 'sweeps', 'example', 'runs', 'lr=0.3_lrLowrank=0.005'), 'the train file\'s output is dropped');
 });
 
 test('job ids ignore runtime-only fields (threads, quiet) but not the run folder or training fields', () => {

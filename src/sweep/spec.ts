@@ -4,7 +4,8 @@
  *   {
  *     "name": "sst2-lr",                       optional; default: the file's name
  *     "output": "sweeps/sst2-lr",              the sweep folder; default sweeps/<name>
- *     "baseConfig": "train.json",              optional: a `softprompt train --config` file as the base
+ *     "baseConfig": "train.json",              optional: a `softprompt train --config` file as the base (its
+ *                                              output and resume are dropped)
  *     "base": { "model": "./t5-base", "task": "sst2", "steps": 30000 },    train options (override baseConfig)
  *     "grid": { "lr": [0.3, 0.4, 0.5], "lrLowrank": [5e-3, 3e-1, 5e-4], "seed": [1, 2] },
  *     "select": { "metric": "accuracy", "split": "validation", "mode": "max", "groupBy": ["task"], "averageOver": ["seed"] }
@@ -114,12 +115,25 @@ export function planSweep(file: string, reader: TrainConfigReader, cwd = process
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new SoftpromptError('malformed_file', `Sweep file ${file} should hold an object with "base", "grid" and "select", e.g. {"base": {"model": "./t5-base"}, "grid": {"lr": [0.3, 0.5]}}.`, { file });
   }
-  const spec = parseWith(SweepFileSchema, raw, 'sweep', file);
+  const fields = Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('//') && !k.startsWith('$'))); // comments
+  const known = Object.keys(SweepFileSchema.shape);
+  for (const k of Object.keys(fields)) {
+    if (!known.includes(k)) {
+      throw new SoftpromptError('invalid_config', `Sweep file ${file} has an unknown key "${k}"; the keys are ${known.map((x) => `"${x}"`).join(', ')}.`, {
+        file, path: `sweep.${k}`, hint: 'train options go inside "base" (fixed) or "grid" (lists of values).',
+      });
+    }
+  }
+  const spec = parseWith(SweepFileSchema, fields, 'sweep', file);
   const name = spec.name ?? path.basename(file).replace(/\.(json|ya?ml)$/i, '');
   const output = path.resolve(cwd, spec.output ?? path.join('sweeps', name));
 
   let base: Record<string, unknown> = {};
-  if (spec.baseConfig !== undefined) base = reader.file(path.resolve(cwd, spec.baseConfig));
+  if (spec.baseConfig !== undefined) {
+    // a train config's run folder and resume flag mean nothing here: the sweep sets them per job
+    const { output: _output, resume: _resume, ...rest } = reader.file(path.resolve(cwd, spec.baseConfig));
+    base = rest;
+  }
   base = { ...base, ...reader.values(spec.base, `${file} (base)`) };
   const grids = (Array.isArray(spec.grid) ? spec.grid : [spec.grid]).map((g, i) => reader.values(g, `${file} (grid${Array.isArray(spec.grid) ? `[${i}]` : ''})`) as Record<string, Scalar[]>);
   for (const key of OWNED) {
