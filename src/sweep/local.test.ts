@@ -60,6 +60,13 @@ test('killed mid-sweep (SIGKILL), rerun: the finished job is skipped, the interr
 
   const r = results(out);
   assert.deepEqual(r.counts, { done: 2, failed: 0, running: 0, queued: 0, interrupted: 0, pending: 0 });
+  // a job's run folder is a normal train run folder: its adapter evaluates to the test metric the sweep reports
+  const base = tinyBase();
+  const ev = cli(tmp, ['eval', '--adapter', path.join(second, 'adapter'), '--model', String(base['model']), '--tokenizer', String(base['tokenizer']),
+    '--task', 'sst2', '--split', 'test', '--eval-mode', 'rank', '--max-eval-examples', String(base['maxEvalExamples']), '--json']);
+  assert.equal(ev.status, 0, ev.stderr);
+  const evMetrics = (JSON.parse(ev.stdout) as { metrics: Record<string, number> }).metrics;
+  assert.equal(evMetrics['accuracy'], r.jobs.find((j) => j.name === 'lr=0.5_steps=27')!.test!['accuracy']);
   assert.equal(r.groups.length, 1);
   assert.ok(fs.readFileSync(path.join(out, 'results.md'), 'utf8').includes('| sst2 |'));
   assert.match(rerun.stdout, /task=sst2: best lr=0\.[35]/);

@@ -13,6 +13,17 @@ export interface QueuedOptions {
   pollMs?: number;
   /** Return right after enqueueing. */
   detach?: boolean;
+  /** A line on the running jobs' progress at most this often (ms); default 30 s. */
+  progressEveryMs?: number;
+}
+
+/** "2/6 done, 1 queued; running: lr=0.3 step 120/400 on host:pid, …" */
+function progressLine(records: readonly JobRecord[]): string {
+  const n = (s: JobState): number => records.filter((r) => r.state === s).length;
+  const running = records.filter((r) => r.state === 'running').map((r) =>
+    `${r.name}${r.progress !== undefined ? ` step ${r.progress.step}/${r.progress.steps}` : ''}${r.worker !== undefined ? ` on ${r.worker}` : ''}`);
+  const rest = (['queued', 'failed'] as const).filter((s) => n(s) > 0).map((s) => `, ${n(s)} ${s}`).join('');
+  return `${n('done')}/${records.length} done${rest}${running.length > 0 ? `; running: ${running.join(', ')}` : ''}`;
 }
 
 /** Enqueue every job not finished on disk, then follow them until all are done or failed. */
@@ -40,6 +51,7 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
   const done0 = records.filter((r) => r.state === 'done').length;
   opts.log(`Sweep ${plan.name}: ${plan.jobs.length} jobs; ${done0} already finished, ${added} enqueued, ${present} already in the queue "${q.name}" at ${q.url}.`);
   if (opts.detach === true) return buildResults(plan, records, q.url);
+  let lastProgress = Date.now();
   for (;;) {
     let changed = false;
     for (const [i, job] of plan.jobs.entries()) {
@@ -94,6 +106,10 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
     }
     if (changed) writeResults(buildResults(plan, records, q.url));
     if (records.every((r) => r.state === 'done' || r.state === 'failed')) break;
+    if (Date.now() - lastProgress >= (opts.progressEveryMs ?? 30_000)) {
+      lastProgress = Date.now();
+      opts.log(progressLine(records));
+    }
     if (health.isDown) {
       // probe with one call, so a Redis that is back is noticed within a poll
       try {
