@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { SoftpromptError } from '../src/errors.js';
 import { readMetrics } from '../src/train/metrics-log.js';
 import { fixture, repoRoot } from './paths.js';
 
@@ -77,4 +78,17 @@ export function assertSameTraining(a: string, b: string): void {
 
 export function resumeEvents(runDir: string): number[] {
   return readMetrics(path.join(runDir, 'metrics.jsonl')).filter((r) => r['event'] === 'resume').map((r) => r.step);
+}
+
+/** Like expectError, for a promise. */
+export async function expectErrorAsync(fn: () => Promise<unknown>, code: string, ...mustMention: string[]): Promise<void> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof SoftpromptError, `expected a SoftpromptError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
 }
