@@ -92,3 +92,12 @@ export async function expectErrorAsync(fn: () => Promise<unknown>, code: string,
   assert.equal(caught.code, code, caught.message);
   for (const s of mustMention) assert.ok(caught.message.includes(s), `message should mention ${JSON.stringify(s)}: ${caught.message}`);
 }
+
+/** Whether the run folder holds a checkpoint of step ≥ `step` (older ones are rotated away, so any will do). */
+export function checkpointAtLeast(runDir: string, step: number): boolean {
+  try {
+    return fs.readdirSync(runDir).some((n) => /^checkpoint-(\d+)$/.test(n) && Number(n.slice('checkpoint-'.length)) >= step);
+  } catch {
+    return false;
+  }
+}

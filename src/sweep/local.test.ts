@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTrainConfig } from '../train/config.js';
 import { trainRun } from '../train/run.js';
-import { assertSameTraining, cli, cliAsync, cliChild, resumeEvents, tinyBase, waitFor, writeSweep } from '../../test/sweep-helpers.js';
+import { assertSameTraining, checkpointAtLeast, cli, cliAsync, cliChild, resumeEvents, tinyBase, waitFor, writeSweep } from '../../test/sweep-helpers.js';
 import type { SweepResults } from './results.js';
 
 let tmp = '';
@@ -31,7 +31,7 @@ test('killed mid-sweep (SIGKILL), rerun: the finished job is skipped, the interr
   const out = path.join(tmp, 'sw-resume');
   const [first, second] = [path.join(out, 'runs', 'lr=0.3_steps=12'), path.join(out, 'runs', 'lr=0.5_steps=27')];
   const run = cliChild(tmp, ['sweep', '--config', file]);
-  await waitFor('a checkpoint of the second job', () => fs.existsSync(path.join(second, 'checkpoint-6')), 120_000, 10);
+  await waitFor('a checkpoint of the second job', () => checkpointAtLeast(second, 6), 120_000, 10);
   run.child.kill('SIGKILL');
   await run.done;
   assert.ok(fs.existsSync(path.join(first, 'summary.json')), 'the first job had finished');
@@ -76,7 +76,7 @@ test('Ctrl-C (SIGINT) stops the sweep with status 130 and the command to continu
   const file = writeSweep(tmp, 'sigint', { output: 'sw-sigint', base: tinyBase({ steps: 30 }), grid: { lr: [0.3] } });
   const runDir = path.join(tmp, 'sw-sigint', 'runs', 'lr=0.3');
   const run = cliChild(tmp, ['sweep', '--config', file]);
-  await waitFor('a checkpoint', () => fs.existsSync(path.join(runDir, 'checkpoint-3')), 120_000, 10);
+  await waitFor('a checkpoint', () => checkpointAtLeast(runDir, 3), 120_000, 10);
   run.child.kill('SIGINT');
   assert.equal(await run.done, 130, run.out());
   assert.match(run.out(), /Run the same command again to continue/);

@@ -21,7 +21,7 @@ import { Queue } from 'bullmq';
 import { parseTrainConfig } from '../../src/train/config.js';
 import { trainRun } from '../../src/train/run.js';
 import type { SweepResults } from '../../src/sweep/results.js';
-import { assertSameTraining, cli, cliChild, resumeEvents, stepLog, tinyBase, waitFor, writeSweep } from '../sweep-helpers.js';
+import { assertSameTraining, checkpointAtLeast, cli, cliChild, resumeEvents, stepLog, tinyBase, waitFor, writeSweep } from '../sweep-helpers.js';
 
 function findRedisServer(): string | null {
   const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin'];
@@ -155,7 +155,7 @@ describe('sweep over BullMQ workers with a real Redis', { skip: REDIS === null ?
     const workers = [startWorker(redis.url, 'kill'), startWorker(redis.url, 'kill')];
     const sweep = cliChild(tmp, ['sweep', '--config', file, '--queue', redis.url, '--queue-name', 'kill', '--poll-seconds', '0.3']);
     children.push(sweep.child);
-    await waitFor('the job\'s checkpoint-6', () => fs.existsSync(path.join(runDir, 'checkpoint-6')), 120_000, 10);
+    await waitFor('a checkpoint of step ≥ 6', () => checkpointAtLeast(runDir, 6), 120_000, 10);
     const holder = JSON.parse(fs.readFileSync(path.join(runDir, '.sweep-lock'), 'utf8')) as { pid: number };
     const victim = workers.find((w) => w.child.pid === holder.pid)!;
     const survivor = workers.find((w) => w !== victim)!;
@@ -205,7 +205,7 @@ describe('sweep over BullMQ workers with a real Redis', { skip: REDIS === null ?
       const workers = [startWorker(own.url, 'outage'), startWorker(own.url, 'outage')];
       const sweep = cliChild(tmp, ['sweep', '--config', file, '--queue', own.url, '--queue-name', 'outage', '--poll-seconds', '0.3']);
       children.push(sweep.child);
-      await waitFor('a job to be training', () => fs.existsSync(path.join(out, 'runs')) && fs.readdirSync(path.join(out, 'runs')).some((d) => fs.existsSync(path.join(out, 'runs', d, 'checkpoint-3'))), 120_000, 10);
+      await waitFor('a job to be training', () => fs.existsSync(path.join(out, 'runs')) && fs.readdirSync(path.join(out, 'runs')).some((d) => checkpointAtLeast(path.join(out, 'runs', d), 3)), 120_000, 10);
       await own.stop();
       await waitFor('the sweep to report Redis unreachable', () => /Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\)/.test(sweep.out()), 20_000);
       assert.equal(sweep.child.exitCode, null, 'the sweep waits for Redis');
