@@ -21,7 +21,7 @@ import { Queue } from 'bullmq';
 import { parseTrainConfig } from '../../src/train/config.js';
 import { trainRun } from '../../src/train/run.js';
 import type { SweepResults } from '../../src/sweep/results.js';
-import { assertSameTraining, checkpointAtLeast, cli, cliChild, resumeEvents, stepLog, tinyBase, waitFor, writeSweep } from '../sweep-helpers.js';
+import { assertSameTraining, checkpointAtLeast, cli, cliAsync, cliChild, resumeEvents, stepLog, tinyBase, waitFor, writeSweep } from '../sweep-helpers.js';
 
 function findRedisServer(): string | null {
   const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin'];
@@ -126,7 +126,8 @@ describe('sweep over BullMQ workers with a real Redis', { skip: REDIS === null ?
     assert.equal(l.status, 0, l.stderr);
 
     const workers = [startWorker(redis.url, 'six'), startWorker(redis.url, 'six')];
-    const q = cli(tmp, ['sweep', '--config', queued, '--queue', redis.url, '--queue-name', 'six', '--poll-seconds', '0.3']);
+    // async: the workers' output pipes are drained meanwhile
+    const q = await cliAsync(tmp, ['sweep', '--config', queued, '--queue', redis.url, '--queue-name', 'six', '--poll-seconds', '0.3']);
     await stopWorkers(workers);
     assert.equal(q.status, 0, q.stderr + workers.map((w) => w.out()).join('\n'));
 
