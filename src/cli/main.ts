@@ -8,6 +8,7 @@
  *   softprompt inspect PATH
  *   softprompt tasks
  *   softprompt serve --model DIR --adapter NAME=DIR …
+ *   softprompt pretrain --model-config cfg.json --corpus span.txt --output DIR   (draft)
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
@@ -15,6 +16,7 @@ import { evalCommand } from './eval.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
 import { predictCommand } from './predict.js';
+import { pretrainCommand } from './pretrain.js';
 import { serveCommand } from './serve.js';
 import { tasksCommand } from './tasks.js';
 import { trainCommand } from './train.js';
@@ -48,7 +50,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand(), pretrainCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;
