@@ -6,7 +6,7 @@
  * gradient GEMMs (about one more GEMM per linear layer: ×1.5 on the GEMM time) and the optimizer.
  * Prints wall and CPU time per step; CPU time / threads is what an idle machine would take.
  */
-import { getThreads } from '../src/engine/index.js';
+import { getThreads, setThreads } from '../src/engine/index.js';
 import { parseT5Config, T5Model, loadT5Weights, type Precision } from '../src/models/t5.js';
 import { expandedLengths } from '../src/pretrain/span-corruption.js';
 import { initT5Weights } from '../src/pretrain/t5-init.js';
@@ -31,22 +31,29 @@ function run(name: string, B: number, inputLength: number, reps: number, precisi
   for (let i = 0; i < labels.length; i++) labels[i] = 3 + ((i * 104729) % 31000);
   const batch = { B, Te: inputLength, inputsEmbeds: model.embed(ids), encoderMask: new Float32Array(B * inputLength).fill(1), S: targetsLength, labels };
   model.lossAndGrad(batch); // warm-up: workspace, bf16 weight copies
-  const wall: number[] = [], cpu: number[] = [];
+  const wall: number[] = [], cpu: number[] = [], fwdCpu: number[] = [];
+  let loss = NaN;
   for (let r = 0; r < reps; r++) {
-    const c0 = process.cpuUsage(), t0 = performance.now();
-    model.lossAndGrad(batch);
+    let c0 = process.cpuUsage();
+    const t0 = performance.now();
+    loss = model.lossAndGrad(batch).loss;
     wall.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
+    let c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
+    c0 = process.cpuUsage();
+    model.forward(batch);
+    c = process.cpuUsage(c0);
+    fwdCpu.push((c.user + c.system) / 1000);
   }
   const params = Object.values(w).reduce((a, t) => a + t.data.length, 0);
   const cpuPerThread = median(cpu) / getThreads();
   const raw = B * tokensLength;
-  console.log([name, `${(params / 1e6).toFixed(1)}M`, precision, `B=${B}`, `wall ${median(wall).toFixed(0)} ms`, `cpu/thread ${cpuPerThread.toFixed(0)} ms`,
+  console.log([name, `${(params / 1e6).toFixed(1)}M`, precision, `B=${B}×${inputLength}`, `threads ${getThreads()}`, `loss ${loss.toFixed(2)}`, `wall ${median(wall).toFixed(0)} ms`, `cpu/thread ${cpuPerThread.toFixed(0)} ms (fwd ${(median(fwdCpu) / getThreads()).toFixed(0)})`,
     `raw tok/s wall ${(raw / (median(wall) / 1000)).toFixed(0)}`, `idle-machine ${(raw / (cpuPerThread / 1000)).toFixed(0)}`,
     `full-step est. ${(raw / (1.5 * cpuPerThread / 1000)).toFixed(0)} tok/s`].join(' | '));
 }
 
 const argv = process.argv.slice(2);
 const names = flag(argv, '--configs', Object.keys(CONFIGS).join(',')).split(',');
+if (flag(argv, '--threads', '') !== '') setThreads(Number(flag(argv, '--threads', '0')));
 for (const n of names) run(n, Number(flag(argv, '--batch', '8')), Number(flag(argv, '--input', '512')), Number(flag(argv, '--reps', '3')), flag(argv, '--precision', 'fp32') as Precision);

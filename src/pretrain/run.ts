@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
+import type { Seq2SeqBatch } from '../models/types.js';
+import type { T5Model } from '../models/t5.js';
 import type { PretrainConfig } from './config.js';
 import { TOKENIZER_FILES, type PreparedPretraining } from './prepare.js';
 import type { PretrainBatch } from './stream.js';
@@ -22,6 +24,11 @@ export function pretrainStep(_batch: PretrainBatch, _step: number, _cfg: Pretrai
   throw new SoftpromptError('unsupported',
     'softprompt pretrain needs the full fine-tuning method (weight gradients), which is not in this build yet; the data stream and the model are ready (--dry-run shows them, --init-only writes the initialised model).',
     { path: 'pretrainStep' });
+}
+
+/** The model's batch: input ids embedded with its `shared` table (decoder inputs are the labels shifted right). */
+export function toSeq2SeqBatch(model: T5Model, b: PretrainBatch): Seq2SeqBatch {
+  return { B: b.B, Te: b.Te, inputsEmbeds: model.embed(b.inputIds), encoderMask: b.encoderMask, S: b.S, labels: b.labels };
 }
 
 /** Copy the tokenizer files next to the model, so the folder loads on its own (softprompt and transformers). */
