@@ -80,6 +80,8 @@ describe('pretraining stream', () => {
     const b = new PretrainStream(corpus(4), SUPERVISED, opts);
     b.restore(saved);
     assert.deepEqual([b.nextBatch(3), b.nextBatch(3)], next);
+    assert.deepEqual(b.fingerprint, a.fingerprint);
+    assert.notDeepEqual(new PretrainStream(corpus(5), SUPERVISED, opts).fingerprint, a.fingerprint);
     expectError(() => b.restore({ span: 1, supervised: 1, drawn: 3 }), 'invalid_config', 'span + supervised = drawn');
   });
 

@@ -107,6 +107,12 @@ export class PretrainStream {
     this.pos = { ...state };
   }
 
+  /** What a checkpoint stores beside `state` so a resume can tell that the corpus or the options changed. */
+  get fingerprint(): { numChunks: number; chunkLength: number; tokenCount: number; supervised: number; mixtureRate: number; seed: number } {
+    const c = this.corpus;
+    return { numChunks: c.numChunks, chunkLength: c.chunkLength, tokenCount: c.tokenCount, supervised: this.supervised.length, mixtureRate: this.mixtureRate, seed: this.opts.seed };
+  }
+
   /** Epochs of the span corpus consumed so far (fractional). */
   get spanEpochs(): number {
     return this.pos.span / this.corpus.numChunks;
