@@ -3,7 +3,7 @@ unchanged in transformers: no missing, unexpected or mismatched tensors, every t
 values, and a finite forward loss. Also compares each tensor's std with the std of the same tensor in a model
 transformers initialises itself from the same config.json (T5PreTrainedModel._init_weights).
 
-    node bin/softprompt.js pretrain --model-config cfg.json --init-only --output /tmp/t5-new --max-shard-mb 1
+    node bin/softprompt.js pretrain --model-config cfg.json --init-only --output /tmp/t5-new
     /work/venv/bin/python scripts/check-hf-t5-folder.py /tmp/t5-new
 """
 import json

@@ -40,7 +40,7 @@ describe('softprompt pretrain (draft)', () => {
 
   it('--init-only writes an HF folder softprompt loads: config, bf16 weights, tokenizer', () => {
     const dir = path.join(ROOT, 'init');
-    lines({ ...BASE, output: dir, maxShardMb: 0.2 }, { dryRun: false, initOnly: true });
+    lines({ ...BASE, corpus: [], output: dir, maxShardMb: 0.2 }, { dryRun: false, initOnly: true }); // no corpus needed
     assert.ok(fs.existsSync(path.join(dir, 'model.safetensors.index.json')));
     for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors') && !f.startsWith('model-00001'))) {
       assert.ok(fs.statSync(path.join(dir, f)).size <= 0.2e6, f); // shared.weight (2 MB) is alone in shard 1
@@ -67,6 +67,7 @@ describe('softprompt pretrain (draft)', () => {
     expectError(() => resolvePretrainConfig({ ...BASE }), 'invalid_config', 'config.output');
     expectError(() => lines({ ...BASE, ...out, corpus: [path.join(ROOT, 'none.txt')] }, { dryRun: true, initOnly: false }), 'file_not_found', 'none.txt');
     expectError(() => lines({ ...BASE, ...out, inputLength: 4000 }, { dryRun: true, initOnly: false }), 'invalid_data', 'fewer than one chunk');
+    expectError(() => lines({ ...BASE, ...out, corpus: [] }, { dryRun: true, initOnly: false }), 'invalid_config', 'No corpus');
     expectError(() => lines({ ...BASE, ...out, model: fixture('t5-tiny'), modelConfig: undefined }, { dryRun: false, initOnly: true }), 'invalid_config', '--init-only');
   });
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { parsePretrainConfig, type PretrainConfig } from '../pretrain/config.js';
-import { describePretraining, preparePretraining } from '../pretrain/prepare.js';
+import { describeModel, describePretraining, prepareModel, preparePretraining } from '../pretrain/prepare.js';
 import { runPretraining, writeInitialModel } from '../pretrain/run.js';
 import { choiceArg, collect, floatArg, intArg } from './options.js';
 import { displayPath, packageRoot } from './paths.js';
@@ -23,7 +23,7 @@ SentencePiece tokenizer (sentinels <extra_id_k> = 32099 − k).
 
 Examples:
   $ softprompt pretrain --model-config t5-small-config.json --corpus corpus/span.txt --output runs/t5-pre --dry-run
-  $ softprompt pretrain --model-config cfg.json --corpus corpus/span.txt --output models/t5-new --init-only
+  $ softprompt pretrain --model-config cfg.json --output models/t5-new --init-only
   $ softprompt pretrain --model-config cfg.json --corpus corpus/span.txt --supervised corpus/supervised.jsonl \\
       --mixture-rate 0.25 --input-length 256 --batch-size 16 --steps 3000 --lr 1e-3 --output runs/t5-pre
 `;
@@ -99,14 +99,17 @@ export function pretrainCommand(): Command {
 }
 
 export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean; initOnly: boolean }, out: (line: string) => void = (l) => process.stdout.write(l + '\n')): void {
-  const prepared = preparePretraining(cfg, path.join(packageRoot(), 'test', 'fixtures', 'tokenizers', 't5'));
-  for (const line of describePretraining(cfg, prepared)) out(line);
+  const bundledTokenizer = path.join(packageRoot(), 'test', 'fixtures', 'tokenizers', 't5');
   if (mode.initOnly) {
-    const { files, oversized } = writeInitialModel(cfg, prepared);
+    const model = prepareModel(cfg, bundledTokenizer);
+    for (const line of describeModel(cfg, model)) out(line);
+    const { files, oversized } = writeInitialModel(cfg, model);
     out(`wrote ${displayPath(cfg.output)}: ${files.join(', ')}`);
     if (oversized.length > 0) out(`note: ${oversized.join(', ')} exceed${oversized.length === 1 ? 's' : ''} --max-shard-mb on ${oversized.length === 1 ? 'its' : 'their'} own and got a shard each (a tensor cannot be split across shards)`);
     return;
   }
+  const prepared = preparePretraining(cfg, bundledTokenizer);
+  for (const line of describePretraining(cfg, prepared)) out(line);
   if (mode.dryRun) return;
   runPretraining(cfg, prepared, cfg.quiet ? () => {} : out);
 }

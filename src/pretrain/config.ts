@@ -10,7 +10,7 @@ export const PretrainConfigSchema = z.object({
   model: z.string().min(1).optional(), // existing HF T5 folder to continue from (exclusive with modelConfig)
   modelConfig: z.string().min(1).optional(), // config.json of a new T5, initialised as HF _init_weights
   tokenizer: z.string().min(1).optional(), // T5 tokenizer folder; default: the model folder, else the bundled T5 tokenizer
-  corpus: z.array(z.string().min(1)).min(1), // text (one document per line), .jsonl or .tsv files
+  corpus: z.array(z.string().min(1)).default([]), // text (one document per line), .jsonl or .tsv files; required to train
   textFields: z.array(z.string().min(1)).optional(), // JSONL keys / TSV columns to read (default JSONL "text")
   supervised: z.string().min(1).optional(), // supervised.jsonl of the corpus builder ({"input", "target"} rows)
   mixtureRate: z.number().min(0).max(1).default(0), // fraction of rows that are supervised examples

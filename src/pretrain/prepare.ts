@@ -17,7 +17,7 @@ import { PretrainStream } from './stream.js';
 import { tokenizeSupervised, type SupervisedExample } from './supervised.js';
 import { completeT5ConfigJson } from './t5-init.js';
 
-export interface PreparedPretraining {
+export interface PreparedModel {
   /** The model's config.json as it will be written (new model) or as read (existing folder). */
   configJson: Record<string, unknown>;
   config: T5Config;
@@ -25,6 +25,9 @@ export interface PreparedPretraining {
   start: 'new' | 'continue';
   tokenizer: Tokenizer;
   tokenizerDir: string;
+}
+
+export interface PreparedPretraining extends PreparedModel {
   corpus: PackedCorpus;
   supervisedRows: number;
   stream: PretrainStream;
@@ -61,8 +64,11 @@ function readSupervised(file: string): SupervisedExample[] {
   });
 }
 
-/** `defaultTokenizer`: used when neither --tokenizer nor the model folder has one (the CLI passes the bundled T5 one). */
-export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: string): PreparedPretraining {
+/**
+ * The model config and tokenizer. `defaultTokenizer`: used when neither --tokenizer nor the model folder has one
+ * (the CLI passes the bundled T5 one).
+ */
+export function prepareModel(cfg: PretrainConfig, defaultTokenizer?: string): PreparedModel {
   let configJson: Record<string, unknown>;
   let config: T5Config;
   let modelDir: string | undefined;
@@ -85,6 +91,15 @@ export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: strin
   if (tokenizer.vocabSize > config.vocab_size) {
     throw new SoftpromptError('invalid_config', `The tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocab_size}.`, { path: 'vocab_size', file: tokenizerDir });
   }
+  sentinelVocab(tokenizer, tokenizerDir); // a T5 tokenizer, checked before any data is read
+  return { configJson, config, start: modelDir === undefined ? 'new' : 'continue', tokenizer, tokenizerDir };
+}
+
+/** prepareModel, then the packed corpus, the supervised rows and the stream. */
+export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: string): PreparedPretraining {
+  const model = prepareModel(cfg, defaultTokenizer);
+  const { tokenizer, tokenizerDir } = model;
+  if (cfg.corpus.length === 0) throw new SoftpromptError('invalid_config', 'No corpus: give at least one --corpus file.', { path: 'config.corpus' });
   const vocab = sentinelVocab(tokenizer, tokenizerDir);
 
   const spanOptions: SpanCorruptionOptions = { noiseDensity: cfg.noiseDensity, meanNoiseSpanLength: cfg.meanNoiseSpanLength };
@@ -95,19 +110,22 @@ export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: strin
   const stream = new PretrainStream(corpus, cfg.mixtureRate > 0 ? supervised : [], {
     seed: cfg.seed, inputLength: cfg.inputLength, vocab, padId: tokenizer.padId, mixtureRate: cfg.mixtureRate, spanOptions,
   });
-  return {
-    configJson, config, start: modelDir === undefined ? 'new' : 'continue', tokenizer, tokenizerDir, corpus,
-    supervisedRows: supervised.length, stream, spanOptions, targetsLength,
-  };
+  return { ...model, corpus, supervisedRows: supervised.length, stream, spanOptions, targetsLength };
 }
 
 /** One paragraph on what the run will see, for the CLI and the model card. */
-export function describePretraining(cfg: PretrainConfig, p: PreparedPretraining): string[] {
+export function describeModel(cfg: PretrainConfig, p: PreparedModel): string[] {
   const c = p.config;
-  const spanRowsPerStep = cfg.batchSize * (1 - cfg.mixtureRate);
   return [
     `model: ${p.start === 'new' ? `new T5 from ${cfg.modelConfig}` : `continue ${cfg.model}`} (d_model ${c.d_model}, ${c.num_layers}+${c.num_decoder_layers} layers, ${c.num_heads} heads × ${c.d_kv}, d_ff ${c.d_ff}, ${c.feed_forward_proj}, vocab ${c.vocab_size})`,
     `tokenizer: ${p.tokenizerDir} (${p.tokenizer.vocabSize} tokens, <extra_id_0> = ${p.tokenizer.vocabSize - 1})`,
+  ];
+}
+
+export function describePretraining(cfg: PretrainConfig, p: PreparedPretraining): string[] {
+  const spanRowsPerStep = cfg.batchSize * (1 - cfg.mixtureRate);
+  return [
+    ...describeModel(cfg, p),
     `corpus: ${p.corpus.documents} documents, ${p.corpus.tokenCount} tokens → ${p.corpus.numChunks} chunks of ${p.corpus.chunkLength} (inputs ${cfg.inputLength}, targets ${p.targetsLength}; noise ${cfg.noiseDensity}, mean span ${cfg.meanNoiseSpanLength})`,
     `supervised: ${cfg.mixtureRate > 0 ? `${p.supervisedRows} rows at rate ${cfg.mixtureRate}` : 'none'}`,
     `plan: ${cfg.steps} steps × batch ${cfg.batchSize} ≈ ${(cfg.steps * spanRowsPerStep * p.corpus.chunkLength / 1e6).toFixed(2)}M corpus tokens in span rows (${(cfg.steps * spanRowsPerStep / p.corpus.numChunks).toFixed(2)} epochs of the span corpus)${cfg.mixtureRate > 0 ? ` + ${Math.round(cfg.steps * cfg.batchSize * cfg.mixtureRate)} supervised rows` : ''}`,

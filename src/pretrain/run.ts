@@ -8,7 +8,7 @@ import { SoftpromptError } from '../errors.js';
 import type { Seq2SeqBatch } from '../models/types.js';
 import type { T5Model } from '../models/t5.js';
 import type { PretrainConfig } from './config.js';
-import { TOKENIZER_FILES, type PreparedPretraining } from './prepare.js';
+import { TOKENIZER_FILES, type PreparedModel, type PreparedPretraining } from './prepare.js';
 import type { PretrainBatch } from './stream.js';
 import { writeNewT5Folder } from './t5-init.js';
 
@@ -45,7 +45,7 @@ export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
 }
 
 /** --init-only: the new model as an HF folder (config.json, bf16 shards ≤ maxShardMb, tokenizer). */
-export function writeInitialModel(cfg: PretrainConfig, p: PreparedPretraining): { files: string[]; oversized: string[] } {
+export function writeInitialModel(cfg: PretrainConfig, p: PreparedModel): { files: string[]; oversized: string[] } {
   if (p.start !== 'new') throw new SoftpromptError('invalid_config', '--init-only needs --model-config (a new model), not --model.', { path: 'config.modelConfig' });
   const written = writeNewT5Folder(cfg.output, p.configJson, { seed: cfg.seed, dtype: 'BF16', maxShardBytes: shardBudget(cfg.maxShardMb) });
   const tok = copyTokenizerFiles(p.tokenizerDir, cfg.output);
