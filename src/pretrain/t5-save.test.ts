@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig, openWeights } from '../io/hf-folder.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
-import { T5Model } from '../models/t5.js';
+import { loadT5Weights, parseT5Config, T5Model } from '../models/t5.js';
 import { fixture } from '../../test/paths.js';
 import { packDocuments, readDocuments } from './corpus.js';
 import { toSeq2SeqBatch } from './run.js';
@@ -20,8 +20,8 @@ const TINY = fixture('t5-tiny');
 describe('T5 back to an HF folder', () => {
   it('t5WeightsToTensors gives every tensor of the file back under its HF name', () => {
     const store = openWeights(TINY);
-    const model = T5Model.load(loadConfig(TINY), store);
-    const tensors = t5WeightsToTensors(model.config, model.weights);
+    const cfg = parseT5Config(loadConfig(TINY));
+    const tensors = t5WeightsToTensors(cfg, loadT5Weights(cfg, store));
     assert.deepEqual(Object.keys(tensors).sort(), store.names().sort());
     for (const [name, t] of Object.entries(tensors)) {
       assert.deepEqual(t.shape, store.info(name).shape, name);
@@ -31,18 +31,19 @@ describe('T5 back to an HF folder', () => {
 
   it('saveT5Folder (F32) round-trips; bf16 shards load as the rounded weights', () => {
     const json = loadConfig(TINY);
-    const model = T5Model.load(json, openWeights(TINY));
+    const cfg = parseT5Config(json);
+    const weights = loadT5Weights(cfg, openWeights(TINY));
     const f32 = path.join(ROOT, 'f32');
-    saveT5Folder(f32, json, model.config, model.weights, { dtype: 'F32' });
-    const again = T5Model.load(loadConfig(f32), openWeights(f32));
-    assert.deepEqual(again.weights.shared, model.weights.shared);
-    assert.deepEqual(again.weights.decoder[1]!.crossAttn.o, model.weights.decoder[1]!.crossAttn.o);
+    saveT5Folder(f32, json, cfg, weights, { dtype: 'F32' });
+    const again = loadT5Weights(parseT5Config(loadConfig(f32)), openWeights(f32));
+    assert.deepEqual(again.shared, weights.shared);
+    assert.deepEqual(again.decoder[1]!.crossAttn.o, weights.decoder[1]!.crossAttn.o);
     const bf = path.join(ROOT, 'bf16');
-    const w = saveT5Folder(bf, json, model.config, model.weights, { dtype: 'BF16', maxShardBytes: 50_000 });
+    const w = saveT5Folder(bf, json, cfg, weights, { dtype: 'BF16', maxShardBytes: 50_000 });
     assert.ok(w.files.length > 3);
     assert.equal(loadConfig(bf).dtype, 'bfloat16');
     const q = openWeights(bf).getF32('encoder.block.1.layer.0.SelfAttention.q.weight');
-    const ref = model.weights.encoder[1]!.attn.q;
+    const ref = weights.encoder[1]!.attn.q;
     for (let i = 0; i < q.length; i++) assert.ok(Math.abs(q[i]! - ref[i]!) <= Math.abs(ref[i]!) * 2 ** -8);
   });
 
