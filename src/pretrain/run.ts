@@ -17,8 +17,13 @@ import { writeNewT5Folder } from './t5-init.js';
  * One optimizer step of pretraining on `batch`: embed batch.inputIds with the model's `shared` table, T5 forward
  * on (inputsEmbeds, encoderMask, labels) with dropout, backward with WEIGHT gradients (all tensors trainable),
  * clip to cfg.maxGradNorm, AdamW / Adafactor step at lr·schedule(step). Returns the mean token loss.
- * The checkpoint of step `step` must store the optimizer state and `stream.state` (three counters) so that a
- * resumed run draws exactly the batches an uninterrupted one would.
+ * With main's WeightTraining (t5-grads) that is, once per run: grads = model.setTrainable(all weight names),
+ * Params over model.weights() (decay per methods/full/select.ts), and per step: zero the grads,
+ * out = model.lossAndGrad(toSeq2SeqBatch(model, batch), { train: true, seed }), model.embedBackward(batch.inputIds,
+ * out.dInputsEmbeds, B, Te, 0), clipGradNorm, optimizer.step(lrFactor(step)).
+ * The checkpoint of step `step` must store the optimizer state, `stream.state` (three counters) and
+ * `stream.fingerprint`, so that a resumed run draws exactly the batches an uninterrupted one would. The trained
+ * model is saved with saveT5Folder (t5-save.ts) + copyTokenizerFiles, in bf16 shards of shardBudget(maxShardMb).
  */
 export function pretrainStep(_batch: PretrainBatch, _step: number, _cfg: PretrainConfig): number {
   throw new SoftpromptError('unsupported',
