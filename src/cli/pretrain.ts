@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { parsePretrainConfig, type PretrainConfig } from '../pretrain/config.js';
-import { describeModel, describePretraining, prepareModel, preparePretraining } from '../pretrain/prepare.js';
+import { describeModel, describePretraining, prepareModel, preparePretraining, tokenCacheDir } from '../pretrain/prepare.js';
 import { runPretraining, writeInitialModel } from '../pretrain/run.js';
 import { choiceArg, collect, floatArg, intArg } from './options.js';
 import { displayPath, packageRoot } from './paths.js';
@@ -108,7 +108,8 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
     if (oversized.length > 0) out(`note: ${oversized.join(', ')} exceed${oversized.length === 1 ? 's' : ''} --max-shard-mb on ${oversized.length === 1 ? 'its' : 'their'} own and got a shard each (a tensor cannot be split across shards)`);
     return;
   }
-  const prepared = preparePretraining(cfg, bundledTokenizer);
+  // a dry run writes nothing; a training run keeps the tokenized corpus in <output>/cache for its resumes
+  const prepared = preparePretraining(cfg, bundledTokenizer, mode.dryRun ? {} : { cacheDir: tokenCacheDir(cfg) });
   for (const line of describePretraining(cfg, prepared)) out(line);
   if (mode.dryRun) return;
   runPretraining(cfg, prepared, cfg.quiet ? () => {} : out);

@@ -13,7 +13,8 @@ import { readJsonl } from '../tasks/jsonl.js';
 import type { PretrainConfig } from './config.js';
 import { packDocuments, readDocuments, type PackedCorpus } from './corpus.js';
 import { expandedLengths, sentinelVocab, type SpanCorruptionOptions } from './span-corruption.js';
-import { PretrainStream } from './stream.js';
+import { PretrainStream, type TokenizedExample } from './stream.js';
+import { cachedCorpus, cachedSupervised, cacheKey } from './token-cache.js';
 import { tokenizeSupervised, type SupervisedExample } from './supervised.js';
 import { completeT5ConfigJson } from './t5-init.js';
 
@@ -33,6 +34,8 @@ export interface PreparedPretraining extends PreparedModel {
   stream: PretrainStream;
   spanOptions: SpanCorruptionOptions;
   targetsLength: number;
+  /** whether the tokens came from the cache folder */
+  cached: { corpus: boolean; supervised: boolean };
 }
 
 function readJsonObject(file: string, what: string): Record<string, unknown> {
@@ -95,8 +98,16 @@ export function prepareModel(cfg: PretrainConfig, defaultTokenizer?: string): Pr
   return { configJson, config, start: modelDir === undefined ? 'new' : 'continue', tokenizer, tokenizerDir };
 }
 
-/** prepareModel, then the packed corpus, the supervised rows and the stream. */
-export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: string): PreparedPretraining {
+/** Where tokenized corpora are kept between runs: the run folder's cache/. */
+export function tokenCacheDir(cfg: PretrainConfig): string {
+  return path.join(cfg.output, 'cache');
+}
+
+/**
+ * prepareModel, then the packed corpus, the supervised rows and the stream. With `cacheDir`, tokenized corpora
+ * are read from / written to it (token-cache.ts).
+ */
+export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: string, opts: { cacheDir?: string } = {}): PreparedPretraining {
   const model = prepareModel(cfg, defaultTokenizer);
   const { tokenizer, tokenizerDir } = model;
   if (cfg.corpus.length === 0) throw new SoftpromptError('invalid_config', 'No corpus: give at least one --corpus file.', { path: 'config.corpus' });
@@ -104,13 +115,21 @@ export function preparePretraining(cfg: PretrainConfig, defaultTokenizer?: strin
 
   const spanOptions: SpanCorruptionOptions = { noiseDensity: cfg.noiseDensity, meanNoiseSpanLength: cfg.meanNoiseSpanLength };
   const { tokensLength, targetsLength } = expandedLengths(cfg.inputLength, spanOptions);
-  const docs = cfg.corpus.flatMap((file) => readDocuments({ file, ...(cfg.textFields === undefined ? {} : { fields: cfg.textFields }) }));
-  const corpus = packDocuments(docs, tokenizer, tokensLength);
-  const supervised = cfg.supervised === undefined ? [] : tokenizeSupervised(readSupervised(cfg.supervised), tokenizer, cfg.inputLength);
+  const tokenizerFiles = TOKENIZER_FILES.map((f) => path.join(tokenizerDir, f));
+  const corpusKey = cacheKey(['corpus', JSON.stringify(cfg.textFields ?? null), String(tokensLength), ...cfg.corpus], [...tokenizerFiles, ...cfg.corpus]);
+  const { corpus, hit: corpusCached } = cachedCorpus(opts.cacheDir, corpusKey, () => packDocuments(
+    cfg.corpus.flatMap((file) => readDocuments({ file, ...(cfg.textFields === undefined ? {} : { fields: cfg.textFields }) })), tokenizer, tokensLength));
+  let supervised: TokenizedExample[] = [];
+  let supervisedCached = false;
+  if (cfg.supervised !== undefined) {
+    const file = cfg.supervised;
+    const key = cacheKey(['supervised', String(cfg.inputLength), file], [...tokenizerFiles, file]);
+    ({ rows: supervised, hit: supervisedCached } = cachedSupervised(opts.cacheDir, key, () => tokenizeSupervised(readSupervised(file), tokenizer, cfg.inputLength)));
+  }
   const stream = new PretrainStream(corpus, cfg.mixtureRate > 0 ? supervised : [], {
     seed: cfg.seed, inputLength: cfg.inputLength, vocab, padId: tokenizer.padId, mixtureRate: cfg.mixtureRate, spanOptions,
   });
-  return { ...model, corpus, supervisedRows: supervised.length, stream, spanOptions, targetsLength };
+  return { ...model, corpus, supervisedRows: supervised.length, stream, spanOptions, targetsLength, cached: { corpus: corpusCached, supervised: supervisedCached } };
 }
 
 /** One paragraph on what the run will see, for the CLI and the model card. */
@@ -126,7 +145,7 @@ export function describePretraining(cfg: PretrainConfig, p: PreparedPretraining)
   const spanRowsPerStep = cfg.batchSize * (1 - cfg.mixtureRate);
   return [
     ...describeModel(cfg, p),
-    `corpus: ${p.corpus.documents} documents, ${p.corpus.tokenCount} tokens → ${p.corpus.numChunks} chunks of ${p.corpus.chunkLength} (inputs ${cfg.inputLength}, targets ${p.targetsLength}; noise ${cfg.noiseDensity}, mean span ${cfg.meanNoiseSpanLength})`,
+    `corpus${p.cached.corpus ? ' (cached tokens)' : ''}: ${p.corpus.documents} documents, ${p.corpus.tokenCount} tokens → ${p.corpus.numChunks} chunks of ${p.corpus.chunkLength} (inputs ${cfg.inputLength}, targets ${p.targetsLength}; noise ${cfg.noiseDensity}, mean span ${cfg.meanNoiseSpanLength})`,
     `supervised: ${cfg.mixtureRate > 0 ? `${p.supervisedRows} rows at rate ${cfg.mixtureRate}` : 'none'}`,
     `plan: ${cfg.steps} steps × batch ${cfg.batchSize} ≈ ${(cfg.steps * spanRowsPerStep * p.corpus.chunkLength / 1e6).toFixed(2)}M corpus tokens in span rows (${(cfg.steps * spanRowsPerStep / p.corpus.numChunks).toFixed(2)} epochs of the span corpus)${cfg.mixtureRate > 0 ? ` + ${Math.round(cfg.steps * cfg.batchSize * cfg.mixtureRate)} supervised rows` : ''}`,
   ];
