@@ -10,6 +10,7 @@
  *   softprompt serve --model DIR --adapter NAME=DIR …
  *   softprompt sweep --config sweep.json [--queue redis://HOST:PORT]   (and sweep status)
  *   softprompt worker --queue redis://HOST:PORT
+ *   softprompt pretrain --model-config cfg.json --corpus span.txt --output DIR   (draft)
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
@@ -18,6 +19,7 @@ import { evalCommand } from './eval.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
 import { predictCommand } from './predict.js';
+import { pretrainCommand } from './pretrain.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { tasksCommand } from './tasks.js';
@@ -57,7 +59,7 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show help')
     .enablePositionalOptions() // `sweep status --config f`: options after a subcommand are that subcommand's
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand(), pretrainCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;
