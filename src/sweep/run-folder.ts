@@ -59,7 +59,7 @@ export function checkRunConfig(runDir: string, config: Record<string, unknown>):
   if (canonicalConfig(saved as Record<string, unknown>) === canonicalConfig(config)) return;
   const a = saved as Record<string, unknown>;
   const diff = Object.keys({ ...a, ...config }).filter((k) => !RUNTIME_KEYS.includes(k) && JSON.stringify(a[k]) !== JSON.stringify(config[k]));
-  throw new SoftpromptError('invalid_config', `Run folder ${runDir} holds a run of another config (${diff.slice(0, 4).map((k) => `${k}: ${JSON.stringify(a[k])} there, ${JSON.stringify(config[k])} now`).join('; ')}).`, {
+  throw new SoftpromptError('invalid_config', `Run folder ${runDir} holds a run of another config (${diff.slice(0, 4).map((k) => `${k}: ${shown(a[k])} there, ${shown(config[k])} now`).join('; ')}).`, {
     file, path: `config.${diff[0] ?? ''}`, hint: 'the sweep file changed after this job ran: give the sweep a new "output", or delete that run folder to rerun it.',
   });
 }
@@ -121,4 +121,9 @@ export function hasCheckpoint(runDir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A config value in a message; an absent one is the method's default. */
+function shown(v: unknown): string {
+  return v === undefined ? 'the default' : JSON.stringify(v);
 }

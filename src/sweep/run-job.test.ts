@@ -44,5 +44,5 @@ test('a run folder locked by a live trainer is reported busy, not trained', asyn
 test('a run folder holding another config is refused, naming the differing field', async () => {
   const j = job();
   fs.writeFileSync(path.join(j.runDir, 'run_config.json'), JSON.stringify({ ...j.config, lr: 0.9, threads: 7 }));
-  await expectErrorAsync(() => runJob(j, { watch: new StaleWatch(60_000) }), 'invalid_config', 'another config', 'lr: 0.9 there, 0.3 now');
+  await expectErrorAsync(() => runJob(j, { watch: new StaleWatch(60_000) }), 'invalid_config', 'another config', 'lr: 0.9 there, the default now');
 });

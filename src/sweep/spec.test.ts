@@ -100,6 +100,6 @@ test('job ids ignore runtime-only fields (threads, quiet) but not the run folder
   const { file, dir } = sweepFile({ base: { model: 'm' } });
   const c = planSweep(file, reader, dir).jobs[0]!.config;
   assert.equal(jobId({ ...c, threads: 8, quiet: false }), jobId(c));
-  assert.notEqual(jobId({ ...c, lr: c.lr * 2 }), jobId(c));
+  assert.notEqual(jobId({ ...c, lr: (c.lr ?? 0.3) * 2 }), jobId(c));
   assert.notEqual(jobId({ ...c, output: '/elsewhere' }), jobId(c));
 });
