@@ -5,6 +5,7 @@
       "sources": [
         "native/src/binding.cc",
         "native/src/thread_pool.cc",
+        "native/src/signals.cc",
         "native/kernels/matmul.cc",
         "native/kernels/norm.cc",
         "native/kernels/activation.cc",

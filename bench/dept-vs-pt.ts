@@ -30,9 +30,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getThreads, setThreads } from '../src/engine/index.js';
 import { loadTokenizerSync } from '../src/io/tokenizer.js';
-import { Dept, deptParamCount, deptRankForBudget, validateDeptConfig } from '../src/methods/dept.js';
+import { Dept, deptParamCount, deptRankForBudget, validateDeptConfig } from '../src/methods/dept/index.js';
 import type { PeftMethod } from '../src/methods/method.js';
-import { PromptTuning, validatePromptTuningConfig } from '../src/methods/prompt-tuning.js';
+import { getMethod, optimizerGroups } from '../src/methods/registry.js';
+import { PromptTuning, validatePromptTuningConfig } from '../src/methods/prompt-tuning/index.js';
 import { clipGradNorm } from '../src/train/clip.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { Rng } from '../src/train/rng.js';
@@ -124,7 +125,7 @@ function setupWorker(job: WorkerJob) {
     throw new Error(`${spec.name}: the method holds ${m.numParams()} trainable values, the budget says ${spec.params} (l=${spec.l}, r=${spec.r}, s=${s}, d=${C}).`);
   }
   const params = m.params();
-  const opt = new AdamW(params, [{ name: 'prompt', lr: 0.3, weightDecay: 0 }, { name: 'lowrank', lr: 1e-4, weightDecay: 0 }], { eps: 1e-6 });
+  const opt = new AdamW(params, optimizerGroups(getMethod(m.type), {}), { eps: 1e-6 }); // prompt 0.3, lowrank 1e-4, no decay
   const batches = job.batches.map((b) => {
     const labels = new Int32Array(b.B * 2); // (B, S=2): "1" </s>
     for (let i = 0; i < b.B; i++) { labels[i * 2] = 209; labels[i * 2 + 1] = 1; }

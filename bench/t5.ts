@@ -11,9 +11,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getThreads, setThreads } from '../src/engine/index.js';
-import { Dept, validateDeptConfig } from '../src/methods/dept.js';
+import { Dept, validateDeptConfig } from '../src/methods/dept/index.js';
 import type { PeftMethod } from '../src/methods/method.js';
-import { PromptTuning, validatePromptTuningConfig } from '../src/methods/prompt-tuning.js';
+import { getMethod, optimizerGroups } from '../src/methods/registry.js';
+import { PromptTuning, validatePromptTuningConfig } from '../src/methods/prompt-tuning/index.js';
 import type { Precision, T5Model } from '../src/models/t5.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { clipGradNorm } from '../src/train/clip.js';
@@ -82,7 +83,7 @@ function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, re
     ? PromptTuning.init(validatePromptTuningConfig({ numVirtualTokens: 100, init: 'SAMPLE_VOCAB' }), ctx)
     : Dept.init(validateDeptConfig({ numVirtualTokens: 60, rank: 30, maxLength: T, init: 'SAMPLE_VOCAB' }), ctx);
   const params = m.params();
-  const opt = new AdamW(params, [{ name: 'prompt', lr: 0.3, weightDecay: 0 }, { name: 'lowrank', lr: 1e-4, weightDecay: 0 }], { eps: 1e-6 });
+  const opt = new AdamW(params, optimizerGroups(getMethod(m.type), {}), { eps: 1e-6 }); // prompt 0.3, lowrank 1e-4, no decay
   const { E, mask, labels } = makeBatch(model, B, T);
   const parts: Record<string, number[]> = { transform: [], model: [], method_backward: [], optimizer: [] };
   const cpu: number[] = [];

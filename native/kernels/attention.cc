@@ -93,9 +93,12 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* probs, const AttnDims& d) {
+                        const float* v, const float* probs, const AttnDims& d, float* dbias) {
   const int64_t group = d.NH / d.NKV, C = d.NH * d.HS;
   const bool drop = d.dropP > 0.0f;
+  // dbias (NH, Tq, Tk) sums dS over the batch, but tasks run per (b, kv head): each task keeps its dS blocks in
+  // dSAll (B, NH, Tq, Tk) and one pass sums them afterwards in batch order, so the result is thread-independent.
+  std::vector<float> dSAll(dbias != nullptr ? static_cast<size_t>(d.B * d.NH * d.Tq * d.Tk) : 0);
   const uint64_t seedHash = dropout_seed_hash(d.dropSeed);
   const float dropScale = drop ? 1.0f / (1.0f - d.dropP) : 1.0f;
   parallel_tasks(d.B * d.NKV, [&](int64_t task) {
@@ -127,6 +130,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           dS[i] = dropout_keep(seedHash, static_cast<uint64_t>(base + i), d.dropP) ? dS[i] * dropScale : 0.0f;
       // forward: P = softmax(S), S = scale Q K^T + bias + mask  =>  dS = P (dP - rowsum(P dP))
       softmax_backward_rows(dS, P, d.Tq, d.Tk);
+      if (dbias != nullptr) std::copy(dS, dS + d.Tq * d.Tk, dSAll.data() + base);
       if (dq != nullptr)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.Tq, d.HS, d.Tk, d.scale, dS, d.Tk, K, d.kRow, 1.0f,
                     dq + b * d.qBatch + h * d.HS, d.qRow);
@@ -135,6 +139,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                     dk + b * d.kBatch + kvh * d.HS, d.kRow);
     }
   });
+  if (dbias != nullptr) {
+    const int64_t per = d.NH * d.Tq * d.Tk;
+    parallel_for(per, 1024, [&](int64_t i0, int64_t i1) {
+      for (int64_t b = 0; b < d.B; b++) {
+        const float* src = dSAll.data() + b * per;
+        for (int64_t i = i0; i < i1; i++) dbias[i] += src[i];
+      }
+    });
+  }
 }
 
 }  // namespace sp

@@ -56,8 +56,9 @@ struct AttnDims {
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v, const float* bias,
                        const float* mask, const AttnDims& d);
 // dq/dk/dv use the same strides as q/k/v and are accumulated (+=). Any of them may be null (skipped).
+// dbias (NH, Tq, Tk) += dLoss/d(bias) summed over the batch (T5's relative position bias); null: skipped.
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* probs, const AttnDims& d);
+                        const float* v, const float* probs, const AttnDims& d, float* dbias);
 
 // ---- elementwise ----
 // Counter-based keep decision shared by dropout kernels: uniform(seed, i) >= p.

@@ -12,6 +12,7 @@
 #include "bf16.h"
 #include "kernels.h"
 #include "onednn.h"
+#include "signals.h"
 #include "thread_pool.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -115,6 +116,13 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sp::pool_size()); }
+
+// watchSignals(on): catch SIGINT/SIGTERM into a flag (see signals.cc); pendingSignal() -> 0 or the signal number
+Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
+  sp::watch_signals(info.Length() > 0 && info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+Napi::Value PendingSignal(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sp::pending_signal()); }
 
 // gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
@@ -378,7 +386,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims)
+// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims, dbias?|null)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnDims d{};
   std::string err;
@@ -398,8 +406,9 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const float* k = a.f32(5, nk);
   const float* v = a.f32(6, nv);
   const float* probs = a.f32(7, d.B * d.NH * d.Tq * d.Tk);
+  float* dbias = a.f32(9, d.NH * d.Tq * d.Tk, true);
   if (!a.ok()) return info.Env().Undefined();
-  sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d);
+  sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d, dbias);
   return info.Env().Undefined();
 }
 
@@ -745,6 +754,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignals));
+  exports.Set("pendingSignal", Napi::Function::New(env, PendingSignal));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("matmulForward", Napi::Function::New(env, MatmulForward));
   exports.Set("matmulBackward", Napi::Function::New(env, MatmulBackward));

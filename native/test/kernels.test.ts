@@ -250,9 +250,9 @@ function attentionRef(q: View, k: View, v: View, bias: F64 | null, mask: F64 | n
   return { out, probs };
 }
 
-/** Accumulates dq, dk, dv (same strides as q, k, v; null = skip). */
+/** Accumulates dq, dk, dv (same strides as q, k, v; null = skip) and dbias (NH, Tq, Tk) summed over the batch. */
 function attentionBackwardRef(dq: View | null, dk: View | null, dv: View | null, dout: F64, q: View, k: View, v: View,
-  bias: F64 | null, mask: F64 | null, d: AttnDims, drop: AttnDrop | null = null): void {
+  bias: F64 | null, mask: F64 | null, d: AttnDims, drop: AttnDrop | null = null, dbias: F64 | null = null): void {
   const { B, NH, NKV, Tq, Tk, HS } = d;
   const C = NH * HS, group = NH / NKV;
   const { probs } = attentionRef(q, k, v, bias, mask, d);
@@ -282,6 +282,7 @@ function attentionBackwardRef(dq: View | null, dk: View | null, dv: View | null,
         for (let j = 0; j < Tk; j++) pdp += P[j]! * dP[j]!;
         for (let j = 0; j < Tk; j++) {
           const dS = P[j]! * (dP[j]! - pdp);
+          if (dbias !== null) dbias[(h * Tq + i) * Tk + j] += dS;
           for (let x = 0; x < HS; x++) {
             if (dq !== null) dq.buf[dq.off + qi(b, i, h) + x] += d.scale * dS * k.buf[k.off + ki(b, j, kvh) + x]!;
             if (dk !== null) dk.buf[dk.off + ki(b, j, kvh) + x] += d.scale * dS * q.buf[q.off + qi(b, i, h) + x]!;
@@ -680,14 +681,21 @@ describe('attention', () => {
       const pre = bufs.map((b) => randF32(r, b.length));
       const gGrads = pre.map((p, i) => guarded(`grad buffer ${i}`, p));
       const grads = gGrads.map((g) => g.inner);
-      E.attentionBackward(sub(q, grads), sub(k, grads), sub(v, grads), dout, sub(q, bufs), sub(k, bufs), sub(v, bufs), probs, d);
+      // with a bias, its gradient too (accumulated onto random contents, summed over the batch)
+      const dbiasPre = bias !== null ? randF32(r, bias.length) : null;
+      const gDbias = dbiasPre !== null ? guarded('dbias', dbiasPre) : null;
+      E.attentionBackward(sub(q, grads), sub(k, grads), sub(v, grads), dout, sub(q, bufs), sub(k, bufs), sub(v, bufs), probs, d,
+        gDbias?.inner ?? null);
       for (const g of gGrads) g.check();
+      gDbias?.check();
       const refGrads = bufs.map((b) => new Float64Array(b.length));
+      const refDbias = bias !== null ? new Float64Array(bias.length) : null;
       attentionBackwardRef(view(q, refGrads), view(k, refGrads), view(v, refGrads), dout64,
-        view(q, b64), view(k, b64), view(v, b64), bias64, mask64, d, drop);
+        view(q, b64), view(k, b64), view(v, b64), bias64, mask64, d, drop, refDbias);
       const loss = () => dot(dout64, attentionRef(view(q, b64), view(k, b64), view(v, b64), bias64, mask64, d, drop).out);
       const names = c.fused === true ? ['dqkv'] : ['dq', 'dk', 'dv'];
       for (let i = 0; i < bufs.length; i++) checkGrad(names[i]!, added(grads[i]!, pre[i]!), refGrads[i]!, fdGrad(b64[i]!, loss));
+      if (gDbias !== null) checkGrad('dbias', added(gDbias.inner, dbiasPre!), refDbias!, fdGrad(bias64!, loss));
 
       // a gradient the caller does not need is skipped when its pointer is null
       if (c.fused !== true) {
@@ -704,18 +712,20 @@ describe('attention', () => {
     const mask = new Float32Array(2 * 17);
     mask[17] = MASK_MIN;
     const dout = randF32(r, q.length);
+    const bias = randF32(r, 4 * 17 * 17);
     const run = (threads: number) => withThreads(threads, () => {
       const out = new Float32Array(q.length), probs = new Float32Array(2 * 4 * 17 * 17);
       const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
-      E.attentionForward(out, probs, q, k, v, null, mask, d);
-      E.attentionBackward(dq, dk, dv, dout, q, k, v, probs, d);
-      return { out, probs, dq, dk, dv };
+      const dbias = new Float32Array(bias.length);
+      E.attentionForward(out, probs, q, k, v, bias, mask, d);
+      E.attentionBackward(dq, dk, dv, dout, q, k, v, probs, d, dbias);
+      return { out, probs, dq, dk, dv, dbias };
     });
     const one = run(1), two = run(2);
-    for (const key of ['out', 'probs', 'dq', 'dk', 'dv'] as const) assert.deepEqual(two[key], one[key], `${key} differs between 1 and 2 threads`);
+    for (const key of ['out', 'probs', 'dq', 'dk', 'dv', 'dbias'] as const) assert.deepEqual(two[key], one[key], `${key} differs between 1 and 2 threads`);
     const n = 2 * 4 * 17 * 17, keep = new Uint8Array(n);
     E.dropoutForward(new Float32Array(n), keep, new Float32Array(n), d.dropP, d.dropSeed, n);
-    const ref = attentionRef({ buf: f64(q), off: 0 }, { buf: f64(k), off: 0 }, { buf: f64(v), off: 0 }, null, f64(mask), d,
+    const ref = attentionRef({ buf: f64(q), off: 0 }, { buf: f64(k), off: 0 }, { buf: f64(v), off: 0 }, f64(bias), f64(mask), d,
       { keep, scale: 1 / (1 - Math.fround(d.dropP)) });
     assertClose('out vs reference', two.out, ref.out, FWD_TOL);
   });
@@ -898,6 +908,7 @@ describe('argument checking', () => {
     ['gatedBackward', () => E.gatedBackward(Act.Silu, f(10), f(10), f(10), f(10), f(9), 10)],
     ['attentionForward', () => E.attentionForward(f(48), f(36), f(48), f(47), f(48), null, null, d)],
     ['attentionBackward', () => E.attentionBackward(f(48), f(48), f(48), f(48), f(48), f(48), f(48), f(35), d)],
+    ['attentionBackward', () => E.attentionBackward(f(48), f(48), f(48), f(48), f(48), f(48), f(48), f(36), d, f(17))],
     ['add', () => E.add(f(10), f(10), f(9), 10)],
     ['axpy', () => E.axpy(f(9), f(10), 1, 10)],
     ['scale', () => E.scale(f(9), 1, 10)],

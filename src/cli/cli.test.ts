@@ -235,9 +235,10 @@ describe('train → predict → eval on the bundled data', () => {
     assert.match(r.stdout, /accuracy\s+\d+\.\d\d/);
     const j = cli(['eval', ...common(), '--task', 'sst2', '--split', 'validation', '--eval-mode', 'rank', '--max-eval-examples', '8', '--json']);
     assert.equal(j.status, 0, show(j));
-    const rep = JSON.parse(j.stdout) as { examples: number; metrics: Record<string, number> };
+    const rep = JSON.parse(j.stdout) as { examples: number; metrics: Record<string, number>; loss: number };
     assert.equal(rep.examples, 8);
     assert.equal(typeof rep.metrics['accuracy'], 'number');
+    assert.ok(Number.isFinite(rep.loss) && rep.loss > 0, `loss ${rep.loss}`); // its value: src/predict/predict.test.ts
   });
 
   test('inspect the trained adapter and its run folder', () => {
@@ -249,27 +250,72 @@ describe('train → predict → eval on the bundled data', () => {
 });
 
 describe('Ctrl-C during training', () => {
-  test('SIGINT ends the run (130), saved checkpoints stay, --resume continues', async () => {
+  const args = (out: string, steps: number) => ['train', '--model', TINY, '--tokenizer', TOKENIZER, '--output', out, '--steps', String(steps),
+    '--eval-every', '0', '--eval-mode', 'rank', '--max-eval-examples', '8', '--batch-size', '4', '--max-length', '16',
+    '--prompt-length', '4', '--budget', '8', '--warmup-steps', '10'];
+  const logged = (out: string): number => {
+    try {
+      return fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"loss"')).length;
+    } catch {
+      return 0;
+    }
+  };
+  const start = (a: string[]) => {
+    const child = spawn(process.execPath, [BIN, ...a], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.resume();
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    return { child, ended, stderr: () => stderr };
+  };
+  const waitFor = async (cond: () => boolean) => {
+    const deadline = Date.now() + 60_000;
+    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(cond(), 'timed out');
+  };
+
+  test('SIGINT: the step finishes, a checkpoint is saved, the printed command resumes to the uninterrupted result (exit 130)', async () => {
+    const STEPS = 400;
+    const whole = path.join(tmp, 'uninterrupted');
+    const ref = cli(args(whole, STEPS));
+    assert.equal(ref.status, 0, show(ref));
     const out = path.join(tmp, 'interrupted');
-    const args = ['train', '--model', TINY, '--tokenizer', TOKENIZER, '--output', out, '--steps', '100000', '--save-every', '2',
-      '--eval-every', '0', '--eval-mode', 'rank', '--max-eval-examples', '8', '--batch-size', '4', '--max-length', '16',
-      '--prompt-length', '4', '--budget', '8'];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: tmp, stdio: 'ignore' });
-    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    const deadline = Date.now() + 30_000;
-    const saved = (): number[] => (fs.existsSync(out) ? fs.readdirSync(out) : []).flatMap((n) => /^checkpoint-(\d+)$/.exec(n)?.slice(1).map(Number) ?? []);
-    while (saved().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    child.kill('SIGINT');
-    const { code, signal } = await ended;
-    assert.ok(signal === 'SIGINT' || code === 130, `exit ${code} / ${signal}`);
-    const steps = saved();
-    assert.ok(steps.length > 0, 'a checkpoint survives');
-    const last = Math.max(...steps);
+    const run = start(args(out, STEPS));
+    await waitFor(() => logged(out) >= 20);
+    const atSignal = logged(out);
+    run.child.kill('SIGINT');
+    const { code } = await run.ended;
+    const err = run.stderr();
+    assert.equal(code, 130, err);
+    const saved = /SIGINT: stopped after step (\d+); checkpoint saved to (\S+)/.exec(err);
+    assert.ok(saved, err);
+    const step = Number(saved[1]);
+    assert.ok(step >= atSignal && step < STEPS, `checkpoint step ${step}, ${atSignal} steps logged at the signal`);
+    assert.ok(fs.existsSync(path.join(out, `checkpoint-${step}`, 'trainer_state.json')) || fs.readdirSync(path.join(out, `checkpoint-${step}`)).length > 0);
     assert.equal(fs.existsSync(path.join(out, 'adapter')), false, 'no adapter: the run did not finish');
-    const resumed = cli([...args.map((a) => (a === '100000' ? String(last + 2) : a)), '--resume']);
+    const cmd = /continue with: (.+)/.exec(err)?.[1];
+    assert.ok(cmd !== undefined && cmd.includes('--resume'), err);
+    const resumed = spawnSync('sh', ['-c', cmd], { cwd: tmp, encoding: 'utf8' });
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`resume: from .*checkpoint-${step}`));
+    for (const f of ['adapter_model.safetensors', 'adapter_config.json']) {
+      const a = fs.readFileSync(path.join(whole, 'adapter', f));
+      const b = fs.readFileSync(path.join(out, 'adapter', f));
+      assert.ok(a.equals(b), `${f} differs from the uninterrupted run's`);
+    }
+  });
+
+  test('a second SIGINT exits at once; what was saved stays loadable', async () => {
+    const out = path.join(tmp, 'twice');
+    const run = start([...args(out, 100000), '--save-every', '5']);
+    await waitFor(() => fs.existsSync(path.join(out, 'checkpoint-5')));
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    const { code, signal } = await run.ended;
+    assert.ok(signal === 'SIGINT' || code === 130, `exit ${code} / ${signal}`);
+    const resumed = cli([...args(out, 12), '--resume']);
     assert.equal(resumed.status, 0, show(resumed));
-    assert.match(resumed.stderr, new RegExp(`resume: from .*checkpoint-${last}`));
-    assert.match(resumed.stdout, new RegExp(`Trained dept on sst2: ${last + 2} steps`));
-    assert.ok(fs.existsSync(path.join(out, 'adapter', 'adapter_config.json')));
+    assert.match(resumed.stderr, /resume: from .*checkpoint-\d+/);
   });
 });
+

@@ -5,16 +5,15 @@
 import { Command, Option } from 'commander';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
 import { loadSplits } from '../tasks/registry.js';
-import { encodeExamples, targetLength } from '../tasks/encode.js';
-import { encodeCausalExamples } from '../tasks/encode-causal.js';
+import { targetLength } from '../tasks/encode.js';
+import { encodeSplit, meanTokenLoss, predictAny, withMethod } from '../predict/index.js';
 import { resolveTask } from '../train/data.js';
-import { predictAny } from '../train/evaluate-causal.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
 import { choiceArg, EVAL_MODE_CHOICES, intArg, SPLIT_CHOICES } from './options.js';
 import { displayPath } from './paths.js';
 
-interface EvalOptions {
+export interface EvalOptions {
   adapter: string;
   model?: string;
   tokenizer?: string;
@@ -51,7 +50,7 @@ export function evalCommand(): Command {
     .option('--max-eval-examples <n>', 'score at most n examples', intArg)
     .option('--batch-size <n>', 'examples per batch', intArg, 32)
     .option('--max-new-tokens <n>', 'generation length limit', intArg, 20)
-    .option('--max-length <n>', 'prompt tuning: truncate inputs to n tokens (DePT uses its adapter\'s s)', intArg)
+    .option('--max-length <n>', 'truncate inputs to n tokens (default 256; an adapter with its own limit, e.g. DePT\'s s, caps it)', intArg)
     .option('--seed <n>', 'split seed; use the run\'s --seed (the reference uses 42)', intArg, 42)
     .option('--threads <n>', 'compute threads (0: one per core)', intArg)
     .option('--train-file <file>', 'local task: training file (read for the split protocol)')
@@ -60,7 +59,7 @@ export function evalCommand(): Command {
     .option('--text-pair-column <name>', 'local task: second text column')
     .option('--label-column <name>', 'local task: label column', 'label')
     .option('--template <text>', 'local task: source template')
-    .option('--json', 'print one JSON object instead of text')
+    .option('--json', 'print one JSON object instead of text (with "loss": the mean per-token cross-entropy of the targets)')
     .addHelpText('after', `
 Examples:
   $ softprompt eval --adapter runs/quickstart/adapter --model test/fixtures/t5-tiny \\
@@ -77,6 +76,8 @@ export interface EvalResult {
   evalMode: string;
   splitProtocol: string;
   metrics: Record<string, number>;
+  /** mean per-token cross-entropy of the split's targets (Σ NLL / Σ target tokens); with --json only */
+  loss?: number;
 }
 
 export function runEval(o: EvalOptions): EvalResult {
@@ -97,14 +98,18 @@ export function runEval(o: EvalOptions): EvalResult {
   const examples = o.maxEvalExamples === undefined ? all : all.slice(0, o.maxEvalExamples);
   if (examples.length === 0) throw usageError(`The ${o.split} split of ${task.name} in ${dataDir} is empty.`, { path: '--split' });
   const S = targetLength(inf.tok, task.labelList ?? task.labelWords, task.maxTargetLength ?? 20);
-  const encoded = inf.lm.kind === 'causal' ? encodeCausalExamples(examples, inf.tok, inf.maxLength) : encodeExamples(examples, inf.tok, inf.maxLength, S);
+  const encoded = encodeSplit(inf.lm.kind, inf.tok, examples, inf.maxLength, S);
   const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens, maxLength: inf.maxLength };
   const method = inf.adapter.method;
   const t0 = performance.now();
-  const preds = predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task.labelWords! : null, opts);
+  const { preds, loss } = withMethod(inf.model, method, () => ({
+    preds: predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task.labelWords! : null, opts),
+    loss: o.json === true ? meanTokenLoss(inf.lm, method, encoded, { batchSize: o.batchSize, padId: inf.tok.padId, targetLength: S }).loss : undefined,
+  }));
   const metrics = taskMetrics(task, preds, examples.map((e) => e.target));
   const seconds = (performance.now() - t0) / 1000;
   const result: EvalResult = { task: task.name, split: o.split, examples: examples.length, evalMode: o.evalMode, splitProtocol: splits.splitProtocol, metrics };
+  if (loss !== undefined) result.loss = loss;
   if (o.json === true) {
     process.stdout.write(JSON.stringify({ ...result, adapter: o.adapter, model: inf.modelDir, seconds }, null, 2) + '\n');
   } else {

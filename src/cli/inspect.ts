@@ -1,7 +1,7 @@
 /**
  * `softprompt inspect PATH`: what an adapter folder, a model folder, a run folder or a .safetensors / .bin file
- * holds. For adapters: the DePT numbers (l, r, s, α), tensor shapes and the statistics that tell a trained
- * adapter from a fresh one (spec §1.10: ‖P_row‖, A and B std, ‖α/√r·(A·B)_row‖ by position).
+ * holds. For adapters: the method's own description (its registry entry's describe(): for DePT the numbers
+ * l, r, s, α, tensor shapes and the statistics that tell a trained adapter from a fresh one, spec §1.10).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,8 +12,9 @@ import { CONFIG_FILE, loadConfig, openWeights } from '../io/hf-folder.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { loadTokenizerSync, SPM_FILES, TOKENIZER_JSON } from '../io/tokenizer.js';
 import { readTorchBin } from '../io/torch-bin.js';
-import { ADAPTER_CONFIG_FILE, readAdapter } from '../methods/adapter-files.js';
-import { Dept } from '../methods/dept.js';
+import { ADAPTER_CONFIG_FILE } from '../methods/adapter-files.js';
+import type { TensorReport } from '../methods/entry.js';
+import { readAdapter } from '../methods/registry.js';
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -33,94 +34,30 @@ Examples:
     .action((p: string, o: { json?: boolean }) => { runInspect(p, o.json === true); });
 }
 
-// ---- statistics -------------------------------------------------------------------------------------------
-
-export interface Summary {
-  mean: number;
-  min: number;
-  max: number;
-}
-
-/** L2 norm of each row of a (rows, cols) matrix: mean, min, max. */
-export function rowNormStats(x: Float32Array, rows: number, cols: number): Summary | null {
-  if (rows === 0) return null;
-  let sum = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < rows; i++) {
-    let ss = 0;
-    for (let j = 0; j < cols; j++) ss += x[i * cols + j]! ** 2;
-    const n = Math.sqrt(ss);
-    sum += n;
-    min = Math.min(min, n);
-    max = Math.max(max, n);
-  }
-  return { mean: sum / rows, min, max };
-}
-
-/** Population standard deviation (numpy's .std()). */
-export function std(x: Float32Array): number | null {
-  if (x.length === 0) return null;
-  let mean = 0;
-  for (let i = 0; i < x.length; i++) mean += x[i]!;
-  mean /= x.length;
-  let v = 0;
-  for (let i = 0; i < x.length; i++) v += (x[i]! - mean) ** 2;
-  return Math.sqrt(v / x.length);
-}
-
-const OFFSET_POSITIONS = [0, 1, 2, 5, 10, 20, 40, 60, 100, 255];
-
-/** ‖scaling·(A·B)_row‖ at the positions spec §1.10 lists (those below s). */
-function offsetNorms(m: Dept): Array<[number, number]> {
-  const { rank: r, maxLength: s } = m.config;
-  const d = m.dModel;
-  const A = m.loraA.data, B = m.loraB.data;
-  return OFFSET_POSITIONS.filter((p) => p < s).map((p) => {
-    let ss = 0;
-    for (let j = 0; j < d; j++) {
-      let v = 0;
-      for (let k = 0; k < r; k++) v += A[p * r + k]! * B[k * d + j]!;
-      ss += (m.scaling * v) ** 2;
-    }
-    return [p, Math.sqrt(ss)];
-  });
-}
-
 // ---- adapter ----------------------------------------------------------------------------------------------
 
-interface TensorReport {
-  name: string;
-  shape: number[];
-  rowNorm?: Summary | null;
-  std?: number | null;
-}
+export { rowNormStats, std } from '../methods/prompt-common.js';
 
 function inspectAdapter(dir: string): Record<string, unknown> {
   const a = readAdapter(dir);
   const c = a.config;
   const m = a.method;
-  const tensors: TensorReport[] = [{ name: 'prompt_embeddings', shape: m.prompt.shape, rowNorm: rowNormStats(m.prompt.data, m.prompt.shape[0]!, m.prompt.shape[1]!), std: std(m.prompt.data) }];
-  const base: Record<string, unknown> = {
+  const desc = a.entry.describe(a, c.baseModel ?? 'unknown');
+  return {
     kind: 'adapter', path: dir,
     type: m.type,
-    format: c.peftType === 'PROMPT_TUNING_LORA' ? 'DePT fork of PEFT (peft_type PROMPT_TUNING_LORA)' : 'PEFT prompt tuning (peft_type PROMPT_TUNING)',
-    peftType: c.peftType,
+    label: desc.label,
+    format: desc.format,
+    peftType: a.peftType,
     configFile: a.configFile, weightsFile: a.weightsFile,
     baseModel: c.baseModel, tokenizer: c.tokenizer, taskType: c.taskType,
     d: m.dModel, l: m.numVirtualTokens,
-    init: c.init, initText: c.initText,
-    params: m.numParams(),
+    params: m.numParams(), paramFormula: desc.paramFormula,
+    numbers: desc.numbers,
+    ...desc.fields,
+    details: desc.details, notes: desc.notes,
+    tensors: desc.tensors,
   };
-  if (m instanceof Dept) {
-    tensors.push({ name: 'prompt_encoder.lora_embedding_A', shape: m.loraA.shape, std: std(m.loraA.data) });
-    tensors.push({ name: 'prompt_encoder.lora_embedding_B', shape: m.loraB.shape, std: std(m.loraB.data) });
-    const r = m.config.rank;
-    Object.assign(base, {
-      r, s: m.config.maxLength, alpha: m.config.loraAlpha, scaling: m.scaling,
-      initStd: { A: r > 0 ? 1 / Math.sqrt(3 * r) : 0, B: 0 },
-      offsetRowNorms: Object.fromEntries(offsetNorms(m)),
-    });
-  }
-  return { ...base, tensors };
 }
 
 const f = (x: number | null | undefined, digits = 3): string => (x === null || x === undefined ? '-' : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(digits));
@@ -128,16 +65,13 @@ const f = (x: number | null | undefined, digits = 3): string => (x === null || x
 function printAdapter(rep: Record<string, unknown>): void {
   const w = (s: string) => process.stdout.write(s + '\n');
   const tensors = rep['tensors'] as TensorReport[];
-  const dept = rep['type'] === 'dept';
-  w(`${rep['path']}: ${dept ? 'DePT' : 'prompt-tuning'} adapter`);
+  w(`${rep['path']}: ${rep['label']} adapter`);
   w(`  format      ${rep['format']}`);
   w(`  files       ${path.basename(rep['configFile'] as string)}, ${path.basename(rep['weightsFile'] as string)}`);
   w(`  base model  ${rep['baseModel'] ?? '(not recorded)'}${rep['tokenizer'] !== null && rep['tokenizer'] !== rep['baseModel'] ? `  (tokenizer ${rep['tokenizer']})` : ''}`);
-  w(dept
-    ? `  numbers     l=${rep['l']}, r=${rep['r']}, s=${rep['s']}, alpha=${rep['alpha']} (scaling α/√r = ${f(rep['scaling'] as number, 4)}), d=${rep['d']}`
-    : `  numbers     l=${rep['l']}, d=${rep['d']}`);
-  w(`  parameters  ${(rep['params'] as number).toLocaleString('en-US')}${dept ? ' = l·d + r·(s + d)' : ' = l·d'}`);
-  w(`  init        ${rep['init']}${rep['initText'] !== null ? ` ${JSON.stringify(rep['initText'])}` : ''}`);
+  w(`  numbers     ${rep['numbers']}`);
+  w(`  parameters  ${(rep['params'] as number).toLocaleString('en-US')} = ${rep['paramFormula']}`);
+  for (const line of rep['details'] as string[]) w(line);
   w('  tensors');
   for (const t of tensors) {
     const stats = t.rowNorm !== undefined && t.rowNorm !== null
@@ -145,14 +79,7 @@ function printAdapter(rep: Record<string, unknown>): void {
       : `std ${f(t.std, 4)}`;
     w(`    ${t.name.padEnd(32)} ${formatShape(t.shape).padEnd(12)} ${stats}`);
   }
-  if (dept) {
-    const init = rep['initStd'] as { A: number; B: number };
-    const offs = rep['offsetRowNorms'] as Record<string, number>;
-    w(`  at init     A std ${f(init.A, 4)} (U(±1/√r)), B std 0: a fresh adapter has A·B = 0`);
-    if (Object.keys(offs).length > 0) w(`  ‖α/√r·(A·B)_row‖ at positions ${Object.keys(offs).join('/')}: ${Object.values(offs).map((v) => f(v, 2)).join('/')}`);
-  }
-  w('  reference   released DePT T5-base checkpoints (spec §1.10): CoLA l80 r15: ‖P_row‖ 917 (771–1190), A std 0.237, B std 0.162;');
-  w('              SST-2 l60 r30: ‖P_row‖ 781 (665–1029), A std 0.142, B std 0.087');
+  for (const line of rep['notes'] as string[]) w(line);
 }
 
 // ---- model folder -----------------------------------------------------------------------------------------

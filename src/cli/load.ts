@@ -7,10 +7,11 @@ import path from 'node:path';
 import { setThreads } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { loadTokenizerSync, SPM_FILES, TOKENIZER_JSON, type Tokenizer } from '../io/tokenizer.js';
-import { readAdapter, type LoadedAdapter } from '../methods/adapter-files.js';
-import { Dept } from '../methods/dept.js';
+import type { AnyMethodEntry, LoadedAdapter } from '../methods/entry.js';
+import { readAdapter } from '../methods/registry.js';
 import { loadAnyModel, type AnyModel } from '../models/registry.js';
 import type { CausalLM, Seq2SeqLM } from '../models/types.js';
+import { inputLimit } from '../predict/index.js';
 import { usageError } from './errors.js';
 
 export interface InferenceOptions {
@@ -18,7 +19,7 @@ export interface InferenceOptions {
   model?: string;
   tokenizer?: string;
   threads?: number;
-  /** inputs are cut to this many tokens; a DePT adapter's own s wins */
+  /** inputs are cut to this many tokens (default DEFAULT_MAX_LENGTH, capped by the adapter's own limit: inputLimit) */
   maxLength?: number;
 }
 
@@ -26,7 +27,7 @@ export interface Inference {
   model: Seq2SeqLM | CausalLM;
   /** the model tagged with its family (T5: seq2seq; GPT-2, LLaMA: causal) */
   lm: AnyModel;
-  adapter: LoadedAdapter;
+  adapter: LoadedAdapter & { entry: AnyMethodEntry };
   tok: Tokenizer;
   modelDir: string;
   tokenizerPath: string;
@@ -72,7 +73,6 @@ export function loadInference(o: InferenceOptions): Inference {
     }
   }
   const tok = loadTokenizerSync(tokenizerPath);
-  const method = adapter.method;
-  const maxLength = method instanceof Dept ? method.config.maxLength : (o.maxLength ?? 256);
+  const maxLength = inputLimit(adapter.method, o.maxLength);
   return { model, lm, adapter, tok, modelDir, tokenizerPath, maxLength };
 }

@@ -47,6 +47,16 @@ export function samePath(a: string, b: string): boolean {
 }
 
 /** `p` relative to the current directory when that is shorter (for printing). */
+/**
+ * How to invoke this CLI in printed advice: `softprompt` when it was started through the installed bin (npm link,
+ * npm install -g), otherwise `node <path to bin/softprompt.js>` so the printed line works as is.
+ */
+export function selfCommand(): string[] {
+  const script = process.argv[1] ?? '';
+  if (path.basename(script) === 'softprompt') return ['softprompt'];
+  return ['node', displayPath(path.resolve(script))];
+}
+
 export function displayPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && rel.length < p.length ? rel : p;

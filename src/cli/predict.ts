@@ -6,16 +6,14 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { getTask } from '../tasks/registry.js';
-import { encodeTruncated, type EncodedExample } from '../tasks/encode.js';
-import { encodeCausalSource } from '../tasks/encode-causal.js';
 import type { TaskSpec } from '../tasks/types.js';
-import { predictAny } from '../train/evaluate-causal.js';
+import { encodeSources, predictAny, withMethod } from '../predict/index.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
 import { choiceArg, collect, EVAL_MODE_CHOICES, intArg } from './options.js';
 import { toSource, type RawInput } from '../tasks/input-format.js';
 
-interface PredictOptions {
+export interface PredictOptions {
   adapter: string;
   model?: string;
   tokenizer?: string;
@@ -50,7 +48,7 @@ export function predictCommand(): Command {
     .addOption(new Option('--eval-mode <mode>', 'generate (greedy decoding) | rank (likeliest label word; needs --task)').default('generate').argParser(choiceArg(EVAL_MODE_CHOICES, 'generate, rank')))
     .option('--batch-size <n>', 'inputs per batch', intArg, 32)
     .option('--max-new-tokens <n>', 'generation length limit', intArg, 20)
-    .option('--max-length <n>', 'prompt tuning: truncate inputs to n tokens (DePT uses its adapter\'s s)', intArg)
+    .option('--max-length <n>', 'truncate inputs to n tokens (default 256, as serve; an adapter with its own limit, e.g. DePT\'s s, caps it)', intArg)
     .option('--threads <n>', 'compute threads (0: one per core)', intArg)
     .option('--json', 'print JSON lines {"input", "source", "prediction"}')
     .addHelpText('after', `
@@ -132,11 +130,10 @@ export function runPredict(o: PredictOptions): string[] {
   const sources = items.map((it) => toSource(it.input, fmt, it.where));
 
   const inf = loadInference({ adapter: o.adapter, model: o.model, tokenizer: o.tokenizer, threads: o.threads, maxLength: o.maxLength });
-  const encodeSource = inf.lm.kind === 'causal' ? encodeCausalSource : encodeTruncated;
-  const encoded: EncodedExample[] = sources.map((s) => ({ source: encodeSource(inf.tok, s, inf.maxLength), target: new Int32Array(0) }));
+  const encoded = encodeSources(inf.lm.kind, inf.tok, sources, inf.maxLength);
   const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens, maxLength: inf.maxLength };
   const method = inf.adapter.method;
-  const preds = predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task!.labelWords! : null, opts);
+  const preds = withMethod(inf.model, method, () => predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task!.labelWords! : null, opts));
   for (let i = 0; i < preds.length; i++) {
     const it = items[i]!;
     const input = 'text' in it.input ? it.input.text : 'source' in it.input ? it.input.source : it.input.fields;

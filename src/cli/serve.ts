@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
-import { loadAdapter } from '../methods/adapter-files.js';
+import { loadAdapter } from '../methods/registry.js';
 import type { PeftMethod } from '../methods/method.js';
 import { loadAnyModel } from '../models/registry.js';
 import { createServer } from '../serve/server.js';

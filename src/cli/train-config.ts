@@ -15,13 +15,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option } from 'commander';
 import { SoftpromptError } from '../errors.js';
-import { parseTrainConfig, TrainConfigSchema, type TrainConfig } from '../train/config.js';
-import {
-  ADAPTER_FORMAT_CHOICES, choiceArg, EVAL_MODE_CHOICES, floatArg, INIT_CHOICES, intArg, METHOD_CHOICES,
-} from './options.js';
+import type { MethodOption } from '../methods/entry.js';
+import { adapterFormats, METHOD_ENTRIES, methodNames, methodOptions, getMethod } from '../methods/registry.js';
+import { CommonTrainConfigSchema, parseTrainConfig, TrainConfigSchema, type TrainConfig } from '../train/config.js';
+import { choiceArg, EVAL_MODE_CHOICES, floatArg, intArg } from './options.js';
 import { packageRoot, quickstartConfigPath } from './paths.js';
 
-export type TrainKey = keyof TrainConfig;
+/** A TrainConfig key: a common field or a method option (src/methods/<method>/entry.ts). */
+export type TrainKey = string;
 
 interface FlagSpec {
   key: TrainKey;
@@ -29,10 +30,12 @@ interface FlagSpec {
   help: string;
   group: string;
   parse?: (value: string) => unknown;
+  /** method options: the default shown in --help (the schema has none; the method applies it) */
+  shownDefault?: string;
 }
 
 const MODEL = 'Model and data:';
-const METHOD = 'Method (DePT / prompt tuning):';
+const METHOD = 'Method (see --method; each method reads its own options):';
 const TRAIN = 'Training:';
 const EVAL = 'Evaluation:';
 const OUT = 'Output and runtime:';
@@ -53,21 +56,14 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'padToMax', flags: '--pad-to-max', help: 'pad every batch to --max-length (the reference) instead of its longest row', group: MODEL },
   { key: 'maxTrainExamples', flags: '--max-train-examples <n>', help: 'use at most n training examples', group: MODEL, parse: intArg },
 
-  { key: 'method', flags: '--method <name>', help: 'dept | prompt_tuning (alias pt)', group: METHOD, parse: choiceArg(METHOD_CHOICES, 'dept, prompt_tuning (pt)') },
-  { key: 'promptLength', flags: '--prompt-length <n>', help: 'l: virtual tokens', group: METHOD, parse: intArg },
-  { key: 'rank', flags: '--rank <n>', help: 'DePT r (default: the rank whose parameter count matches --budget PT tokens)', group: METHOD, parse: intArg },
-  { key: 'budget', flags: '--budget <n>', help: 'DePT: PT tokens whose parameter count l·d + r·(s+d) matches', group: METHOD, parse: intArg },
-  { key: 'loraAlpha', flags: '--lora-alpha <x>', help: 'DePT scaling α/√r of A·B', group: METHOD, parse: floatArg },
-  { key: 'init', flags: '--init <kind>', help: 'prompt init: text | sample_vocab | random', group: METHOD, parse: choiceArg(INIT_CHOICES, 'text, sample_vocab, random') },
-  { key: 'initText', flags: '--init-text <text>', help: 'text whose token embeddings initialise the prompt (--init text)', group: METHOD },
+  ...methodFlags(),
   { key: 'initAdapter', flags: '--init-adapter <dir>', help: 'start from a saved adapter (transfer)', group: METHOD },
 
   { key: 'steps', flags: '--steps <n>', help: 'optimizer steps', group: TRAIN, parse: intArg },
   { key: 'batchSize', flags: '--batch-size <n>', help: 'examples per step', group: TRAIN, parse: intArg },
-  { key: 'lr', flags: '--lr <x>', help: 'learning rate of the prompt P', group: TRAIN, parse: floatArg },
-  { key: 'lrLowrank', flags: '--lr-lowrank <x>', help: 'learning rate of DePT\'s A and B', group: TRAIN, parse: floatArg },
+  { key: 'lr', flags: '--lr <x>', help: 'peak learning rate of the method\'s main group (the prompt P)', group: TRAIN, parse: floatArg, shownDefault: lrDefaults() },
   { key: 'warmupSteps', flags: '--warmup-steps <n>', help: 'linear warmup steps', group: TRAIN, parse: intArg },
-  { key: 'weightDecay', flags: '--weight-decay <x>', help: 'AdamW weight decay', group: TRAIN, parse: floatArg },
+  { key: 'weightDecay', flags: '--weight-decay <x>', help: 'AdamW weight decay of every group', group: TRAIN, parse: floatArg, shownDefault: '0' },
   { key: 'maxGradNorm', flags: '--max-grad-norm <x>', help: 'global gradient-norm clip (0: none)', group: TRAIN, parse: floatArg },
   { key: 'dropout', flags: '--no-dropout', help: 'turn off T5\'s dropout while training', group: TRAIN },
   { key: 'seed', flags: '--seed <n>', help: 'seed of init, data order, dropout and splits', group: TRAIN, parse: intArg },
@@ -81,19 +77,45 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
 
   { key: 'output', flags: '--output <dir>', help: 'run folder (default: runs/<task>-<method>)', group: OUT },
   { key: 'saveEvery', flags: '--save-every <n>', help: 'also checkpoint every n steps (0: only new bests and the last step)', group: OUT, parse: intArg },
+  { key: 'saveEveryMinutes', flags: '--save-every-minutes <m>', help: 'also checkpoint when m minutes passed since the last one (0: off)', group: OUT, parse: floatArg },
   { key: 'keepCheckpoints', flags: '--keep-checkpoints <n>', help: 'newest checkpoints kept besides the best', group: OUT, parse: intArg },
-  { key: 'adapterFormat', flags: '--adapter-format <fmt>', help: 'dept (PROMPT_TUNING_LORA, the DePT fork) | peft (PROMPT_TUNING; only when A·B is zero)', group: OUT, parse: choiceArg(ADAPTER_FORMAT_CHOICES, 'dept, peft') },
+  { key: 'adapterFormat', flags: '--adapter-format <fmt>', help: `file format of the saved adapter: ${METHOD_ENTRIES.map((e) => `${e.name}: ${e.formats.join(' | ')}`).join('; ')} (dept = PROMPT_TUNING_LORA, the DePT fork; peft = PROMPT_TUNING, DePT only when A·B is zero)`, group: OUT, parse: choiceArg(Object.fromEntries(adapterFormats().map((f) => [f, f])), adapterFormats().join(', ')), shownDefault: 'the method\'s first' },
   { key: 'threads', flags: '--threads <n>', help: 'compute threads (0: one per core)', group: OUT, parse: intArg },
   { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16 (frozen weights held in bf16, GEMMs on oneDNN with fp32 accumulation; opt-in, see bench/README.md)', group: OUT, parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
   { key: 'resume', flags: '--resume [checkpoint]', help: 'continue the run in --output from its latest checkpoint (or from the given checkpoint folder)', group: OUT },
   { key: 'quiet', flags: '--quiet', help: 'no progress output', group: OUT },
 ];
 
+/** The --method flag and every method's own options, from the registry. */
+function methodFlags(): FlagSpec[] {
+  const choices = Object.fromEntries(METHOD_ENTRIES.flatMap((e) => [e.name, ...e.aliases].map((n) => [n, e.name])));
+  const names = METHOD_ENTRIES.map((e) => (e.aliases.length > 0 ? `${e.name} (${e.aliases.join(', ')})` : e.name)).join(', ');
+  const all = METHOD_ENTRIES.length;
+  return [
+    { key: 'method', flags: '--method <name>', help: METHOD_ENTRIES.map((e) => e.name).join(' | ') + ` (aliases: ${METHOD_ENTRIES.flatMap((e) => e.aliases).join(', ')})`, group: METHOD, parse: choiceArg(choices, names) },
+    ...methodOptions().map(({ option: o, methods, declared }): FlagSpec => {
+      // one flag per key; where methods describe or default it differently, each says its own
+      const same = (f: (d: MethodOption) => string | undefined) => declared.every((d) => f(d) === f(o));
+      const help = same((d) => d.help) ? o.help : declared.map((d, i) => `${methods[i]}: ${d.help}`).join('; ');
+      const shown = same((d) => d.shownDefault) ? o.shownDefault
+        : declared.map((d, i) => `${methods[i]} ${d.shownDefault ?? '-'}`).join(', ');
+      return {
+        key: o.key, flags: o.flags, help: methods.length < all ? `[${methods.join(', ')}] ${help}` : help, group: METHOD,
+        ...(o.parse !== undefined ? { parse: o.parse } : {}), ...(shown !== undefined ? { shownDefault: shown } : {}),
+      };
+    }),
+  ];
+}
+
+function lrDefaults(): string {
+  return METHOD_ENTRIES.map((e) => `${e.name} ${e.groups.filter((g) => g.lrKey === 'lr').map((g) => g.defaultLr).join('/')}`).join(', ');
+}
+
 const TRAIN_KEYS = new Set<string>(Object.keys(TrainConfigSchema.shape));
 
 /** Schema defaults (model is required, so a placeholder is given and dropped). */
 export function trainDefaults(): Omit<TrainConfig, 'model'> {
-  const { model: _model, ...rest } = TrainConfigSchema.parse({ model: '-' });
+  const { model: _model, ...rest } = CommonTrainConfigSchema.parse({ model: '-' });
   return rest;
 }
 
@@ -102,8 +124,8 @@ export function trainOptions(): Option[] {
   const defaults = trainDefaults() as Record<string, unknown>;
   return TRAIN_FLAGS.map((f) => {
     const d = defaults[f.key];
-    const shownValue = f.key === 'init' && typeof d === 'string' ? d.toLowerCase() : d;
-    const shown = f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || d === undefined ? '' : ` (default: ${JSON.stringify(shownValue)})`;
+    const shown = f.shownDefault !== undefined ? ` (default: ${f.shownDefault})`
+      : f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || d === undefined ? '' : ` (default: ${JSON.stringify(d)})`;
     const opt = new Option(f.flags, f.help + shown).helpGroup(f.group);
     if (f.parse !== undefined) opt.argParser(f.parse as (value: string, previous: unknown) => unknown);
     return opt;
@@ -140,11 +162,13 @@ function closest(word: string, candidates: Iterable<string>): string | undefined
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-/** Config-file values in canonical form: "pt" → "prompt_tuning", "text" → "TEXT". */
+/** Config-file values in canonical form: "pt" → "prompt_tuning", and each method option's normalize ("text" → "TEXT"). */
 function normalizeValues(values: Record<string, unknown>): Record<string, unknown> {
   const out = { ...values };
-  if (typeof out['method'] === 'string') out['method'] = (METHOD_CHOICES as Record<string, string>)[out['method'].toLowerCase()] ?? out['method'];
-  if (typeof out['init'] === 'string') out['init'] = (INIT_CHOICES as Record<string, string>)[out['init'].toLowerCase()] ?? out['init'];
+  if (typeof out['method'] === 'string' && methodNames().includes(out['method'].toLowerCase())) out['method'] = getMethod(out['method']).name;
+  for (const { option } of methodOptions()) {
+    if (option.normalize !== undefined && out[option.key] !== undefined) out[option.key] = option.normalize(out[option.key]);
+  }
   return out;
 }
 
@@ -168,6 +192,15 @@ export function readTrainConfigFile(file: string): Record<string, unknown> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new SoftpromptError('malformed_file', `Config file ${file} should hold a JSON object of training options, e.g. {"model": "t5-base", "steps": 1000}.`, { file });
   }
+  return trainConfigValues(json as Record<string, unknown>, file);
+}
+
+/**
+ * An object of training options (as in a config file) in TrainConfig keys, not yet validated: keys in any
+ * spelling (camelCase, kebab-case, snake_case), "//" and "$" keys dropped, unknown keys refused with a suggestion.
+ * `file` names where the object came from (a config file, or e.g. "sweep.json (base)").
+ */
+export function trainConfigValues(json: Record<string, unknown>, file: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [rawKey, value] of Object.entries(json)) {
     if (rawKey.startsWith('//') || rawKey.startsWith('$')) continue;

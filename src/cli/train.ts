@@ -2,22 +2,21 @@
  * `softprompt train`: resolve the config (flag > --config file > schema default; the bundled quickstart when no
  * model is given), run trainRun, print where everything went.
  *
- * Ctrl-C: no SIGINT handler is installed. The training loop is synchronous, so a JS handler would only run after
- * it returned; instead the default action ends the process at once (status 130). Checkpoints and the adapter are
- * written atomically (temp file + rename), so whatever was saved before Ctrl-C stays intact, and
- * `--resume` continues from the newest checkpoint.
+ * Ctrl-C (or SIGTERM): the engine catches it; the loop finishes the current step, checkpoints it atomically,
+ * prints where and the exact command that continues, and the command exits 130. A second Ctrl-C ends the
+ * process at once; every file is written atomically, so nothing saved is corrupted.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { loadSplits } from '../tasks/registry.js';
-import type { TrainConfig } from '../train/config.js';
+import type { CommonTrainConfig, TrainConfig } from '../train/config.js';
 import { resolveTask } from '../train/data.js';
 import { METRICS_FILE } from '../train/loop.js';
 import { readMetrics } from '../train/metrics-log.js';
 import { defaultRunDir, trainRun, type TrainRunResult } from '../train/run.js';
-import { bundledTinyModel, displayPath, samePath } from './paths.js';
+import { bundledTinyModel, displayPath, samePath, selfCommand } from './paths.js';
 import { taskFields } from '../tasks/input-format.js';
 import { flagValues, kebab, resolveTrainConfig, trainOptions, type ResolvedTrainConfig } from './train-config.js';
 
@@ -30,8 +29,9 @@ t5-tiny on a 400-row SST-2 slice, about a minute on 2 cores. Its accuracy means 
 Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg,
 checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md), summary.json.
 
-Interrupting: Ctrl-C stops at once (exit 130). Checkpoints are written atomically, so nothing saved is lost:
-Ctrl-C and re-run the same command with --resume to continue from the newest checkpoint.
+Interrupting: Ctrl-C finishes the current step, saves a checkpoint, prints the command that continues the run
+(the same command with --resume) and exits 130; a second Ctrl-C exits at once. Checkpoints are also written
+every --save-every-minutes (default 5) and are atomic, so a crash loses at most a few minutes.
 
 Examples:
   $ softprompt train                                   # the quickstart (same as npm start)
@@ -77,7 +77,7 @@ function freshQuickstartDir(cfg: TrainConfig, resolved: ResolvedTrainConfig): Tr
 
 /** Paths that must exist, checked before the run folder is created (so a typo leaves no empty run folder). */
 function checkPaths(cfg: TrainConfig, resolved: ResolvedTrainConfig): void {
-  const checks: Array<[keyof TrainConfig, string | undefined, string]> = [
+  const checks: Array<[keyof CommonTrainConfig, string | undefined, string]> = [
     ['model', cfg.model, 'Model folder'],
     ['tokenizer', cfg.tokenizer, 'Tokenizer path'],
     ['dataDir', cfg.dataDir, 'Data folder'],
@@ -106,9 +106,27 @@ export function runTrain(resolved: ResolvedTrainConfig): TrainRunResult {
   if (tiny) {
     err('  note: the bundled t5-tiny has RANDOM weights. The loss will fall, but accuracy will stay near the majority class.');
   }
-  const result = trainRun(cfg);
+  const result = trainRun(cfg, { interruptible: true, resumeHint: resumeCommand(resolved, cfg) });
   printSummary(cfg, result, tiny);
+  if (result.loop.signal !== null) {
+    throw new SoftpromptError('interrupted', `Interrupted (${result.loop.signal}) after step ${result.loop.step} of ${cfg.steps}; the checkpoint is saved.`, {
+      hint: `continue with: ${resumeCommand(resolved, cfg)}`,
+    });
+  }
   return result;
+}
+
+/** The command line that continues this run: the user's own arguments, the run folder pinned, plus --resume. */
+export function resumeCommand(resolved: ResolvedTrainConfig, cfg: TrainConfig): string {
+  const args = process.argv.slice(2);
+  if (!args.includes('train')) args.unshift('train');
+  if (!resolved.fromFlags.includes('output')) args.push('--output', displayPath(path.resolve(defaultRunDir(cfg))));
+  if (cfg.resume === false) args.push('--resume');
+  return [...selfCommand(), ...args].map(shellQuote).join(' ');
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function fmtMetrics(m: Record<string, number> | null): string {
@@ -130,7 +148,7 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   const k = Math.max(1, Math.min(10, Math.floor(losses.length / 4)));
   out();
   if (r.loop.interrupted) {
-    out(`Stopped at step ${r.loop.step} of ${cfg.steps}; continue with --resume (run folder ${run}).`);
+    out(`Stopped at step ${r.loop.step} of ${cfg.steps}; the newest checkpoint is in ${run}/.`);
     return;
   }
   const why = r.loop.stoppedEarly ? ` (early stop at step ${r.loop.step} of ${cfg.steps})` : '';

@@ -36,6 +36,10 @@ export interface NativeEngine {
   alloc(n: number): Float32Array;
   setThreads(n: number): number;
   getThreads(): number;
+  /** catch SIGINT/SIGTERM into a flag (true) or restore the previous handlers (false); see native/src/signals.cc */
+  watchSignals(on: boolean): void;
+  /** the signal caught since watchSignals(true), or 0; a second signal ends the process at once */
+  pendingSignal(): number;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F32, lda: number,
     B: F32, ldb: number, beta: number, C: F32, ldc: number): void;
   matmulForward(out: F32, inp: F32, weight: F32, bias: F32N, N: number, C: number, OC: number, accumulate: boolean): void;
@@ -51,7 +55,9 @@ export interface NativeEngine {
   gatedForward(kind: number, out: F32, a: F32, g: F32, n: number): void;
   gatedBackward(kind: number, da: F32N, dg: F32N, dout: F32, a: F32, g: F32, n: number): void;
   attentionForward(out: F32, probs: F32, q: F32, k: F32, v: F32, bias: F32N, mask: F32N, dims: AttnDims): void;
-  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims): void;
+  /** dbias (NH, Tq, Tk) += dLoss/d(bias) summed over the batch when given (T5 relative position bias) */
+  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims,
+    dbias?: F32N): void;
   add(out: F32, a: F32, b: F32, n: number): void;
   axpy(y: F32, x: F32, alpha: number, n: number): void;
   scale(x: F32, alpha: number, n: number): void;

@@ -9,7 +9,7 @@ import {
   deptAdapterConfig, deptConfigFromAdapter, formatAdapterConfig, parseAdapterConfig, peftAdapterConfig, promptTuningConfigFromAdapter,
   readAdapterConfig, type AdapterBaseInfo,
 } from './adapter-config.js';
-import type { DeptConfig } from './dept.js';
+import type { DeptConfig } from './dept/index.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
 import { fixture } from '../../test/paths.js';
 import { expectError } from '../../test/expect-error.js';

@@ -16,9 +16,10 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { SoftpromptError } from '../errors.js';
 import { parseWith } from '../validate.js';
-import type { DeptConfig } from './dept.js';
+import type { DeptConfig } from './dept/config.js';
+import type { AdapterModelInfo } from './entry.js';
 import { DEPT_INIT_TEXT, PROMPT_INITS, type PromptInit } from './prompt-init.js';
-import type { PromptTuningConfig } from './prompt-tuning.js';
+import type { PromptTuningConfig } from './prompt-tuning/config.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 
@@ -28,15 +29,7 @@ export const PEFT_TYPES: readonly PeftType[] = ['PROMPT_TUNING', 'PROMPT_TUNING_
 export type TaskType = 'SEQ_2_SEQ_LM' | 'CAUSAL_LM';
 const TASK_TYPES: readonly TaskType[] = ['SEQ_2_SEQ_LM', 'CAUSAL_LM'];
 
-/** The numbers of the base model an adapter config records (PEFT fills them from the model config). */
-export interface AdapterModelInfo {
-  /** d = token_dim = hidden_size */
-  dModel: number;
-  numLayers: number;
-  numHeads: number;
-  /** seq2seq → task_type SEQ_2_SEQ_LM (T5); causal → CAUSAL_LM (decoder-only) */
-  kind: 'seq2seq' | 'causal';
-}
+export type { AdapterModelInfo };
 
 export interface AdapterBaseInfo {
   /** base_model_name_or_path, e.g. "t5-base" */
@@ -47,8 +40,10 @@ export interface AdapterBaseInfo {
 }
 
 export type JsonScalar = string | number | boolean | null;
+/** Any JSON value (LoRA's target_modules is a list, its rank_pattern an object). */
+export type JsonValue = JsonScalar | JsonValue[] | { [key: string]: JsonValue };
 /** A flat adapter_config.json object, as written. */
-export type AdapterConfigJson = Record<string, JsonScalar>;
+export type AdapterConfigJson = Record<string, JsonValue>;
 
 export function taskTypeOf(kind: AdapterModelInfo['kind']): TaskType {
   return kind === 'seq2seq' ? 'SEQ_2_SEQ_LM' : 'CAUSAL_LM';
@@ -114,10 +109,18 @@ export function peftAdapterConfig(cfg: PromptTuningConfig, info: AdapterBaseInfo
   };
 }
 
-/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on) for a flat object. */
-export function formatAdapterConfig(json: AdapterConfigJson): string {
-  const sorted: AdapterConfigJson = {};
-  for (const k of Object.keys(json).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = json[k]!;
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[k] = sortKeys(o[k]);
+  return sorted;
+}
+
+/** Python's `json.dumps(obj, indent=2, sort_keys=True)` (ensure_ascii on), for any JSON object. */
+export function formatAdapterConfig(json: Readonly<Record<string, unknown>>): string {
+  const sorted = sortKeys(json);
   return JSON.stringify(sorted, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -9,13 +9,23 @@ import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { crc32 } from '../io/zip.js';
 import { deptAdapterConfig, formatAdapterConfig, peftAdapterConfig, type AdapterModelInfo } from './adapter-config.js';
 import {
-  ADAPTER_BIN_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LORA_A_KEY, LORA_B_KEY, PROMPT_KEY, loadAdapter, readAdapter, saveAdapter,
-  type SaveAdapterInfo, type SaveStage,
+  ADAPTER_BIN_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LORA_A_KEY, LORA_B_KEY, PROMPT_KEY,
 } from './adapter-files.js';
-import { Dept, type DeptConfig } from './dept.js';
+import type { ParsedAdapterConfig } from './adapter-config.js';
+import type { LoadAdapterContext, SaveAdapterInfo, SaveStage } from './entry.js';
+import * as registry from './registry.js';
+import { Dept, type DeptConfig } from './dept/index.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
-import { PromptTuning } from './prompt-tuning.js';
+import { PromptTuning } from './prompt-tuning/index.js';
 import { fixture } from '../../test/paths.js';
+
+const saveAdapter = registry.saveAdapter;
+/** The registry's loaders, typed for the two prompt methods this file tests. */
+const loadAdapter = (dir: string, ctx?: LoadAdapterContext): Dept | PromptTuning => registry.loadAdapter(dir, ctx) as Dept | PromptTuning;
+const readAdapter = (dir: string, ctx?: LoadAdapterContext) => {
+  const a = registry.readAdapter(dir, ctx);
+  return { ...a, method: a.method as Dept | PromptTuning, config: a.config as ParsedAdapterConfig };
+};
 import { expectError } from '../../test/expect-error.js';
 
 const COLA_DIR = fixture('dept-cola');
@@ -364,8 +374,8 @@ describe('loading errors name the file and what was expected', () => {
   });
 
   it('a bad config: the config errors name the file', () => {
-    const dir = writeFolder('lora', { peft_type: 'LORA', r: 8 }, {});
-    expectError(() => loadAdapter(dir), 'unsupported', path.join(dir, ADAPTER_CONFIG_FILE), 'softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters');
+    const dir = writeFolder('ia3', { peft_type: 'IA3', r: 8 }, {});
+    expectError(() => loadAdapter(dir), 'unsupported', path.join(dir, ADAPTER_CONFIG_FILE), 'softprompt loads LORA, PROMPT_TUNING and PROMPT_TUNING_LORA adapters');
   });
 });
 

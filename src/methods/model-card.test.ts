@@ -5,11 +5,11 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SoftpromptError } from '../errors.js';
 import type { AdapterModelInfo } from './adapter-config.js';
-import { saveAdapter } from './adapter-files.js';
-import { Dept } from './dept.js';
+import { saveAdapter } from './registry.js';
+import { Dept } from './dept/index.js';
 import { MODEL_CARD_FILE, writeModelCard } from './model-card.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
-import { PromptTuning } from './prompt-tuning.js';
+import { PromptTuning } from './prompt-tuning/index.js';
 
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-model-card-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));

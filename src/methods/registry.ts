@@ -1,89 +1,186 @@
 /**
- * The PEFT methods softprompt trains, by name (HF PEFT's `register_peft_method` pattern): each entry validates
- * its config, initialises the method from the model's numbers, and describes itself in one line.
+ * Every PEFT method softprompt trains, by name (HF PEFT's `register_peft_method`): one line per method in
+ * METHOD_ENTRIES. Everything outside src/methods/ reaches a method through this file: create, load and save an
+ * adapter folder (dispatch on adapter_config.json `peft_type`), describe it, read its options and groups.
  *
- *   const m = createMethod('dept', { numVirtualTokens: 60, rank: 30, maxLength: 256 }, ctx);
- *   getMethod('pt').describe({ numVirtualTokens: 100, init: 'TEXT', initText: '…' });
- *   // "prompt tuning: 100 virtual tokens, TEXT init"
+ *   const entry = getMethod('pt');                                   // prompt_tuning
+ *   const m = entry.create({ maxLength: 256, promptLength: 100 }, ctx);
+ *   saveAdapter('out/sst2', m, { baseModel: 't5-base', tokenizer: 't5-base', modelInfo });
+ *   const loaded = readAdapter('out/sst2');                          // { method, config, peftType, … }
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import { Dept, deptParamCount, deptScaling, validateDeptConfig, type DeptConfig } from './dept.js';
-import type { InitContext, PeftMethod } from './method.js';
-import { PromptTuning, validatePromptTuningConfig, type PromptTuningConfig } from './prompt-tuning.js';
+import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
+import { deptEntry } from './dept/entry.js';
+import type {
+  AnyMethodEntry, LoadAdapterContext, LoadedAdapter, MethodOption, SaveAdapterHooks, SaveAdapterInfo, SavedAdapter,
+} from './entry.js';
+import type { PeftMethod } from './method.js';
+import { loraEntry } from './lora/entry.js';
+import { promptTuningEntry } from './prompt-tuning/entry.js';
 
-export interface MethodEntry<C> {
-  /** canonical name, also the method's `type` */
-  readonly name: MethodName;
-  readonly aliases: readonly string[];
-  /** a raw config object → the validated config (invalid_config naming the field otherwise) */
-  validate(config: unknown): C;
-  init(config: C, ctx: InitContext): PeftMethod;
-  /** one line for logs; with d, also the trainable parameter count */
-  describe(config: C, dModel?: number): string;
+/** The registered methods, in --help order. Adding a method: one line here (its folder exports the entry). */
+export const METHOD_ENTRIES: readonly AnyMethodEntry[] = [
+  deptEntry,
+  promptTuningEntry,
+  loraEntry,
+];
+
+/** Check a list of entries: unique names / aliases / peft_types, consistent shared options, declared lr keys. */
+export function checkEntries(entries: readonly AnyMethodEntry[]): void {
+  const bad = (message: string): SoftpromptError => new SoftpromptError('invalid_config', message, { path: 'method' });
+  const names = new Map<string, string>();
+  const peftTypes = new Map<string, string>();
+  const options = new Map<string, [MethodOption, string]>();
+  for (const e of entries) {
+    for (const n of [e.name, ...e.aliases].map((x) => x.toLowerCase())) {
+      const other = names.get(n);
+      if (other !== undefined) throw bad(`Method name ${JSON.stringify(n)} is registered twice (by ${other} and ${e.name}).`);
+      names.set(n, e.name);
+    }
+    for (const t of e.peftTypes) {
+      const other = peftTypes.get(t);
+      if (other !== undefined) throw bad(`peft_type ${t} is read by two methods (${other} and ${e.name}).`);
+      peftTypes.set(t, e.name);
+    }
+    for (const o of e.options) {
+      const prev = options.get(o.key);
+      if (prev !== undefined && prev[0].flags !== o.flags) {
+        throw bad(`Option ${o.key} is declared by ${prev[1]} as ${prev[0].flags} and by ${e.name} as ${o.flags}; a shared key needs the same flags.`);
+      }
+      if (prev === undefined) options.set(o.key, [o, e.name]);
+    }
+    for (const g of e.groups) {
+      if (g.lrKey !== 'lr' && !e.options.some((o) => o.key === g.lrKey)) throw bad(`Method ${e.name}: group ${g.name} takes its lr from ${g.lrKey}, which the method does not declare as an option.`);
+      const wd = g.weightDecayKey;
+      if (typeof wd === 'string' && wd !== 'weightDecay' && !e.options.some((o) => o.key === wd)) throw bad(`Method ${e.name}: group ${g.name} takes its weight decay from ${wd}, which the method does not declare as an option.`);
+    }
+    if (e.formats.length === 0) throw bad(`Method ${e.name} declares no save format.`);
+  }
 }
 
-export type MethodName = 'dept' | 'prompt_tuning';
+checkEntries(METHOD_ENTRIES);
 
-function initText(c: { init: string; initText: string }): string {
-  return c.init === 'TEXT' ? `TEXT init ${JSON.stringify(c.initText)}` : `${c.init} init`;
-}
-
-const dept: MethodEntry<DeptConfig> = {
-  name: 'dept',
-  aliases: ['prompt_tuning_lora', 'prompt-tuning-lora'],
-  validate: validateDeptConfig,
-  init: (config, ctx) => Dept.init(config, ctx),
-  describe(c, d) {
-    const { numVirtualTokens: l, rank: r, maxLength: s, loraAlpha } = c;
-    const params = d === undefined ? '' : `, ${deptParamCount(l, r, s, d)} trainable parameters`;
-    return `DePT: ${l} virtual tokens + rank-${r} offset over s=${s} input positions (α=${loraAlpha}, scaling α/√r=${+deptScaling(loraAlpha, r).toFixed(4)}), ${initText(c)}${params}`;
-  },
-};
-
-const promptTuning: MethodEntry<PromptTuningConfig> = {
-  name: 'prompt_tuning',
-  aliases: ['pt', 'prompt-tuning'],
-  validate: validatePromptTuningConfig,
-  init: (config, ctx) => PromptTuning.init(config, ctx),
-  describe(c, d) {
-    const params = d === undefined ? '' : `, ${c.numVirtualTokens * d} trainable parameters`;
-    return `prompt tuning: ${c.numVirtualTokens} virtual tokens, ${initText(c)}${params}`;
-  },
-};
-
-/** Every method, by canonical name. */
-export const METHODS: { readonly dept: MethodEntry<DeptConfig>; readonly prompt_tuning: MethodEntry<PromptTuningConfig> } = {
-  dept,
-  prompt_tuning: promptTuning,
-};
-
-export type AnyMethodEntry = (typeof METHODS)[MethodName];
-
-/** Canonical names and aliases, as accepted by getMethod. */
-export function methodNames(): string[] {
-  return Object.values(METHODS).flatMap((m) => [m.name, ...m.aliases]);
+function describeNames(entries: readonly AnyMethodEntry[]): string {
+  return entries.map((m) => (m.aliases.length > 0 ? `${m.name} (${m.aliases.join(', ')})` : m.name)).join(', ');
 }
 
 /** The entry for a name or alias (case-insensitive); invalid_config listing the known names otherwise. */
-export function getMethod(name: string): AnyMethodEntry {
+export function getMethod(name: string, entries: readonly AnyMethodEntry[] = METHOD_ENTRIES): AnyMethodEntry {
   const key = name.trim().toLowerCase();
-  for (const m of Object.values(METHODS)) {
-    if (m.name === key || m.aliases.includes(key)) return m;
+  const m = entries.find((e) => e.name === key || e.aliases.includes(key));
+  if (m === undefined) {
+    throw new SoftpromptError('invalid_config', `Unknown PEFT method ${JSON.stringify(name)}; known methods: ${describeNames(entries)}.`, { path: 'method' });
   }
-  throw new SoftpromptError('invalid_config', `Unknown PEFT method ${JSON.stringify(name)}; known methods: ${Object.values(METHODS).map((m) => `${m.name} (${m.aliases.join(', ')})`).join(', ')}.`, { path: 'method' });
+  return m;
 }
 
-/** Validate `rawConfig` for method `name` and initialise it. */
-export function createMethod(name: string, rawConfig: unknown, ctx: InitContext): PeftMethod {
-  const m = getMethod(name);
-  // narrow per entry: a union of entries cannot take a union of configs
-  if (m.name === 'dept') return METHODS.dept.init(METHODS.dept.validate(rawConfig), ctx);
-  return METHODS.prompt_tuning.init(METHODS.prompt_tuning.validate(rawConfig), ctx);
+/** Canonical names and aliases, as accepted by getMethod. */
+export function methodNames(): string[] {
+  return METHOD_ENTRIES.flatMap((m) => [m.name, ...m.aliases]);
 }
 
-/** describe() of a raw config, validated first. */
-export function describeMethod(name: string, rawConfig: unknown, dModel?: number): string {
-  const m = getMethod(name);
-  if (m.name === 'dept') return METHODS.dept.describe(METHODS.dept.validate(rawConfig), dModel);
-  return METHODS.prompt_tuning.describe(METHODS.prompt_tuning.validate(rawConfig), dModel);
+/** The entry that made `m` (by its type; checked with the entry's own owns()). */
+export function entryOf(m: PeftMethod): AnyMethodEntry {
+  const type = m.type;
+  const e = getMethod(type);
+  if (!e.owns(m)) throw new SoftpromptError('invalid_config', `A method of type ${JSON.stringify(type)} was not made by the ${e.name} entry.`, { path: 'method' });
+  return e;
+}
+
+/**
+ * Every method option, merged by key (the first declaration's schema and parser win), with the methods that read
+ * it and each one's help and shown default (a shared key such as loraAlpha may mean and default differently).
+ */
+export function methodOptions(): Array<{ option: MethodOption; methods: string[]; declared: MethodOption[] }> {
+  const out = new Map<string, { option: MethodOption; methods: string[]; declared: MethodOption[] }>();
+  for (const e of METHOD_ENTRIES) {
+    for (const o of e.options) {
+      const seen = out.get(o.key);
+      if (seen === undefined) out.set(o.key, { option: o, methods: [e.name], declared: [o] });
+      else {
+        seen.methods.push(e.name);
+        seen.declared.push(o);
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+/** Every --adapter-format value some method writes. */
+export function adapterFormats(): string[] {
+  return [...new Set(METHOD_ENTRIES.flatMap((e) => e.formats))];
+}
+
+/** The resolved optimizer groups of a method: lr from its key in `settings` (else the default), weight decay likewise. */
+export function optimizerGroups(entry: AnyMethodEntry, settings: { readonly [key: string]: unknown }): Array<{ name: string; lr: number; weightDecay: number; lrKey: string }> {
+  return entry.groups.map((g) => {
+    const lr = settings[g.lrKey];
+    const wdKey = g.weightDecayKey === undefined ? 'weightDecay' : g.weightDecayKey;
+    const wd = wdKey === null ? undefined : settings[wdKey];
+    return { name: g.name, lrKey: g.lrKey, lr: typeof lr === 'number' ? lr : g.defaultLr, weightDecay: typeof wd === 'number' ? wd : g.defaultWeightDecay };
+  });
+}
+
+// ---- adapter folders -------------------------------------------------------------------------------------
+
+/** Write `m` to `dir` in `info.format` (default: the method's first format), by its entry. */
+export function saveAdapter(dir: string, m: PeftMethod, info: SaveAdapterInfo, hooks?: SaveAdapterHooks): SavedAdapter {
+  const e = entryOf(m);
+  const format = info.format ?? e.formats[0]!;
+  if (!e.formats.includes(format)) {
+    throw new SoftpromptError('invalid_config', `The ${e.name} method saves in format ${e.formats.join(' or ')}, not ${JSON.stringify(format)}.`, { path: 'format' });
+  }
+  return e.save(dir, m, { ...info, format }, hooks);
+}
+
+function readPeftType(file: string): unknown {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}.`, { file });
+  }
+  return (raw as Record<string, unknown>)['peft_type'];
+}
+
+/** The entry that reads the folder `dir`: by adapter_config.json's peft_type, else by an entry's detect(). */
+export function entryForFolder(dir: string): AnyMethodEntry {
+  const configFile = path.join(dir, ADAPTER_CONFIG_FILE);
+  const types = METHOD_ENTRIES.flatMap((e) => e.peftTypes).sort();
+  const known = types.length > 1 ? `${types.slice(0, -1).join(', ')} and ${types[types.length - 1]}` : types.join('');
+  if (!fs.existsSync(configFile)) {
+    const e = METHOD_ENTRIES.find((x) => x.detect?.(dir) === true);
+    if (e !== undefined) return e;
+    checkAdapterFolder(dir); // the usual file_not_found, naming what was expected
+  }
+  const peftType = readPeftType(configFile);
+  if (peftType === undefined || peftType === null) {
+    throw new SoftpromptError('invalid_config', `Adapter config ${configFile} has no peft_type; softprompt loads ${known} adapters.`, { file: configFile, path: 'adapter_config.peft_type' });
+  }
+  const e = METHOD_ENTRIES.find((x) => x.peftTypes.includes(String(peftType)));
+  if (e === undefined || typeof peftType !== 'string') {
+    throw new SoftpromptError('unsupported', `Adapter config ${configFile} has peft_type ${JSON.stringify(peftType)}; softprompt loads ${known} adapters (found: ${listing(dir)}).`, { file: configFile, path: 'adapter_config.peft_type' });
+  }
+  return e;
+}
+
+/** Load an adapter folder, any registered format, with its parsed config and the files read. */
+export function readAdapter(dir: string, ctx: LoadAdapterContext = {}): LoadedAdapter & { entry: AnyMethodEntry } {
+  checkFolderExists(dir);
+  const entry = entryForFolder(dir);
+  return { ...entry.load(dir, ctx), entry };
+}
+
+/** Load an adapter folder as its method. */
+export function loadAdapter(dir: string, ctx: LoadAdapterContext = {}): PeftMethod {
+  return readAdapter(dir, ctx).method;
+}
+
+function checkFolderExists(dir: string): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) checkAdapterFolder(dir);
 }

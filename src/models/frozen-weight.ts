@@ -50,6 +50,14 @@ export function linearBackward(e: NativeEngine, dinp: F32, dout: F32, W: Mat, N:
   matmulBf16T(dinp, dout, W, N, { accumulate: true });
 }
 
+/** an embedding table as fp32 (a copy widened from bf16 bits, which is exact) */
+export function tableToF32(t: Table): F32 {
+  if (t instanceof Float32Array) return t;
+  const u = new Uint32Array(t.length);
+  for (let i = 0; i < t.length; i++) u[i] = t[i]! << 16;
+  return new Float32Array(u.buffer);
+}
+
 /** the weight as fp32 (a copy widened from bf16, which is exact) */
 export function matToF32(W: Mat): F32 {
   return W instanceof Float32Array ? W : W.toF32();

@@ -232,8 +232,8 @@ describe('loading errors name the file and the tensor or field', () => {
 test('a checkpoint without the transformer. prefix (openai-community/gpt2 layout) loads the same weights', () => {
   const a = load(TINY);
   const b = load(editedCopy(TINY, { rename: (n) => n.replace(/^transformer\./, '') }));
-  assert.deepEqual(b.weights.blocks[1]!.fcW, a.weights.blocks[1]!.fcW);
-  assert.deepEqual(b.weights.wpe, a.weights.wpe);
+  assert.deepEqual(b.tensors.blocks[1]!.fcW, a.tensors.blocks[1]!.fcW);
+  assert.deepEqual(b.tensors.wpe, a.tensors.wpe);
   assert.equal(a.info.architecture, 'gpt2');
   assert.equal(a.info.maxPositions, 64);
   assert.equal(a.info.eosId, -1); // eos_token_id: null in the fixture config

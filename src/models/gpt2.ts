@@ -17,19 +17,20 @@
  * ignored labels are 0 (same convention as llama.ts).
  *
  * Dims: B batch, T length (prompt included), N = B*T, C = n_embd, NH = n_head, HS = C/NH, F = n_inner (4C),
- * V vocab, P = n_positions, L layers. Weights are frozen: backward computes activation gradients only (llm.c
- * style: the forward's kernel list, reversed) down to dLoss/dInputsEmbeds (B, T, C), the gradient of the token
- * embedding part (wpe is added inside the model and is frozen).
+ * V vocab, P = n_positions, L layers. Backward is the forward's kernel list, reversed (llm.c style), down to
+ * dLoss/dInputsEmbeds (B, T, C), the gradient of the token-embedding part. Weights are frozen unless named in
+ * setTrainable (WeightTraining, types.ts): then their dW slots accumulate (+=) and forward keeps the per-layer
+ * GEMM inputs they need; frozen weights cost nothing. Conv1D weights are held transposed, so their gradients are
+ * (out, in) too. Side paths (LoRA) run right after each targeted linear's GEMM and input-gradient GEMM.
  */
 import { MASK_MIN, contiguousAttn, engine, type Act, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
-import {
-  effectivePrecision, embedRows, linearBackward, linearForward, toMat, toTable, type Mat, type Precision, type Table,
-} from './frozen-weight.js';
 import { gpt2Activation, gpt2Inner, parseGPT2Config, type GPT2Config } from './gpt2-config.js';
 import type {
-  CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, ModelInfo, WeightSource,
+  CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, LinearModule, LinearSidePath,
+  ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
+import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
 export { parseGPT2Config, type GPT2Config };
@@ -40,25 +41,24 @@ type F32 = Float32Array;
 interface GPT2Block {
   ln1w: F32; // (C)
   ln1b: F32; // (C)
-  attnW: Mat; // (3C, C): q | k | v rows; c_attn.weight^T
+  attnW: F32; // (3C, C): q | k | v rows; c_attn.weight^T
   attnB: F32; // (3C)
-  projW: Mat; // (C, C) attn.c_proj.weight^T
+  projW: F32; // (C, C) attn.c_proj.weight^T
   projB: F32; // (C)
   ln2w: F32; // (C)
   ln2b: F32; // (C)
-  fcW: Mat; // (F, C) mlp.c_fc.weight^T
+  fcW: F32; // (F, C) mlp.c_fc.weight^T
   fcB: F32; // (F)
-  mprojW: Mat; // (C, F) mlp.c_proj.weight^T
+  mprojW: F32; // (C, F) mlp.c_proj.weight^T
   mprojB: F32; // (C)
 }
-/** GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine; biases, norms, wpe stay fp32. */
 export interface GPT2Weights {
-  wte: Table; // (V, C); bf16 bits in precision 'bf16'
+  wte: F32; // (V, C)
   wpe: F32; // (P, C)
   blocks: GPT2Block[];
   lnfW: F32; // (C)
   lnfB: F32; // (C)
-  lmHead: Mat; // (V, C); === wte when tied and fp32
+  lmHead: F32; // (V, C); === wte when tied
 }
 
 export interface GPT2TensorRow {
@@ -103,8 +103,7 @@ function transpose(x: F32, rows: number, cols: number): F32 {
   return out;
 }
 
-/** precision 'bf16': each GEMM weight is rounded to bf16 as it is read and only that copy is kept */
-export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource, precision: Precision = 'fp32'): GPT2Weights {
+export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights {
   const prefix = src.has('transformer.wte.weight') || !src.has('wte.weight') ? 'transformer.' : '';
   const hint = `config.json gives n_embd=${cfg.n_embd}, n_inner=${gpt2Inner(cfg)}, n_positions=${cfg.n_positions}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const table = new Map(gpt2TensorTable(cfg, prefix).map((r) => [r.name, r]));
@@ -113,24 +112,22 @@ export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource, precision: P
     const x = src.getF32Checked(row.name, row.shape, hint);
     return row.transposed ? transpose(x, row.shape[0]!, row.shape[1]!) : x;
   };
-  const C = cfg.n_embd, F = gpt2Inner(cfg), V = cfg.vocab_size;
-  const mat = (name: string, rows: number, cols: number): Mat => toMat(get(name), rows, cols, precision);
   const blocks: GPT2Block[] = [];
   for (let l = 0; l < cfg.n_layer; l++) {
     const h = `h.${l}`;
     blocks.push({
       ln1w: get(`${h}.ln_1.weight`), ln1b: get(`${h}.ln_1.bias`),
-      attnW: mat(`${h}.attn.c_attn.weight`, 3 * C, C), attnB: get(`${h}.attn.c_attn.bias`),
-      projW: mat(`${h}.attn.c_proj.weight`, C, C), projB: get(`${h}.attn.c_proj.bias`),
+      attnW: get(`${h}.attn.c_attn.weight`), attnB: get(`${h}.attn.c_attn.bias`),
+      projW: get(`${h}.attn.c_proj.weight`), projB: get(`${h}.attn.c_proj.bias`),
       ln2w: get(`${h}.ln_2.weight`), ln2b: get(`${h}.ln_2.bias`),
-      fcW: mat(`${h}.mlp.c_fc.weight`, F, C), fcB: get(`${h}.mlp.c_fc.bias`),
-      mprojW: mat(`${h}.mlp.c_proj.weight`, C, F), mprojB: get(`${h}.mlp.c_proj.bias`),
+      fcW: get(`${h}.mlp.c_fc.weight`), fcB: get(`${h}.mlp.c_fc.bias`),
+      mprojW: get(`${h}.mlp.c_proj.weight`), mprojB: get(`${h}.mlp.c_proj.bias`),
     });
   }
   const wte = get('wte.weight');
   return {
-    wte: toTable(wte, precision), wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
-    lmHead: cfg.tie_word_embeddings ? toMat(wte, V, C, precision) : mat('lm_head.weight', V, C),
+    wte, wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
+    lmHead: cfg.tie_word_embeddings ? wte : get('lm_head.weight'),
   };
 }
 
@@ -148,16 +145,34 @@ interface ForwardContext {
   maskAdd: F32; // (B, T) 0 or MASK_MIN per key
   dlogits: F32 | null; // (N, V)
   last: F32 | null; // (N, C) residual stream after the last block (ln_f input)
+  pos: Int32Array; // (B, T) position ids (wpe rows)
+  /** what side paths see: train mode, seed, and whether a backward follows */
+  mode: SideMode;
 }
 
-export class GPT2Model implements CausalLM {
+/** HF module paths of one block's linear layers (side-path targets). */
+interface GPT2BlockModules {
+  cAttn: string;
+  attnProj: string;
+  fc: string;
+  mlpProj: string;
+}
+
+export class GPT2Model implements CausalLM, WeightTraining {
   readonly info: ModelInfo;
   private readonly act: Act;
   private readonly ws = new Workspace();
   private readonly e = engine();
+  private readonly modules: GPT2BlockModules[];
+  private grads: GradTable | null = null;
+  private side: SidePaths | null = null;
 
-  constructor(readonly config: GPT2Config, readonly weights: GPT2Weights) {
+  constructor(readonly config: GPT2Config, readonly tensors: GPT2Weights) {
     this.act = gpt2Activation(config);
+    this.modules = tensors.blocks.map((_, l) => ({
+      cAttn: `transformer.h.${l}.attn.c_attn`, attnProj: `transformer.h.${l}.attn.c_proj`,
+      fc: `transformer.h.${l}.mlp.c_fc`, mlpProj: `transformer.h.${l}.mlp.c_proj`,
+    }));
     this.info = {
       architecture: 'gpt2', kind: 'causal', dModel: config.n_embd, vocabSize: config.vocab_size,
       padId: this.padId, eosId: config.eos_token_id ?? -1, numLayers: config.n_layer, numHeads: config.n_head,
@@ -165,14 +180,9 @@ export class GPT2Model implements CausalLM {
     };
   }
 
-  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32 without native bf16) */
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): GPT2Model {
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): GPT2Model {
     const cfg = parseGPT2Config(configJson, configFile);
-    return new GPT2Model(cfg, loadGPT2Weights(cfg, src, effectivePrecision(precision)));
-  }
-
-  get precision(): Precision {
-    return this.weights.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
+    return new GPT2Model(cfg, loadGPT2Weights(cfg, src));
   }
 
   /** pad_token_id, else eos_token_id (GPT-2 has no pad token; DePT sets pad = eos), else 0 */
@@ -189,7 +199,7 @@ export class GPT2Model implements CausalLM {
   embed(ids: Int32Array): F32 {
     const C = this.config.n_embd;
     const out = new Float32Array(ids.length * C);
-    const bad = embedRows(this.e, out, ids, this.weights.wte, ids.length, C, this.config.vocab_size);
+    const bad = this.e.embedding(out, ids, this.tensors.wte, ids.length, C, this.config.vocab_size);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data',
         `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.config.vocab_size}).`);
@@ -204,6 +214,65 @@ export class GPT2Model implements CausalLM {
   lossAndGrad(batch: CausalBatch, opts: ForwardOptions = {}): CausalOutput & { dInputsEmbeds: F32 } {
     const { out, ctx } = this.runForward(batch, opts, true);
     return { ...out, dInputsEmbeds: this.runBackward(ctx) };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // weight training (WeightTraining in types.ts)
+
+  /** Every tensor by its GPT2LMHeadModel name (`transformer.` prefix); Conv1D weights are held transposed. */
+  weights(): ModelWeight[] {
+    const w = this.tensors, byName = new Map<string, F32>([
+      ['transformer.wte.weight', w.wte], ['transformer.wpe.weight', w.wpe],
+      ['transformer.ln_f.weight', w.lnfW], ['transformer.ln_f.bias', w.lnfB], ['lm_head.weight', w.lmHead],
+    ]);
+    w.blocks.forEach((b, l) => {
+      const h = `transformer.h.${l}`;
+      const rows: [string, F32][] = [
+        ['ln_1.weight', b.ln1w], ['ln_1.bias', b.ln1b], ['attn.c_attn.weight', b.attnW], ['attn.c_attn.bias', b.attnB],
+        ['attn.c_proj.weight', b.projW], ['attn.c_proj.bias', b.projB], ['ln_2.weight', b.ln2w], ['ln_2.bias', b.ln2b],
+        ['mlp.c_fc.weight', b.fcW], ['mlp.c_fc.bias', b.fcB], ['mlp.c_proj.weight', b.mprojW], ['mlp.c_proj.bias', b.mprojB],
+      ];
+      for (const [n, x] of rows) byName.set(`${h}.${n}`, x);
+    });
+    return gpt2TensorTable(this.config).map((r) => ({
+      name: r.name, shape: r.shape, data: byName.get(r.name)!, transposed: r.transposed === true,
+    }));
+  }
+
+  linearModules(): LinearModule[] {
+    const C = this.config.n_embd, F = gpt2Inner(this.config);
+    const out: LinearModule[] = [];
+    for (const m of this.modules) {
+      out.push({ name: m.cAttn, inFeatures: C, outFeatures: 3 * C }, { name: m.attnProj, inFeatures: C, outFeatures: C },
+        { name: m.fc, inFeatures: C, outFeatures: F }, { name: m.mlpProj, inFeatures: F, outFeatures: C });
+    }
+    out.push({ name: 'lm_head', inFeatures: C, outFeatures: this.config.vocab_size });
+    return out;
+  }
+
+  setTrainable(names: readonly string[]): Map<string, F32> {
+    const table = names.length === 0 ? null : new GradTable('GPT-2', this.weights(), names);
+    this.grads = table;
+    return table === null ? new Map() : table.byName;
+  }
+
+  setSidePaths(paths: ReadonlyMap<string, LinearSidePath> | null): void {
+    this.side = SidePaths.create('GPT-2', paths, this.linearModules().map((m) => m.name));
+  }
+
+  embedBackward(ids: Int32Array, dInputsEmbeds: F32, B: number, T: number, skip: number): void {
+    const g = this.grads?.get(this.tensors.wte) ?? null;
+    if (g !== null) embedScatter(g, ids, dInputsEmbeds, B, T, skip, this.config.n_embd, this.config.vocab_size, 'GPT-2');
+  }
+
+  /** dW slot of a weight: null when frozen */
+  private g(w: F32): F32 | null {
+    return this.grads === null ? null : this.grads.get(w);
+  }
+
+  /** Where the input of the GEMM with weight w goes: a per-layer buffer when its dW will be needed, else scratch. */
+  private gemmInput(ctx: ForwardContext, w: F32, perLayer: string, scratch: string, n: number): F32 {
+    return this.ws.f32(ctx.mode.saveForBackward && this.g(w) !== null ? perLayer : scratch, n);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -254,7 +323,7 @@ export class GPT2Model implements CausalLM {
   private trunk(X: F32, pos: Int32Array, ctx: ForwardContext, hidden: F32[] | null): F32 {
     const cfg = this.config, e = this.e, N = ctx.B * ctx.T, C = cfg.n_embd;
     const h0 = this.ws.f32('h0', N * C); // (B, T, C)
-    e.embedding(h0, pos, this.weights.wpe, N, C, cfg.n_positions); // wpe[pos]
+    e.embedding(h0, pos, this.tensors.wpe, N, C, cfg.n_positions); // wpe[pos]
     e.add(h0, h0, X, N * C); // + inputs_embeds
     let h = this.dropoutF('h0.drop', h0, N * C, ctx, cfg.embd_pdrop, 1);
     for (let l = 0; l < cfg.n_layer; l++) {
@@ -267,13 +336,14 @@ export class GPT2Model implements CausalLM {
   private runForward(batch: CausalBatch, opts: ForwardOptions, saveForBackward: boolean):
     { out: CausalOutput; ctx: ForwardContext } {
     this.checkBatch(batch);
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const { B, T } = batch;
     const C = cfg.n_embd, V = cfg.vocab_size, N = B * T;
     const pos = this.positions(batch);
+    const train = opts.train === true, seed = opts.seed ?? 0;
     const ctx: ForwardContext = {
-      B, T, train: opts.train === true, seed: opts.seed ?? 0, maskAdd: this.maskAdd('maskAdd', batch.attentionMask, N),
-      dlogits: null, last: null,
+      B, T, train, seed, maskAdd: this.maskAdd('maskAdd', batch.attentionMask, N),
+      dlogits: null, last: null, pos, mode: { train, seed, saveForBackward },
     };
     const hidden: F32[] | null = opts.outputHiddenStates ? [] : null;
     const hL = this.trunk(batch.inputsEmbeds, pos, ctx, hidden); // (N, C)
@@ -282,7 +352,8 @@ export class GPT2Model implements CausalLM {
     e.layernormForward(lnf, ws.f32('lnf.mean', N), ws.f32('lnf.rstd', N), hL, w.lnfW, w.lnfB, N, C, cfg.layer_norm_epsilon);
     if (hidden !== null) hidden.push(lnf.slice());
     const logits = ws.f32('logits', N * V); // (N, V) = lnf @ wte^T
-    linearForward(e, logits, lnf, w.lmHead, N, C, V);
+    e.matmulForward(logits, lnf, w.lmHead, null, N, C, V, false);
+    this.side?.forward('lm_head', lnf, logits, V, N, ctx.mode);
 
     // ---- loss: position t predicts labels[t+1]; mean over non-ignored label tokens of the batch
     const targets = new Int32Array(N).fill(-100); // (B, T) shifted labels, last column ignored
@@ -348,29 +419,34 @@ export class GPT2Model implements CausalLM {
 
   /** h_out = h + drop(c_proj(attn(ln_1(h)))); h_out += drop(mlp(ln_2(h_out))). Saves h.{l}.* for backward. */
   private blockForward(l: number, h: F32, ctx: ForwardContext): F32 {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.blocks[l]!;
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.blocks[l]!;
     const C = cfg.n_embd, F = gpt2Inner(cfg), NH = cfg.n_head, N = ctx.B * ctx.T, T = ctx.T, eps = cfg.layer_norm_epsilon;
-    const p = `h.${l}`, rp = cfg.resid_pdrop;
+    const p = `h.${l}`, rp = cfg.resid_pdrop, m = this.modules[l]!, side = this.side;
     const hin = ws.f32(`${p}.in`, N * C); // (B, T, C) block input, ln_1 input
     hin.set(h);
-    const ln = ws.f32('ln', N * C); // (N, C)
-    e.layernormForward(ln, ws.f32(`${p}.mean1`, N), ws.f32(`${p}.rstd1`, N), hin, blk.ln1w, blk.ln1b, N, C, eps);
+    const ln1 = this.gemmInput(ctx, blk.attnW, `${p}.ln1`, 'ln', N * C); // (N, C)
+    e.layernormForward(ln1, ws.f32(`${p}.mean1`, N), ws.f32(`${p}.rstd1`, N), hin, blk.ln1w, blk.ln1b, N, C, eps);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C); // (B, T, 3C): q | k | v per row
-    linearForward(e, qkv, ln, blk.attnW, N, C, 3 * C, blk.attnB);
-    const att = ws.f32('att', N * C); // (B, T, C) heads side by side
+    e.matmulForward(qkv, ln1, blk.attnW, blk.attnB, N, C, 3 * C, false);
+    side?.forward(m.cAttn, ln1, qkv, 3 * C, N, ctx.mode);
+    const att = this.gemmInput(ctx, blk.projW, `${p}.att`, 'att', N * C); // (B, T, C) heads side by side
     e.attentionForward(att, ws.f32(`${p}.probs`, ctx.B * NH * T * T), qkv, qkv.subarray(C), qkv.subarray(2 * C), null,
       ctx.maskAdd, this.fusedDims(l, ctx));
     const ao = ws.f32('ao', N * C); // (N, C) attn.c_proj
-    linearForward(e, ao, att, blk.projW, N, C, C, blk.projB);
+    e.matmulForward(ao, att, blk.projW, blk.projB, N, C, C, false);
+    side?.forward(m.attnProj, att, ao, C, N, ctx.mode);
     const mid = ws.f32(`${p}.mid`, N * C); // (N, C) ln_2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, rp, 101 + 10 * l), N * C);
-    e.layernormForward(ln, ws.f32(`${p}.mean2`, N), ws.f32(`${p}.rstd2`, N), mid, blk.ln2w, blk.ln2b, N, C, eps);
+    const ln2 = this.gemmInput(ctx, blk.fcW, `${p}.ln2`, 'ln', N * C); // (N, C)
+    e.layernormForward(ln2, ws.f32(`${p}.mean2`, N), ws.f32(`${p}.rstd2`, N), mid, blk.ln2w, blk.ln2b, N, C, eps);
     const pre = ws.f32(`${p}.pre`, N * F); // (N, F) c_fc output, activation input
-    linearForward(e, pre, ln, blk.fcW, N, C, F, blk.fcB);
-    const act = ws.f32('act', N * F); // (N, F)
+    e.matmulForward(pre, ln2, blk.fcW, blk.fcB, N, C, F, false);
+    side?.forward(m.fc, ln2, pre, F, N, ctx.mode);
+    const act = this.gemmInput(ctx, blk.mprojW, `${p}.act`, 'act', N * F); // (N, F)
     e.actForward(this.act, act, pre, N * F);
     const fo = ws.f32('fo', N * C); // (N, C) mlp.c_proj
-    linearForward(e, fo, act, blk.mprojW, N, F, C, blk.mprojB);
+    e.matmulForward(fo, act, blk.mprojW, blk.mprojB, N, F, C, false);
+    side?.forward(m.mlpProj, act, fo, C, N, ctx.mode);
     const out = ws.f32('h.next', N * C);
     e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, rp, 102 + 10 * l), N * C);
     return out;
@@ -380,42 +456,53 @@ export class GPT2Model implements CausalLM {
   // backward: the forward, reversed. `dres` is dLoss/d(residual stream) and is accumulated in place.
 
   private runBackward(ctx: ForwardContext): F32 {
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const C = cfg.n_embd, V = cfg.vocab_size, N = ctx.B * ctx.T;
-    // logits = lnf @ lmHead^T
-    const dlnf = ws.zeros('dlnf', N * C);
-    linearBackward(e, dlnf, ctx.dlogits!, w.lmHead, N, C, V);
+    // logits = lnf @ lmHead^T (lmHead is wte when tied: its dW lands in wte's gradient)
+    const dlnf = ws.zeros('dlnf', N * C), lnf = ws.f32('lnf', N * C);
+    e.matmulBackward(dlnf, this.g(w.lmHead), null, ctx.dlogits!, lnf, w.lmHead, N, C, V);
+    this.side?.backward('lm_head', ctx.dlogits!, V, dlnf, N, ctx.mode);
     const dres = ws.zeros('dres', N * C);
-    e.layernormBackward(dres, null, null, dlnf, ctx.last!, w.lnfW, ws.f32('lnf.mean', N), ws.f32('lnf.rstd', N), N, C);
+    e.layernormBackward(dres, this.g(w.lnfW), this.g(w.lnfB), dlnf, ctx.last!, w.lnfW, ws.f32('lnf.mean', N),
+      ws.f32('lnf.rstd', N), N, C);
     for (let l = cfg.n_layer - 1; l >= 0; l--) this.blockBackward(l, dres, ctx);
-    // h0 = drop(X + wpe[pos]): dX = drop'(dres)
-    return this.dropoutB('h0.drop', dres, N * C, ctx, cfg.embd_pdrop).slice();
+    // h0 = drop(X + wpe[pos]): dX = drop'(dres), dwpe[pos] += dX
+    const dX = this.dropoutB('h0.drop', dres, N * C, ctx, cfg.embd_pdrop);
+    const dwpe = this.g(w.wpe);
+    if (dwpe !== null) e.embeddingBackward(dwpe, ctx.pos, dX, N, C, cfg.n_positions);
+    return dX.slice();
   }
 
   private blockBackward(l: number, dres: F32, ctx: ForwardContext): void {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.blocks[l]!;
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.blocks[l]!;
     const C = cfg.n_embd, F = gpt2Inner(cfg), NH = cfg.n_head, N = ctx.B * ctx.T, T = ctx.T;
-    const p = `h.${l}`, rp = cfg.resid_pdrop;
+    const p = `h.${l}`, rp = cfg.resid_pdrop, m = this.modules[l]!, side = this.side, g = (w: F32) => this.g(w);
+    // the GEMM inputs forward kept for a trainable weight (gemmInput); null when the weight is frozen
+    const saved = (w: F32, name: string, n: number): F32 | null => (g(w) === null ? null : ws.f32(name, n));
     // forward: out = mid + drop(c_proj(act(c_fc(ln_2(mid)))))
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx, rp); // (N, C)
     const dact = ws.zeros('dact', N * F);
-    linearBackward(e, dact, dfo, blk.mprojW, N, F, C);
+    e.matmulBackward(dact, g(blk.mprojW), g(blk.mprojB), dfo, saved(blk.mprojW, `${p}.act`, N * F), blk.mprojW, N, F, C);
+    side?.backward(m.mlpProj, dfo, C, dact, N, ctx.mode);
     const dpre = ws.zeros('dpre', N * F);
     e.actBackward(this.act, dpre, dact, ws.f32(`${p}.pre`, N * F), N * F);
     const dln = ws.zeros('dln', N * C);
-    linearBackward(e, dln, dpre, blk.fcW, N, C, F);
-    e.layernormBackward(dres, null, null, dln, ws.f32(`${p}.mid`, N * C), blk.ln2w, ws.f32(`${p}.mean2`, N),
+    e.matmulBackward(dln, g(blk.fcW), g(blk.fcB), dpre, saved(blk.fcW, `${p}.ln2`, N * C), blk.fcW, N, C, F);
+    side?.backward(m.fc, dpre, F, dln, N, ctx.mode);
+    e.layernormBackward(dres, g(blk.ln2w), g(blk.ln2b), dln, ws.f32(`${p}.mid`, N * C), blk.ln2w, ws.f32(`${p}.mean2`, N),
       ws.f32(`${p}.rstd2`, N), N, C);
     // forward: mid = in + drop(c_proj(attn(q, k, v))), q | k | v = c_attn(ln_1(in))
     const dao = this.dropoutB(`${p}.ao`, dres, N * C, ctx, rp);
     const datt = ws.zeros('datt', N * C);
-    linearBackward(e, datt, dao, blk.projW, N, C, C);
+    e.matmulBackward(datt, g(blk.projW), g(blk.projB), dao, saved(blk.projW, `${p}.att`, N * C), blk.projW, N, C, C);
+    side?.backward(m.attnProj, dao, C, datt, N, ctx.mode);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C), dqkv = ws.zeros('dqkv', N * 3 * C);
     e.attentionBackward(dqkv, dqkv.subarray(C), dqkv.subarray(2 * C), datt, qkv, qkv.subarray(C), qkv.subarray(2 * C),
       ws.f32(`${p}.probs`, ctx.B * NH * T * T), this.fusedDims(l, ctx));
     dln.fill(0);
-    linearBackward(e, dln, dqkv, blk.attnW, N, C, 3 * C);
-    e.layernormBackward(dres, null, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1w, ws.f32(`${p}.mean1`, N),
+    e.matmulBackward(dln, g(blk.attnW), g(blk.attnB), dqkv, saved(blk.attnW, `${p}.ln1`, N * C), blk.attnW, N, C, 3 * C);
+    side?.backward(m.cAttn, dqkv, 3 * C, dln, N, ctx.mode);
+    e.layernormBackward(dres, g(blk.ln1w), g(blk.ln1b), dln, ws.f32(`${p}.in`, N * C), blk.ln1w, ws.f32(`${p}.mean1`, N),
       ws.f32(`${p}.rstd1`, N), N, C);
   }
 
@@ -429,7 +516,7 @@ export class GPT2Model implements CausalLM {
    * eos_token_id is in info.eosId) stops a row, which is then filled with padId.
    */
   generate(inputsEmbeds: F32, attentionMask: F32, B: number, T: number, opts: CausalGenerateOptions): GenerateOutput {
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const C = cfg.n_embd, F = gpt2Inner(cfg), NH = cfg.n_head, V = cfg.vocab_size, eps = cfg.layer_norm_epsilon;
     const steps = opts.maxNewTokens;
     if (!(Number.isInteger(steps) && steps > 0)) {
@@ -460,7 +547,11 @@ export class GPT2Model implements CausalLM {
     // prefill: the trunk in eval mode, then the K/V halves of each layer's qkv into the (B, Tmax, C) caches
     const maskExt = new Float32Array(B * Tmax).fill(0); // (B, Tmax) additive; generated slots are attended
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) maskExt[b * Tmax + t] = attentionMask[b * T + t]! > 0 ? 0 : MASK_MIN;
-    const ctx: ForwardContext = { B, T, train: false, seed: 0, maskAdd: this.maskAdd('maskAdd', attentionMask, B * T), dlogits: null, last: null };
+    const mode: SideMode = { train: false, seed: 0, saveForBackward: false };
+    const ctx: ForwardContext = {
+      B, T, train: false, seed: 0, maskAdd: this.maskAdd('maskAdd', attentionMask, B * T), dlogits: null, last: null, pos, mode,
+    };
+    const side = this.side;
     const hL = this.trunk(inputsEmbeds, pos, ctx, null);
     const cacheK: F32[] = [], cacheV: F32[] = [];
     for (let l = 0; l < cfg.n_layer; l++) {
@@ -488,7 +579,8 @@ export class GPT2Model implements CausalLM {
     for (let t = 0; ; t++) {
       // y -> ln_f -> logits (B, V) -> argmax
       e.layernormForward(ln, null, null, y, w.lnfW, w.lnfB, B, C, eps);
-      linearForward(e, logits, ln, w.lmHead, B, C, V);
+      e.matmulForward(logits, ln, w.lmHead, null, B, C, V, false);
+      side?.forward('lm_head', ln, logits, V, B, mode);
       if (stepLogits) stepLogits.set(logits, t * B * V);
       for (let b = 0; b < B; b++) {
         let best = 0;
@@ -504,15 +596,16 @@ export class GPT2Model implements CausalLM {
       // feed cur at slot T + t: y = wte[cur] + wpe[len + t], then every block on one position with the cache
       const Tk = T + t + 1, slot = T + t;
       for (let b = 0; b < B; b++) posNew[b] = len[b]! + t;
-      embedRows(e, y, cur, w.wte, B, C, V);
+      e.embedding(y, cur, w.wte, B, C, V);
       e.embedding(wpeRows, posNew, w.wpe, B, C, cfg.n_positions);
       e.add(y, y, wpeRows, B * C);
       const mask = ws.f32('gen.mask', B * Tk); // (B, Tk)
       for (let b = 0; b < B; b++) mask.set(maskExt.subarray(b * Tmax, b * Tmax + Tk), b * Tk);
       for (let l = 0; l < cfg.n_layer; l++) {
-        const blk = w.blocks[l]!;
+        const blk = w.blocks[l]!, m = this.modules[l]!;
         e.layernormForward(ln, null, null, y, blk.ln1w, blk.ln1b, B, C, eps);
-        linearForward(e, qkvNew, ln, blk.attnW, B, C, 3 * C, blk.attnB); // (B, 3C)
+        e.matmulForward(qkvNew, ln, blk.attnW, blk.attnB, B, C, 3 * C, false); // (B, 3C)
+        side?.forward(m.cAttn, ln, qkvNew, 3 * C, B, mode);
         for (let b = 0; b < B; b++) {
           cacheK[l]!.set(qkvNew.subarray(b * 3 * C + C, b * 3 * C + 2 * C), (b * Tmax + slot) * C);
           cacheV[l]!.set(qkvNew.subarray(b * 3 * C + 2 * C, (b + 1) * 3 * C), (b * Tmax + slot) * C);
@@ -522,12 +615,15 @@ export class GPT2Model implements CausalLM {
           qBatch: 3 * C, kBatch: Tmax * C, vBatch: Tmax * C, causal: false, scale: this.attnScale(l),
         };
         e.attentionForward(att, probs.subarray(0, B * NH * Tk), qkvNew, cacheK[l]!, cacheV[l]!, null, mask, dims);
-        linearForward(e, ao, att, blk.projW, B, C, C, blk.projB);
+        e.matmulForward(ao, att, blk.projW, blk.projB, B, C, C, false);
+        side?.forward(m.attnProj, att, ao, C, B, mode);
         e.add(y, y, ao, B * C);
         e.layernormForward(ln, null, null, y, blk.ln2w, blk.ln2b, B, C, eps);
-        linearForward(e, pre, ln, blk.fcW, B, C, F, blk.fcB);
+        e.matmulForward(pre, ln, blk.fcW, blk.fcB, B, C, F, false);
+        side?.forward(m.fc, ln, pre, F, B, mode);
         e.actForward(this.act, act, pre, B * F);
-        linearForward(e, ao, act, blk.mprojW, B, F, C, blk.mprojB);
+        e.matmulForward(ao, act, blk.mprojW, blk.mprojB, B, F, C, false);
+        side?.forward(m.mlpProj, act, ao, C, B, mode);
         e.add(y, y, ao, B * C);
       }
     }

@@ -8,20 +8,22 @@
  * an untied (or tied) lm_head without rescaling. Papers: Touvron et al. 2023 (arXiv 2302.13971, 2307.09288).
  *
  * Dims: B batch, T length (prompt included), N = B·T, C = hidden_size, NH heads, NKV kv heads, HS = head_dim,
- * D = NH·HS, Dkv = NKV·HS, QKV = D + 2·Dkv, F = intermediate_size, V vocab, L layers. Weights are frozen:
- * backward computes activation gradients only (the forward's kernel list, reversed) down to dLoss/dInputsEmbeds.
+ * D = NH·HS, Dkv = NKV·HS, QKV = D + 2·Dkv, F = intermediate_size, V vocab, L layers. Backward is the forward's
+ * kernel list, reversed, down to dLoss/dInputsEmbeds. Weights are frozen unless named in setTrainable
+ * (WeightTraining, types.ts): then their dW slots accumulate (+=) and forward keeps the per-layer GEMM inputs they
+ * need; frozen weights cost nothing. q/k/v_proj are views of one fused (QKV, C) buffer, and so are their
+ * gradients. Side paths (LoRA) run right after each targeted linear's GEMM (q/k/v: before RoPE) and input-gradient GEMM.
  * Loss: HF's ForCausalLMLoss, CE(logits[:, :-1], labels[:, 1:]) averaged over the batch's non-ignored tokens.
  */
 import { Act, MASK_MIN, engine, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
-import {
-  effectivePrecision, embedRows, linearBackward, linearForward, toMat, toTable, type Mat, type Precision, type Table,
-} from './frozen-weight.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { Rope } from './rope.js';
 import type {
-  CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, ModelInfo, WeightSource,
+  CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, LinearModule, LinearSidePath,
+  ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
+import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
 export { parseLlamaConfig, type LlamaConfig };
@@ -31,19 +33,18 @@ type F32 = Float32Array;
 interface LlamaLayer {
   ln1: F32; // (C) input_layernorm
   /** (QKV, C): q_proj (D, C), k_proj (Dkv, C), v_proj (Dkv, C) stacked so one GEMM projects all three */
-  qkv: Mat;
-  o: Mat; // (C, D) o_proj
+  qkv: F32;
+  o: F32; // (C, D) o_proj
   ln2: F32; // (C) post_attention_layernorm
-  gate: Mat; // (F, C) gate_proj
-  up: Mat; // (F, C) up_proj
-  down: Mat; // (C, F) down_proj
+  gate: F32; // (F, C) gate_proj
+  up: F32; // (F, C) up_proj
+  down: F32; // (C, F) down_proj
 }
-/** GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine; norms stay fp32. */
 export interface LlamaWeights {
-  embed: Table; // (V, C) model.embed_tokens; bf16 bits in precision 'bf16'
+  embed: F32; // (V, C) model.embed_tokens
   layers: LlamaLayer[];
   norm: F32; // (C) model.norm
-  lmHead: Mat; // (V, C); === embed when tied and fp32
+  lmHead: F32; // (V, C); === embed when tied
 }
 
 /** HF tensor names and shapes, the loading contract (a tied lm_head is not stored, as save_pretrained does). */
@@ -66,16 +67,13 @@ export function llamaTensorTable(cfg: LlamaConfig): { name: string; shape: numbe
   return rows;
 }
 
-/** precision 'bf16': each GEMM weight is rounded to bf16 as it is read and only that copy is kept */
-export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaWeights {
+export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json'): LlamaWeights {
   const C = cfg.hidden_size, HS = cfg.head_dim;
   const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
   const hint = `${configFile} gives hidden_size=${C}, num_attention_heads × head_dim = ${cfg.num_attention_heads} × ${HS}, num_key_value_heads=${cfg.num_key_value_heads}, intermediate_size=${cfg.intermediate_size}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   const shapes = new Map(llamaTensorTable(cfg).map((r) => [r.name, r.shape]));
   const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
   const embed = get('model.embed_tokens.weight');
-  const F = cfg.intermediate_size, V = cfg.vocab_size, QKV = D + 2 * Dkv;
-  const mat = (name: string, rows: number, cols: number): Mat => toMat(get(name), rows, cols, precision);
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
@@ -84,13 +82,12 @@ export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile
     qkv.set(get(`${p}.self_attn.k_proj.weight`), D * C);
     qkv.set(get(`${p}.self_attn.v_proj.weight`), (D + Dkv) * C);
     layers.push({
-      ln1: get(`${p}.input_layernorm.weight`), qkv: toMat(qkv, QKV, C, precision), o: mat(`${p}.self_attn.o_proj.weight`, C, D),
+      ln1: get(`${p}.input_layernorm.weight`), qkv, o: get(`${p}.self_attn.o_proj.weight`),
       ln2: get(`${p}.post_attention_layernorm.weight`),
-      gate: mat(`${p}.mlp.gate_proj.weight`, F, C), up: mat(`${p}.mlp.up_proj.weight`, F, C), down: mat(`${p}.mlp.down_proj.weight`, C, F),
+      gate: get(`${p}.mlp.gate_proj.weight`), up: get(`${p}.mlp.up_proj.weight`), down: get(`${p}.mlp.down_proj.weight`),
     });
   }
-  const lmHead = cfg.tie_word_embeddings ? toMat(embed, V, C, precision) : mat('lm_head.weight', V, C);
-  return { embed: toTable(embed, precision), layers, norm: get('model.norm.weight'), lmHead };
+  return { embed, layers, norm: get('model.norm.weight'), lmHead: cfg.tie_word_embeddings ? embed : get('lm_head.weight') };
 }
 
 /** Attention-dropout sites get distinct seeds derived from the step's base seed (as in t5.ts). */
@@ -124,18 +121,39 @@ interface ForwardContext {
   T: number;
   positions: Int32Array; // (B, T)
   maskAdd: F32; // (B, T) 0 or MASK_MIN per key
+  /** attention dropout on */
   train: boolean;
   seed: number;
+  /** what side paths see: train mode, seed, and whether a backward follows */
+  mode: SideMode;
   /** resid[l] (B, T, C): input of block l; resid[L]: input of the final norm */
   resid: F32[];
   dlogits: F32 | null; // (B*T, V)
 }
 
-export class LlamaModel implements CausalLM {
+/** One layer's HF module paths (side-path targets) and the q/k/v_proj views of its fused weight. */
+interface LlamaLayerNames {
+  q: string;
+  k: string;
+  v: string;
+  o: string;
+  gate: string;
+  up: string;
+  down: string;
+  /** (D, C), (Dkv, C), (Dkv, C) views of LlamaLayer.qkv */
+  qW: F32;
+  kW: F32;
+  vW: F32;
+}
+
+export class LlamaModel implements CausalLM, WeightTraining {
   readonly info: ModelInfo;
   readonly rope: Rope;
   private readonly ws = new Workspace();
   private readonly e = engine();
+  private readonly names: LlamaLayerNames[];
+  private grads: GradTable | null = null;
+  private side: SidePaths | null = null;
   private readonly C: number;
   private readonly NH: number;
   private readonly NKV: number;
@@ -146,7 +164,7 @@ export class LlamaModel implements CausalLM {
   private readonly F: number;
   private readonly V: number;
 
-  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights) {
+  constructor(readonly config: LlamaConfig, readonly tensors: LlamaWeights) {
     const eos = config.eos_token_id?.[0];
     this.info = {
       architecture: 'llama', kind: 'causal', dModel: config.hidden_size, vocabSize: config.vocab_size,
@@ -166,16 +184,20 @@ export class LlamaModel implements CausalLM {
     this.F = config.intermediate_size;
     this.V = config.vocab_size;
     this.rope = Rope.fromParams(this.HS, config.rope);
+    const { C, D, Dkv } = this;
+    this.names = tensors.layers.map((w, l) => {
+      const p = `model.layers.${l}`;
+      return {
+        q: `${p}.self_attn.q_proj`, k: `${p}.self_attn.k_proj`, v: `${p}.self_attn.v_proj`, o: `${p}.self_attn.o_proj`,
+        gate: `${p}.mlp.gate_proj`, up: `${p}.mlp.up_proj`, down: `${p}.mlp.down_proj`,
+        qW: w.qkv.subarray(0, D * C), kW: w.qkv.subarray(D * C, (D + Dkv) * C), vW: w.qkv.subarray((D + Dkv) * C),
+      };
+    });
   }
 
-  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32 without native bf16) */
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaModel {
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): LlamaModel {
     const cfg = parseLlamaConfig(configJson, configFile);
-    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile, effectivePrecision(precision)));
-  }
-
-  get precision(): Precision {
-    return this.weights.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
+    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile));
   }
 
   /** Bytes of activation buffers held between steps. */
@@ -185,7 +207,7 @@ export class LlamaModel implements CausalLM {
 
   embed(ids: Int32Array): F32 {
     const out = new Float32Array(ids.length * this.C);
-    const bad = embedRows(this.e, out, ids, this.weights.embed, ids.length, this.C, this.V);
+    const bad = this.e.embedding(out, ids, this.tensors.embed, ids.length, this.C, this.V);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data', `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.V}).`);
     }
@@ -201,14 +223,74 @@ export class LlamaModel implements CausalLM {
     return { ...out, dInputsEmbeds: this.runBackward(ctx) };
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // weight training (WeightTraining in types.ts)
+
+  /** Every tensor by its LlamaForCausalLM name; q/k/v_proj are views of the fused q|k|v buffer. */
+  weights(): ModelWeight[] {
+    const w = this.tensors, byName = new Map<string, F32>([
+      ['model.embed_tokens.weight', w.embed], ['model.norm.weight', w.norm], ['lm_head.weight', w.lmHead],
+    ]);
+    w.layers.forEach((x, l) => {
+      const p = `model.layers.${l}`, n = this.names[l]!;
+      const rows: [string, F32][] = [
+        ['self_attn.q_proj', n.qW], ['self_attn.k_proj', n.kW], ['self_attn.v_proj', n.vW], ['self_attn.o_proj', x.o],
+        ['mlp.gate_proj', x.gate], ['mlp.up_proj', x.up], ['mlp.down_proj', x.down],
+        ['input_layernorm', x.ln1], ['post_attention_layernorm', x.ln2],
+      ];
+      for (const [m, data] of rows) byName.set(`${p}.${m}.weight`, data);
+    });
+    return llamaTensorTable(this.config).map((r) => ({ name: r.name, shape: r.shape, data: byName.get(r.name)!, transposed: false }));
+  }
+
+  linearModules(): LinearModule[] {
+    const { C, D, Dkv, F } = this;
+    const out: LinearModule[] = [];
+    for (const n of this.names) {
+      out.push({ name: n.q, inFeatures: C, outFeatures: D }, { name: n.k, inFeatures: C, outFeatures: Dkv },
+        { name: n.v, inFeatures: C, outFeatures: Dkv }, { name: n.o, inFeatures: D, outFeatures: C },
+        { name: n.gate, inFeatures: C, outFeatures: F }, { name: n.up, inFeatures: C, outFeatures: F },
+        { name: n.down, inFeatures: F, outFeatures: C });
+    }
+    out.push({ name: 'lm_head', inFeatures: C, outFeatures: this.V });
+    return out;
+  }
+
+  setTrainable(names: readonly string[]): Map<string, F32> {
+    const fused = this.tensors.layers.map((w, l) => ({ buffer: w.qkv, members: [this.names[l]!.qW, this.names[l]!.kW, this.names[l]!.vW] }));
+    const table = names.length === 0 ? null : new GradTable('LLaMA', this.weights(), names, fused);
+    this.grads = table;
+    return table === null ? new Map() : table.byName;
+  }
+
+  setSidePaths(paths: ReadonlyMap<string, LinearSidePath> | null): void {
+    this.side = SidePaths.create('LLaMA', paths, this.linearModules().map((m) => m.name));
+  }
+
+  embedBackward(ids: Int32Array, dInputsEmbeds: F32, B: number, T: number, skip: number): void {
+    const g = this.grads?.get(this.tensors.embed) ?? null;
+    if (g !== null) embedScatter(g, ids, dInputsEmbeds, B, T, skip, this.C, this.V, 'LLaMA');
+  }
+
+  /** dW slot of a weight: null when frozen */
+  private g(w: F32): F32 | null {
+    return this.grads === null ? null : this.grads.get(w);
+  }
+
+  /** Where the input of the GEMM with weights ws goes: a per-layer buffer when a dW will be needed, else scratch. */
+  private gemmInput(ctx: ForwardContext, weights: readonly F32[], perLayer: string, scratch: string, n: number): F32 {
+    const keep = ctx.mode.saveForBackward && weights.some((w) => this.g(w) !== null);
+    return this.ws.f32(keep ? perLayer : scratch, n);
+  }
+
   /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
-  private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearForward(this.e, out, inp, W, N, C, OC);
+  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
+    this.e.matmulForward(out, inp, W, null, N, C, OC, false);
   }
 
   /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearBackward(this.e, dinp, dout, W, N, C, OC);
+  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
+    this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -226,7 +308,8 @@ export class LlamaModel implements CausalLM {
     if (b.positionIds !== undefined) want('positionIds', b.positionIds.length, b.B * b.T);
   }
 
-  private makeContext(B: number, T: number, mask: F32, positions: Int32Array | undefined, opts: ForwardOptions): ForwardContext {
+  private makeContext(B: number, T: number, mask: F32, positions: Int32Array | undefined, opts: ForwardOptions,
+    saveForBackward: boolean): ForwardContext {
     const maskAdd = this.ws.f32('maskAdd', B * T); // (B, T)
     for (let i = 0; i < B * T; i++) maskAdd[i] = mask[i]! > 0 ? 0 : MASK_MIN;
     let pos = positions;
@@ -234,8 +317,11 @@ export class LlamaModel implements CausalLM {
       pos = new Int32Array(B * T);
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = t;
     }
-    const train = opts.train === true && this.config.attention_dropout > 0;
-    return { B, T, positions: pos, maskAdd, train, seed: opts.seed ?? 0, resid: [], dlogits: null };
+    const train = opts.train === true, seed = opts.seed ?? 0;
+    return {
+      B, T, positions: pos, maskAdd, train: train && this.config.attention_dropout > 0, seed, resid: [], dlogits: null,
+      mode: { train, seed, saveForBackward },
+    };
   }
 
   private runForward(batch: CausalBatch, opts: ForwardOptions, saveForBackward: boolean): { out: CausalOutput; ctx: ForwardContext } {
@@ -243,12 +329,13 @@ export class LlamaModel implements CausalLM {
     const { B, T } = batch;
     const N = B * T, C = this.C, V = this.V, e = this.e, ws = this.ws;
     const { targets, numTokens } = shiftLabels(batch.labels, B, T, V);
-    const ctx = this.makeContext(B, T, batch.attentionMask, batch.positionIds, opts);
+    const ctx = this.makeContext(B, T, batch.attentionMask, batch.positionIds, opts, saveForBackward);
     const finalIn = this.blocksForward(batch.inputsEmbeds, ctx); // (B, T, C)
     const final = ws.f32('final.out', N * C); // (B, T, C) model.norm output
-    e.rmsnormForward(final, ws.f32('final.rstd', N), finalIn, this.weights.norm, N, C, this.config.rms_norm_eps);
+    e.rmsnormForward(final, ws.f32('final.rstd', N), finalIn, this.tensors.norm, N, C, this.config.rms_norm_eps);
     const logits = ws.f32('logits', N * V); // (B*T, V)
-    this.linear(logits, final, this.weights.lmHead, N, C, V);
+    this.linear(logits, final, this.tensors.lmHead, N, C, V);
+    this.side?.forward('lm_head', final, logits, V, N, ctx.mode);
 
     const keep = opts.keepLogits === true ? logits.slice() : undefined;
     const dlogits = saveForBackward ? logits : null; // in place: logits are not needed after the loss
@@ -304,27 +391,38 @@ export class LlamaModel implements CausalLM {
   private blockForward(l: number, x: F32, out: F32, ctx: ForwardContext): void {
     const { B, T } = ctx, N = B * T, p = `L${l}`;
     const { C, NH, NKV, D, Dkv, QKV, F } = this;
-    const e = this.e, ws = this.ws, w = this.weights.layers[l]!, eps = this.config.rms_norm_eps;
-    const ln = ws.f32('ln', N * C); // (N, C) scratch
-    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), x, w.ln1, N, C, eps);
+    const e = this.e, ws = this.ws, w = this.tensors.layers[l]!, eps = this.config.rms_norm_eps;
+    const n = this.names[l]!, side = this.side, mode = ctx.mode;
+    const ln1 = this.gemmInput(ctx, [n.qW, n.kW, n.vW], `${p}.ln1`, 'ln', N * C); // (N, C)
+    e.rmsnormForward(ln1, ws.f32(`${p}.rstd1`, N), x, w.ln1, N, C, eps);
     const qkv = ws.f32(`${p}.qkv`, N * QKV); // (B, T, QKV): q (NH·HS) | k (NKV·HS) | v (NKV·HS) per row
-    this.linear(qkv, ln, w.qkv, N, C, QKV);
+    this.linear(qkv, ln1, w.qkv, N, C, QKV);
+    if (side !== null) {
+      side.forward(n.q, ln1, qkv, QKV, N, mode);
+      side.forward(n.k, ln1, qkv.subarray(D), QKV, N, mode);
+      side.forward(n.v, ln1, qkv.subarray(D + Dkv), QKV, N, mode);
+    }
     this.rope.apply(qkv, ctx.positions, NH + NKV, QKV); // q and k rotated in place, v untouched
-    const att = ws.f32('att', N * D); // (B, T, D)
+    const att = this.gemmInput(ctx, [w.o], `${p}.att`, 'att', N * D); // (B, T, D)
     e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * T * T), qkv, qkv.subarray(D), qkv.subarray(D + Dkv), null,
       ctx.maskAdd, this.fusedDims(ctx, l));
     const ao = ws.f32('ao', N * C); // (N, C)
     this.linear(ao, att, w.o, N, D, C);
+    side?.forward(n.o, att, ao, C, N, mode);
     const mid = ws.f32(`${p}.mid`, N * C); // (N, C) residual after attention, norm-2 input
     e.add(mid, x, ao, N * C);
-    e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid, w.ln2, N, C, eps);
+    const ln2 = this.gemmInput(ctx, [w.gate, w.up], `${p}.ln2`, 'ln', N * C); // (N, C)
+    e.rmsnormForward(ln2, ws.f32(`${p}.rstd2`, N), mid, w.ln2, N, C, eps);
     const gate = ws.f32(`${p}.gate`, N * F), up = ws.f32(`${p}.up`, N * F); // (N, F) each
-    this.linear(gate, ln, w.gate, N, C, F);
-    this.linear(up, ln, w.up, N, C, F);
-    const act = ws.f32('act', N * F); // (N, F) silu(gate) * up
+    this.linear(gate, ln2, w.gate, N, C, F);
+    side?.forward(n.gate, ln2, gate, F, N, mode);
+    this.linear(up, ln2, w.up, N, C, F);
+    side?.forward(n.up, ln2, up, F, N, mode);
+    const act = this.gemmInput(ctx, [w.down], `${p}.act`, 'act', N * F); // (N, F) silu(gate) * up
     e.gatedForward(Act.Silu, act, gate, up, N * F);
     const fo = ws.f32('fo', N * C); // (N, C)
     this.linear(fo, act, w.down, N, F, C);
+    side?.forward(n.down, act, fo, C, N, mode);
     e.add(out, mid, fo, N * C);
   }
 
@@ -335,10 +433,12 @@ export class LlamaModel implements CausalLM {
     const { B, T } = ctx, N = B * T, C = this.C, e = this.e, ws = this.ws;
     const L = this.config.num_hidden_layers;
     // logits = final @ lmHead^T; final = norm(resid[L])
-    const dFinal = ws.zeros('dfinal', N * C); // (N, C)
-    this.linearBack(dFinal, ctx.dlogits!, this.weights.lmHead, N, C, this.V);
+    const w = this.tensors, dFinal = ws.zeros('dfinal', N * C); // (N, C)
+    // lmHead is embed when tied: its dW lands in embed_tokens' gradient
+    e.matmulBackward(dFinal, this.g(w.lmHead), null, ctx.dlogits!, ws.f32('final.out', N * C), w.lmHead, N, C, this.V);
+    this.side?.backward('lm_head', ctx.dlogits!, this.V, dFinal, N, ctx.mode);
     const dres = ws.zeros('dres', N * C); // (N, C)
-    e.rmsnormBackward(dres, null, dFinal, ctx.resid[L]!, this.weights.norm, ws.f32('final.rstd', N), N, C);
+    e.rmsnormBackward(dres, this.g(w.norm), dFinal, ctx.resid[L]!, w.norm, ws.f32('final.rstd', N), N, C);
     for (let l = L - 1; l >= 0; l--) this.blockBackward(l, dres, ctx);
     return dres.slice();
   }
@@ -347,19 +447,28 @@ export class LlamaModel implements CausalLM {
   private blockBackward(l: number, dres: F32, ctx: ForwardContext): void {
     const { B, T } = ctx, N = B * T, p = `L${l}`;
     const { C, NH, NKV, D, Dkv, QKV, F } = this;
-    const e = this.e, ws = this.ws, w = this.weights.layers[l]!;
+    const e = this.e, ws = this.ws, w = this.tensors.layers[l]!, n = this.names[l]!, side = this.side, mode = ctx.mode;
+    const g = (x: F32) => this.g(x);
+    // the GEMM inputs forward kept for trainable weights (gemmInput); null when all are frozen
+    const saved = (wts: readonly F32[], name: string, size: number): F32 | null =>
+      (wts.some((x) => g(x) !== null) ? ws.f32(name, size) : null);
     // MLP: out = mid + down(act), act = silu(gate) * up, gate/up = W norm2(mid)
     const dact = ws.zeros('dact', N * F); // (N, F)
-    this.linearBack(dact, dres, w.down, N, F, C);
+    e.matmulBackward(dact, g(w.down), null, dres, saved([w.down], `${p}.act`, N * F), w.down, N, F, C);
+    side?.backward(n.down, dres, C, dact, N, mode);
     const dgate = ws.zeros('dgate', N * F), dup = ws.zeros('dup', N * F); // (N, F) each
     e.gatedBackward(Act.Silu, dgate, dup, dact, ws.f32(`${p}.gate`, N * F), ws.f32(`${p}.up`, N * F), N * F);
     const dln = ws.zeros('dln', N * C); // (N, C)
-    this.linearBack(dln, dgate, w.gate, N, C, F);
-    this.linearBack(dln, dup, w.up, N, C, F);
-    e.rmsnormBackward(dres, null, dln, ws.f32(`${p}.mid`, N * C), w.ln2, ws.f32(`${p}.rstd2`, N), N, C);
+    const ln2 = saved([w.gate, w.up], `${p}.ln2`, N * C);
+    e.matmulBackward(dln, g(w.gate), null, dgate, ln2, w.gate, N, C, F);
+    side?.backward(n.gate, dgate, F, dln, N, mode);
+    e.matmulBackward(dln, g(w.up), null, dup, ln2, w.up, N, C, F);
+    side?.backward(n.up, dup, F, dln, N, mode);
+    e.rmsnormBackward(dres, g(w.ln2), dln, ws.f32(`${p}.mid`, N * C), w.ln2, ws.f32(`${p}.rstd2`, N), N, C);
     // attention: mid = x + o(att), att = attn(rope(q), rope(k), v), q|k|v = Wqkv norm1(x)
     const datt = ws.zeros('datt', N * D); // (N, D)
-    this.linearBack(datt, dres, w.o, N, D, C);
+    e.matmulBackward(datt, g(w.o), null, dres, saved([w.o], `${p}.att`, N * D), w.o, N, D, C);
+    side?.backward(n.o, dres, C, datt, N, mode);
     const qkv = ws.f32(`${p}.qkv`, N * QKV); // rotated q, k as attention saw them
     const dqkv = ws.zeros('dqkv', N * QKV); // (B, T, QKV)
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(D + Dkv), datt, qkv, qkv.subarray(D), qkv.subarray(D + Dkv),
@@ -367,7 +476,20 @@ export class LlamaModel implements CausalLM {
     this.rope.apply(dqkv, ctx.positions, NH + NKV, QKV, true); // transpose rotation: d(pre-RoPE q, k)
     dln.fill(0);
     this.linearBack(dln, dqkv, w.qkv, N, C, QKV);
-    e.rmsnormBackward(dres, null, dln, ctx.resid[l]!, w.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+    const ln1 = saved([n.qW, n.kW, n.vW], `${p}.ln1`, N * C);
+    if (ln1 !== null) { // dW_part (rows, C) += dqkv[:, part]^T @ ln1, one GEMM per trainable part of the fused weight
+      const parts: [F32, number, number][] = [[n.qW, 0, D], [n.kW, D, Dkv], [n.vW, D + Dkv, Dkv]];
+      for (const [wp, off, rows] of parts) {
+        const gp = g(wp);
+        if (gp !== null) e.gemm(true, false, rows, C, N, 1, dqkv.subarray(off), QKV, ln1, C, 1, gp, C);
+      }
+    }
+    if (side !== null) {
+      side.backward(n.q, dqkv, QKV, dln, N, mode);
+      side.backward(n.k, dqkv.subarray(D), QKV, dln, N, mode);
+      side.backward(n.v, dqkv.subarray(D + Dkv), QKV, dln, N, mode);
+    }
+    e.rmsnormBackward(dres, g(w.ln1), dln, ctx.resid[l]!, w.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -387,7 +509,7 @@ export class LlamaModel implements CausalLM {
     }
     this.checkBatch({ B, T, inputsEmbeds, attentionMask, labels: new Int32Array(B * T) });
     const { C, NH, NKV, HS, D, Dkv, QKV, F, V } = this;
-    const e = this.e, ws = this.ws, w = this.weights, eps = this.config.rms_norm_eps, L = this.config.num_hidden_layers;
+    const e = this.e, ws = this.ws, w = this.tensors, eps = this.config.rms_norm_eps, L = this.config.num_hidden_layers;
     const Tmax = T + steps - 1; // cache slots: the prompt, then every fed-back token
     const lens = new Int32Array(B), last = new Int32Array(B), positions = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
@@ -402,7 +524,8 @@ export class LlamaModel implements CausalLM {
     }
 
     // prefill: the full forward over the prompts, then k|v rows into per-layer caches (B, Tmax, 2·Dkv)
-    const ctx = this.makeContext(B, T, attentionMask, positions, {});
+    const ctx = this.makeContext(B, T, attentionMask, positions, {}, false);
+    const side = this.side, mode = ctx.mode;
     const finalIn = this.blocksForward(inputsEmbeds, ctx);
     const caches: F32[] = [];
     for (let l = 0; l < L; l++) {
@@ -431,7 +554,7 @@ export class LlamaModel implements CausalLM {
     for (let k = 0; k < steps; k++) {
       if (k > 0) { // feed back token k-1 at cache slot T+k-1, position n_b+k-1
         const slot = T + k - 1, Tk = slot + 1;
-        embedRows(e, x, cur, w.embed, B, C, V);
+        e.embedding(x, cur, w.embed, B, C, V);
         for (let b = 0; b < B; b++) {
           pos[b] = lens[b]! + k - 1;
           stepMask.set(keyMask.subarray(b * Tmax, b * Tmax + Tk), b * Tk); // (B, Tk)
@@ -441,25 +564,35 @@ export class LlamaModel implements CausalLM {
           qBatch: QKV, kBatch: Tmax * 2 * Dkv, vBatch: Tmax * 2 * Dkv, causal: false, scale: 1 / Math.sqrt(HS),
         };
         for (let l = 0; l < L; l++) {
-          const lw = w.layers[l]!, cache = caches[l]!;
+          const lw = w.layers[l]!, cache = caches[l]!, n = this.names[l]!;
           e.rmsnormForward(ln, null, x, lw.ln1, B, C, eps);
           this.linear(qkv, ln, lw.qkv, B, C, QKV); // (B, QKV)
+          if (side !== null) {
+            side.forward(n.q, ln, qkv, QKV, B, mode);
+            side.forward(n.k, ln, qkv.subarray(D), QKV, B, mode);
+            side.forward(n.v, ln, qkv.subarray(D + Dkv), QKV, B, mode);
+          }
           this.rope.apply(qkv, pos, NH + NKV, QKV);
           for (let b = 0; b < B; b++) cache.set(qkv.subarray(b * QKV + D, (b + 1) * QKV), (b * Tmax + slot) * 2 * Dkv);
           e.attentionForward(att, probs.subarray(0, B * NH * Tk), qkv, cache, cache.subarray(Dkv), null,
             stepMask.subarray(0, B * Tk), dims);
           this.linear(ao, att, lw.o, B, D, C);
+          side?.forward(n.o, att, ao, C, B, mode);
           e.add(x, x, ao, B * C);
           e.rmsnormForward(ln, null, x, lw.ln2, B, C, eps);
           this.linear(gate, ln, lw.gate, B, C, F);
+          side?.forward(n.gate, ln, gate, F, B, mode);
           this.linear(up, ln, lw.up, B, C, F);
+          side?.forward(n.up, ln, up, F, B, mode);
           e.gatedForward(Act.Silu, act, gate, up, B * F);
           this.linear(ao, act, lw.down, B, F, C);
+          side?.forward(n.down, act, ao, C, B, mode);
           e.add(x, x, ao, B * C);
         }
       }
       e.rmsnormForward(ln, null, x, w.norm, B, C, eps);
       this.linear(logits, ln, w.lmHead, B, C, V); // (B, V)
+      side?.forward('lm_head', ln, logits, V, B, mode);
       if (stepLogits) stepLogits.set(logits, k * B * V);
       for (let b = 0; b < B; b++) {
         const row = logits.subarray(b * V, (b + 1) * V);

@@ -29,6 +29,18 @@ export function relativePositionBucket(relativePosition: number, bidirectional: 
   return ret + Math.min(large, nb - 1);
 }
 
+/** Bucket of every relative position rel = j - (qStart + i) that queries qStart.. and keys 0..Tk-1 produce, at rel - minRel. */
+function relativeBuckets(Tq: number, Tk: number, qStart: number, bidirectional: boolean, numBuckets: number,
+  maxDistance: number): { buckets: Int32Array; minRel: number } {
+  const minRel = -(qStart + Tq - 1);
+  const maxRel = Tk - 1 - qStart;
+  const buckets = new Int32Array(maxRel - minRel + 1);
+  for (let r = minRel; r <= maxRel; r++) {
+    buckets[r - minRel] = relativePositionBucket(r, bidirectional, numBuckets, maxDistance);
+  }
+  return { buckets, minRel };
+}
+
 /**
  * bias (NH, Tq, Tk) for queries at positions qStart..qStart+Tq-1 and keys 0..Tk-1, from the
  * relative_attention_bias weight (numBuckets, NH).
@@ -36,13 +48,7 @@ export function relativePositionBucket(relativePosition: number, bidirectional: 
 export function computePositionBias(weight: Float32Array, NH: number, Tq: number, Tk: number, qStart: number,
   bidirectional: boolean, numBuckets: number, maxDistance: number, out?: Float32Array): Float32Array {
   const bias = out ?? new Float32Array(NH * Tq * Tk);
-  // one bucket per distinct relative position: rel = j - (qStart + i) in [-(qStart+Tq-1), Tk-1-qStart]
-  const minRel = -(qStart + Tq - 1);
-  const maxRel = Tk - 1 - qStart;
-  const buckets = new Int32Array(maxRel - minRel + 1);
-  for (let r = minRel; r <= maxRel; r++) {
-    buckets[r - minRel] = relativePositionBucket(r, bidirectional, numBuckets, maxDistance);
-  }
+  const { buckets, minRel } = relativeBuckets(Tq, Tk, qStart, bidirectional, numBuckets, maxDistance);
   for (let h = 0; h < NH; h++) {
     for (let i = 0; i < Tq; i++) {
       const row = (h * Tq + i) * Tk;
@@ -51,4 +57,21 @@ export function computePositionBias(weight: Float32Array, NH: number, Tq: number
     }
   }
   return bias;
+}
+
+/** The adjoint of computePositionBias: dweight (numBuckets, NH) += dbias (NH, Tq, Tk) summed by bucket. */
+export function positionBiasBackward(dweight: Float32Array, dbias: Float32Array, NH: number, Tq: number, Tk: number,
+  qStart: number, bidirectional: boolean, numBuckets: number, maxDistance: number): void {
+  const { buckets, minRel } = relativeBuckets(Tq, Tk, qStart, bidirectional, numBuckets, maxDistance);
+  // sum each head's entries per bucket in float64 first: thousands of (i, j) pairs share a bucket
+  const acc = new Float64Array(numBuckets);
+  for (let h = 0; h < NH; h++) {
+    acc.fill(0);
+    for (let i = 0; i < Tq; i++) {
+      const row = (h * Tq + i) * Tk;
+      const q = qStart + i;
+      for (let j = 0; j < Tk; j++) acc[buckets[j - q - minRel]!] += dbias[row + j]!;
+    }
+    for (let k = 0; k < numBuckets; k++) dweight[k * NH + h] += acc[k]!;
+  }
 }

@@ -8,18 +8,24 @@
  * with the d_model^-0.5 rescale (v1.0) or untied (v1.1 / Flan). Paper: Raffel et al. 2020, arXiv 1910.10683.
  *
  * Dims: B batch, Te encoder length (prompt included), S decoder length, C = d_model, NH heads, HS = d_kv,
- * D = NH*HS, F = d_ff, V vocab, L layers. Weights are frozen: backward computes activation gradients only
- * (llm.c style: the forward's kernel list, reversed), all the way down to dLoss/dInputsEmbeds (B, Te, C).
+ * D = NH*HS, F = d_ff, V vocab, L layers. Backward is the forward's kernel list, reversed (llm.c style), down to
+ * dLoss/dInputsEmbeds (B, Te, C). Weights are frozen by default: backward then computes activation gradients
+ * only. `setTrainable` adds weight gradients for the named weights and `setSidePaths` LoRA-style side paths on
+ * linear layers (WeightTraining, names and buffers in t5-modules.ts); neither costs anything when unused.
  */
 import {
   Bf16Weight, MASK_MIN, bf16Available, contiguousAttn, embeddingBf16, engine, matmulBf16, matmulBf16T, toBf16, type AttnDims,
 } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
-import { computePositionBias } from './t5-position.js';
+import {
+  allocateGrads, sidePathsByWeight, t5LinearEntries, t5WeightEntries, type SideEntry,
+} from './t5-modules.js';
+import { computePositionBias, positionBiasBackward } from './t5-position.js';
 import { linearBackward, linearForward, matToF32, type Mat, type Precision } from './frozen-weight.js';
 import type {
-  ForwardOptions, GenerateOptions, GenerateOutput, ModelInfo, Seq2SeqBatch, Seq2SeqLM, Seq2SeqOutput, WeightSource,
+  ForwardOptions, GenerateOptions, GenerateOutput, LinearModule, LinearSidePath, ModelInfo, ModelWeight, Seq2SeqBatch,
+  Seq2SeqLM, Seq2SeqOutput, WeightSource, WeightTraining,
 } from './types.js';
 import { Workspace } from './workspace.js';
 
@@ -173,9 +179,6 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
   }
   const V = cfg.vocab_size;
   const shared16 = bf16 && !keepFp32('shared.weight') ? toBf16(shared) : null;
-  const lmHead: Mat = cfg.tie_word_embeddings
-    ? (shared16 !== null ? Bf16Weight.fromBits(shared16, V, C) : shared)
-    : mat('lm_head.weight', V, C);
   return {
     shared: shared16 ?? shared,
     encRelBias: get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight'),
@@ -184,7 +187,8 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
     encFinal: get('encoder.final_layer_norm.weight'),
     decoder,
     decFinal: get('decoder.final_layer_norm.weight'),
-    lmHead,
+    // read last, as before: a source that generates tensors in call order gives the same model
+    lmHead: cfg.tie_word_embeddings ? (shared16 !== null ? Bf16Weight.fromBits(shared16, V, C) : shared) : mat('lm_head.weight', V, C),
   };
 }
 
@@ -261,16 +265,27 @@ interface ForwardContext {
   encLast: F32 | null; // (B, Te, C) residual stream after the last encoder block (final-norm input)
   encOut: F32 | null; // (B, Te, C) encoder output as the decoder sees it (after final norm and dropout)
   decLast: F32 | null; // (B, S, C) same for the decoder
+  /** what side paths are told: the forward options' train flag, and whether a backward follows */
+  sideTrain: boolean;
+  saveForBackward: boolean;
 }
 
 export type { Precision };
 
-export class T5Model implements Seq2SeqLM {
+export class T5Model implements Seq2SeqLM, WeightTraining {
   readonly info: ModelInfo;
   private w: T5Weights;
   private readonly ffn: T5FeedForward;
   private readonly ws = new Workspace();
   private readonly e = engine();
+  /** gradient buffers of trainable weights, keyed by the weight buffer (fused qkv and cross kv included) */
+  private grads = new Map<object, F32>();
+  /** side paths keyed by their module's weight buffer; null when there are none */
+  private sides: Map<object, SideEntry> | null = null;
+  /** decoder block 0's self-attention backward only feeds block 0's own weights, the position bias and `shared` */
+  private decBlock0Backward = false;
+  /** per decoder layer: cross-attention k/v are trainable or have side paths (the absorbed form cannot serve them) */
+  private crossKvTouched: boolean[] = [];
 
   constructor(readonly config: T5Config, weights: T5Weights) {
     this.w = weights;
@@ -288,7 +303,7 @@ export class T5Model implements Seq2SeqLM {
     return new T5Model(cfg, loadT5Weights(cfg, src, p));
   }
 
-  get weights(): T5Weights {
+  get tensors(): T5Weights {
     return this.w;
   }
 
@@ -342,6 +357,127 @@ export class T5Model implements Seq2SeqLM {
     return t instanceof Float32Array ? this.e.embedding(out, ids, t, N, C, V) : embeddingBf16(out, ids, t, N, C, V);
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // weight training (WeightTraining): names, gradients, side paths
+
+  weights(): ModelWeight[] {
+    return t5WeightEntries(this.config, this.tensors);
+  }
+
+  linearModules(): LinearModule[] {
+    return t5LinearEntries(this.config, this.tensors).map(({ name, inFeatures, outFeatures }) => ({ name, inFeatures, outFeatures }));
+  }
+
+  /**
+   * Gradients of q, k, v are views into one (3D, C) buffer per attention (rows q | k | v, like the fused weight).
+   * bf16 precision refuses trainable weights: it computes with cached bfloat16 copies that would go stale.
+   */
+  setTrainable(names: readonly string[]): Map<string, F32> {
+    if (names.length > 0) this.refuseBf16Training();
+    const { byWeight, byName } = allocateGrads(t5WeightEntries(this.config, this.tensors), names);
+    this.grads = byWeight;
+    this.updateBackwardPlan();
+    return byName;
+  }
+
+  setSidePaths(paths: ReadonlyMap<string, LinearSidePath> | null): void {
+    this.sides = paths === null || paths.size === 0 ? null : sidePathsByWeight(t5LinearEntries(this.config, this.tensors), paths);
+    this.updateBackwardPlan();
+  }
+
+  embedBackward(ids: Int32Array, dInputsEmbeds: F32, B: number, T: number, skip: number): void {
+    const dShared = this.grads.get(this.tensors.shared);
+    if (dShared === undefined) return;
+    const C = this.config.d_model, V = this.config.vocab_size, Tx = skip + T;
+    if (ids.length !== B * T || dInputsEmbeds.length !== B * Tx * C || skip < 0) {
+      throw new SoftpromptError('shape_mismatch', `T5 embedBackward: ids has ${ids.length} elements (expected B*T = ${B * T}) and dInputsEmbeds ${dInputsEmbeds.length} (expected B*(skip+T)*C = ${B * Tx * C}; B=${B}, T=${T}, skip=${skip}, C=${C}).`, { path: 'dInputsEmbeds' });
+    }
+    for (let b = 0; b < B; b++) {
+      const bad = this.e.embeddingBackward(dShared, ids.subarray(b * T, (b + 1) * T), dInputsEmbeds.subarray((b * Tx + skip) * C), T, C, V);
+      if (bad >= 0) {
+        throw new SoftpromptError('invalid_data', `Token id ${ids[b * T + bad]} at position ${b * T + bad} is outside the vocabulary [0, ${V}).`);
+      }
+    }
+  }
+
+  private refuseBf16Training(): void {
+    if (this.precision !== 'bf16') return;
+    throw new SoftpromptError('invalid_config',
+      'T5 precision bf16 computes with cached bfloat16 copies of the weights, which would go stale once weights are trained: use precision fp32 to train weights.',
+      { path: 'precision', hint: "Use precision 'fp32' to train weights (side paths such as LoRA work with bf16)." });
+  }
+
+  private updateBackwardPlan(): void {
+    const w = this.tensors, touched = (W: Mat) => this.grads.has(W) || (this.sides?.has(W) ?? false);
+    const d0 = w.decoder[0];
+    this.decBlock0Backward = this.grads.has(w.shared) || this.grads.has(w.decRelBias) || (d0 !== undefined
+      && (this.grads.has(d0.ln1) || [d0.selfAttn.q, d0.selfAttn.k, d0.selfAttn.v, d0.selfAttn.o].some(touched)));
+    this.crossKvTouched = w.decoder.map((blk) => touched(blk.crossAttn.k) || touched(blk.crossAttn.v));
+  }
+
+  /** after the GEMM y = x W^T of a forward: W's side path adds its output (y rows ldy apart) */
+  private sideF(W: Mat, x: F32, y: F32, ldy: number, N: number, ctx: ForwardContext): void {
+    const s = this.sides?.get(W);
+    if (s === undefined) return;
+    s.path.forward(x, y, ldy, N, { module: s.module, train: ctx.sideTrain, seed: ctx.seed, saveForBackward: ctx.saveForBackward });
+  }
+
+  /** after the input-gradient GEMM dx += dy W: W's side path adds its input gradient */
+  private sideB(W: Mat, dy: F32, ldy: number, dx: F32, N: number, ctx: ForwardContext): void {
+    const s = this.sides?.get(W);
+    if (s === undefined) return;
+    s.path.backward(dy, ldy, dx, N, { module: s.module, train: ctx.sideTrain, seed: ctx.seed, saveForBackward: true });
+  }
+
+  /** side paths of fused projections: parts = [q, k, v] (or [k, v]) share the output y, D columns each */
+  private sideFusedF(parts: readonly Mat[], x: F32, y: F32, N: number, ctx: ForwardContext): void {
+    if (this.sides === null) return;
+    const D = this.config.num_heads * this.config.d_kv;
+    parts.forEach((W, i) => this.sideF(W, x, y.subarray(i * D), parts.length * D, N, ctx));
+  }
+
+  private sideFusedB(parts: readonly Mat[], dy: F32, dx: F32, N: number, ctx: ForwardContext): void {
+    if (this.sides === null) return;
+    const D = this.config.num_heads * this.config.d_kv;
+    parts.forEach((W, i) => this.sideB(W, dy.subarray(i * D), parts.length * D, dx, N, ctx));
+  }
+
+  /** dW (OC, C) += dyᵀ x for a trainable W; dy (N, OC) rows ldy apart, x (N, C) (computed only when needed) */
+  private weightGrad(W: Mat, dy: F32, ldy: number, x: () => F32, N: number, C: number, OC: number): void {
+    const g = this.grads.get(W);
+    if (g !== undefined) this.e.gemm(true, false, OC, C, N, 1, dy, ldy, x(), C, 1, g, C);
+  }
+
+  /**
+   * Weight gradients of a fused projection: parts = [q, k, v] with fused = qkv, or [k, v] with fused = kv; one GEMM
+   * per run of adjacent trainable parts (all three: one GEMM, like the forward).
+   */
+  private fusedWeightGrad(fused: Mat, parts: readonly Mat[], dy: F32, x: () => F32, N: number): void {
+    const g = this.grads.get(fused);
+    if (g === undefined) return;
+    const C = this.config.d_model, D = this.config.num_heads * this.config.d_kv, ldy = parts.length * D;
+    let xs: F32 | null = null;
+    for (let i = 0; i < parts.length;) {
+      if (!this.grads.has(parts[i]!)) { i++; continue; }
+      let j = i;
+      while (j < parts.length && this.grads.has(parts[j]!)) j++;
+      xs ??= x();
+      this.e.gemm(true, false, (j - i) * D, C, N, 1, dy.subarray(i * D), ldy, xs, C, 1, g.subarray(i * D * C), C);
+      i = j;
+    }
+  }
+
+  /** rmsnorm(x) recomputed into a scratch buffer (the forward's normalised input of a trainable linear) */
+  private normOut(x: F32, lnW: F32, N: number): F32 {
+    const C = this.config.d_model, out = this.ws.f32('lnx', N * C);
+    this.e.rmsnormForward(out, null, x, lnW, N, C, this.config.layer_norm_epsilon);
+    return out;
+  }
+
+  private gradOrNull(W: Mat): F32 | null {
+    return this.grads.get(W) ?? null;
+  }
+
   /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones */
   private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
     linearForward(this.e, out, inp, W, N, C, OC);
@@ -370,7 +506,8 @@ export class T5Model implements Seq2SeqLM {
   private runForward(batch: Seq2SeqBatch, opts: ForwardOptions, saveForBackward: boolean):
     { out: Seq2SeqOutput; ctx: ForwardContext } {
     this.checkBatch(batch);
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    if (this.grads.size > 0) this.refuseBf16Training();
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const { B, Te, S } = batch;
     const C = cfg.d_model, NH = cfg.num_heads, V = cfg.vocab_size;
     const train = opts.train === true && cfg.dropout_rate > 0;
@@ -393,7 +530,7 @@ export class T5Model implements Seq2SeqLM {
       }
     }
     const ctx: ForwardContext = { batch, train, seed, decIds, encBias, decBias, encMaskAdd, numTokens: 0, dlogits: null,
-      encLast: null, encOut: null, decLast: null };
+      encLast: null, encOut: null, decLast: null, sideTrain: opts.train === true, saveForBackward };
 
     // ---- encoder
     const encStates: F32[] = [];
@@ -429,6 +566,7 @@ export class T5Model implements Seq2SeqLM {
     if (cfg.tie_word_embeddings) e.scale(headIn, 1 / Math.sqrt(C), B * S * C);
     const logits = ws.f32('logits', B * S * V); // (B*S, V)
     this.linear(logits, headIn, w.lmHead, B * S, C, V);
+    this.sideF(w.lmHead, headIn, logits, V, B * S, ctx);
 
     // ---- loss: mean over non-ignored label tokens of the batch
     const tokenNll = new Float32Array(B * S);
@@ -489,10 +627,19 @@ export class T5Model implements Seq2SeqLM {
    */
   crossAttention: 'auto' | 'standard' | 'absorbed' = 'auto';
 
-  /** whether cross-attention runs in absorbed form for a decoder length S */
+  /** whether cross-attention runs in absorbed form for a decoder length S (when no layer's k/v is trained) */
   absorbCross(S: number): boolean {
     if (this.crossAttention !== 'auto') return this.crossAttention === 'absorbed';
     return 2 * this.config.num_heads * S <= this.config.num_heads * this.config.d_kv;
+  }
+
+  /**
+   * The absorbed form never materialises K = enc W_kᵀ and V = enc W_vᵀ, so it cannot serve their weight gradients
+   * or side paths: a layer whose cross-attention k or v is trainable or has a side path runs the standard form
+   * (even when crossAttention is 'absorbed').
+   */
+  private absorbCrossAt(l: number, S: number): boolean {
+    return this.absorbCross(S) && this.crossKvTouched[l] !== true;
   }
 
   private absorbedDims(B: number, S: number, Te: number, ctx: ForwardContext, site: number): AttnDims {
@@ -557,7 +704,7 @@ export class T5Model implements Seq2SeqLM {
 
   /** h_out = h + drop(Attn(norm(h))); h_out += drop(FFN(norm(h_out))). Saves enc.{l}.* for backward. */
   private encoderBlockForward(l: number, h: F32, ctx: ForwardContext): F32 {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.encoder[l]!;
     const { B, Te } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
     const hin = ws.f32(`${p}.in`, N * C); // block input (B, Te, C), norm-1 input; h is a shared buffer
@@ -566,43 +713,48 @@ export class T5Model implements Seq2SeqLM {
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, Te, 3D): q | k | v per row
     this.linear(qkv, ln, blk.attn.qkv, N, C, 3 * D);
-    const att = ws.f32('att', N * D);
+    this.sideFusedF([blk.attn.q, blk.attn.k, blk.attn.v], ln, qkv, N, ctx);
+    const att = ws.f32(this.grads.has(blk.attn.o) ? `${p}.att` : 'att', N * D); // kept for o's weight gradient
     e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), qkv, qkv.subarray(D), qkv.subarray(2 * D),
       ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
     const ao = ws.f32('ao', N * C);
     this.linear(ao, att, blk.attn.o, N, D, C);
+    this.sideF(blk.attn.o, att, ao, C, N, ctx);
     const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, 101 + 10 * l), N * C);
-    const fo = this.ffnForward(p, mid, blk.ln2, this.weights.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
+    const fo = this.ffnForward(p, mid, blk.ln2, this.tensors.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
     const out = ws.f32('enc.next', N * C);
     e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, 105 + 10 * l), N * C);
     return out;
   }
 
   /** FFN(norm(x)) of one block; saves {p}.rstdF, {p}.pre (and {p}.gate) for backward. */
-  private ffnForward(p: string, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext | null, site: number): F32 {
+  private ffnForward(p: string, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext, site: number): F32 {
     const cfg = this.config, e = this.e, ws = this.ws;
     const C = cfg.d_model, F = cfg.d_ff;
     const ln = ws.f32('ln', N * C);
     e.rmsnormForward(ln, ws.f32(`${p}.rstdF`, N), x, lnW, N, C, cfg.layer_norm_epsilon);
     const pre = ws.f32(`${p}.pre`, N * F); // (N, F) wi x (wi_0 x when gated)
     this.linear(pre, ln, f.wi, N, C, F);
-    const act = ws.f32('act', N * F);
+    this.sideF(f.wi, ln, pre, F, N, ctx);
+    const act = ws.f32(this.grads.has(f.wo) ? `${p}.actS` : 'act', N * F); // kept for wo's weight gradient
     if (f.wiGate !== null) {
       const gate = ws.f32(`${p}.gate`, N * F); // (N, F) wi_1 x
       this.linear(gate, ln, f.wiGate, N, C, F);
+      this.sideF(f.wiGate, ln, gate, F, N, ctx);
       e.gatedForward(this.ffn.act, act, pre, gate, N * F);
     } else {
       e.actForward(this.ffn.act, act, pre, N * F);
     }
-    const actD = ctx === null ? act : this.dropoutF(`${p}.act`, act, N * F, ctx, site);
+    const actD = this.dropoutF(`${p}.act`, act, N * F, ctx, site);
     const fo = ws.f32('fo', N * C);
     this.linear(fo, actD, f.wo, N, F, C);
+    this.sideF(f.wo, actD, fo, C, N, ctx);
     return fo;
   }
 
   private decoderBlockForward(l: number, y: F32, encOut: F32, ctx: ForwardContext): F32 {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.decoder[l]!;
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.decoder[l]!;
     const { B, Te, S } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
     const yin = ws.f32(`${p}.in`, N * C);
@@ -612,26 +764,32 @@ export class T5Model implements Seq2SeqLM {
     e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, S, 3D)
     this.linear(qkv, ln, blk.selfAttn.qkv, N, C, 3 * D);
-    const att = ws.f32('att', N * D);
+    this.sideFusedF([blk.selfAttn.q, blk.selfAttn.k, blk.selfAttn.v], ln, qkv, N, ctx);
+    const att = ws.f32(this.grads.has(blk.selfAttn.o) ? `${p}.att` : 'att', N * D); // kept for o's weight gradient
     e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), qkv, qkv.subarray(D), qkv.subarray(2 * D), ctx.decBias, null,
       this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
     const ao = ws.f32('ao', N * C);
     this.linear(ao, att, blk.selfAttn.o, N, D, C);
+    this.sideF(blk.selfAttn.o, att, ao, C, N, ctx);
     const mid1 = ws.f32(`${p}.mid1`, N * C);
     e.add(mid1, yin, this.dropoutF(`${p}.ao1`, ao, N * C, ctx, 1001 + 10 * l), N * C);
     // cross-attention over the encoder output (mask only, no position bias)
     e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
     const cq = ws.f32(`${p}.cq`, N * D);
     this.linear(cq, ln, blk.crossAttn.q, N, C, D);
-    if (this.absorbCross(S)) {
-      this.crossAbsorbedForward(p, att, cq, encOut, blk.crossAttn, ctx, 1002 + 10 * l);
+    this.sideF(blk.crossAttn.q, ln, cq, D, N, ctx);
+    const catt = ws.f32(this.grads.has(blk.crossAttn.o) ? `${p}.catt` : 'att', N * D); // kept for o's weight gradient
+    if (this.absorbCrossAt(l, S)) {
+      this.crossAbsorbedForward(p, catt, cq, encOut, blk.crossAttn, ctx, 1002 + 10 * l);
     } else {
       const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
       this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
-      e.attentionForward(att, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
+      this.sideFusedF([blk.crossAttn.k, blk.crossAttn.v], encOut, ckv, B * Te, ctx);
+      e.attentionForward(catt, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
         this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
     }
-    this.linear(ao, att, blk.crossAttn.o, N, D, C);
+    this.linear(ao, catt, blk.crossAttn.o, N, D, C);
+    this.sideF(blk.crossAttn.o, catt, ao, C, N, ctx);
     const mid2 = ws.f32(`${p}.mid2`, N * C);
     e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
     const fo = this.ffnForward(p, mid2, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
@@ -641,27 +799,47 @@ export class T5Model implements Seq2SeqLM {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // backward: the forward, reversed. `dres` is dLoss/d(residual stream) and is accumulated in place.
+  // backward: the forward, reversed. `dres` is dLoss/d(residual stream) and is accumulated in place. Each
+  // input-gradient GEMM is followed by its side path's backward and, for a trainable weight, dW += dYᵀ X.
 
   private runBackward(ctx: ForwardContext): F32 {
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const { B, Te, S } = ctx.batch;
-    const C = cfg.d_model, V = cfg.vocab_size;
-    // logits = headIn @ lmHead^T; headIn = decOut * C^-0.5 (tied)
+    const C = cfg.d_model, V = cfg.vocab_size, NH = cfg.num_heads;
+    // logits = headIn @ lmHead^T; headIn = decOut * C^-0.5 (tied: lmHead is shared, so its dW lands in shared's)
+    const dlogits = ctx.dlogits!;
     const dHead = ws.zeros('dHead', B * S * C);
-    this.linearBack(dHead, ctx.dlogits!, w.lmHead, B * S, C, V);
+    this.linearBack(dHead, dlogits, w.lmHead, B * S, C, V);
+    this.sideB(w.lmHead, dlogits, V, dHead, B * S, ctx);
+    this.weightGrad(w.lmHead, dlogits, V, () => ws.f32('head.in', B * S * C), B * S, C, V);
     if (cfg.tie_word_embeddings) e.scale(dHead, 1 / Math.sqrt(C), B * S * C);
     const dDecFinal = this.dropoutB('dec.out', dHead, B * S * C, ctx);
     const dy = ws.zeros('dres.dec', B * S * C);
-    e.rmsnormBackward(dy, null, dDecFinal, ctx.decLast!, w.decFinal, ws.f32('dec.final.rstd', B * S), B * S, C);
+    e.rmsnormBackward(dy, this.gradOrNull(w.decFinal), dDecFinal, ctx.decLast!, w.decFinal, ws.f32('dec.final.rstd', B * S), B * S, C);
 
+    // dLoss/d(position bias) (NH, Tq, Tk) summed over the layers that share it, when a bias table trains
+    const dEncBias = this.grads.has(w.encRelBias) ? ws.zeros('dEncBias', NH * Te * Te) : null;
+    const dDecBias = this.grads.has(w.decRelBias) ? ws.zeros('dDecBias', NH * S * S) : null;
     const dEncOut = ws.zeros('dEncOut', B * Te * C); // gradient of the (dropped-out) encoder output
-    for (let l = cfg.num_decoder_layers - 1; l >= 0; l--) this.decoderBlockBackward(l, dy, dEncOut, ctx);
+    for (let l = cfg.num_decoder_layers - 1; l >= 0; l--) this.decoderBlockBackward(l, dy, dEncOut, dDecBias, ctx);
+    const dShared = this.grads.get(w.shared);
+    if (dShared !== undefined) {
+      // decoder input: drop(shared[decIds]); the encoder's embedding gradient comes through embedBackward
+      e.embeddingBackward(dShared, ctx.decIds, this.dropoutB('dec.in', dy, B * S * C, ctx), B * S, C, V);
+    }
+    if (dDecBias !== null) {
+      positionBiasBackward(this.grads.get(w.decRelBias)!, dDecBias, NH, S, S, 0, false, cfg.relative_attention_num_buckets,
+        cfg.relative_attention_max_distance);
+    }
 
     const dEncFinal = this.dropoutB('enc.out', dEncOut, B * Te * C, ctx);
     const dh = ws.zeros('dres.enc', B * Te * C);
-    e.rmsnormBackward(dh, null, dEncFinal, ctx.encLast!, w.encFinal, ws.f32('enc.final.rstd', B * Te), B * Te, C);
-    for (let l = cfg.num_layers - 1; l >= 0; l--) this.encoderBlockBackward(l, dh, ctx);
+    e.rmsnormBackward(dh, this.gradOrNull(w.encFinal), dEncFinal, ctx.encLast!, w.encFinal, ws.f32('enc.final.rstd', B * Te), B * Te, C);
+    for (let l = cfg.num_layers - 1; l >= 0; l--) this.encoderBlockBackward(l, dh, dEncBias, ctx);
+    if (dEncBias !== null) {
+      positionBiasBackward(this.grads.get(w.encRelBias)!, dEncBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
+        cfg.relative_attention_max_distance);
+    }
     const dX = this.dropoutB('enc.in', dh, B * Te * C, ctx);
     return dX === dh ? dh.slice() : dX.slice();
   }
@@ -673,24 +851,33 @@ export class T5Model implements Seq2SeqLM {
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx); // (N, C)
     const dactD = ws.zeros('dact', N * F);
     this.linearBack(dactD, dfo, f.wo, N, F, C);
+    this.sideB(f.wo, dfo, C, dactD, N, ctx);
+    // wo's input: the dropout output when training, else the activation kept under {p}.actS
+    this.weightGrad(f.wo, dfo, C, () => ws.f32(ctx.train ? `${p}.act` : `${p}.actS`, N * F), N, F, C);
     const dact = this.dropoutB(`${p}.act`, dactD, N * F, ctx);
     const pre = ws.f32(`${p}.pre`, N * F);
     const dpre = ws.zeros('dpre', N * F);
     const dln = ws.zeros('dln', N * C);
+    let xn: F32 | null = null;
+    const normed = () => (xn ??= this.normOut(x, lnW, N));
     if (f.wiGate !== null) {
       const gate = ws.f32(`${p}.gate`, N * F);
       const dgate = ws.zeros('dgate', N * F);
       e.gatedBackward(this.ffn.act, dpre, dgate, dact, pre, gate, N * F);
       this.linearBack(dln, dgate, f.wiGate, N, C, F);
+      this.sideB(f.wiGate, dgate, F, dln, N, ctx);
+      this.weightGrad(f.wiGate, dgate, F, normed, N, C, F);
     } else {
       e.actBackward(this.ffn.act, dpre, dact, pre, N * F);
     }
     this.linearBack(dln, dpre, f.wi, N, C, F);
-    e.rmsnormBackward(dres, null, dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
+    this.sideB(f.wi, dpre, F, dln, N, ctx);
+    this.weightGrad(f.wi, dpre, F, normed, N, C, F);
+    e.rmsnormBackward(dres, this.gradOrNull(lnW), dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
   }
 
-  private encoderBlockBackward(l: number, dh: F32, ctx: ForwardContext): void {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.encoder[l]!;
+  private encoderBlockBackward(l: number, dh: F32, dbias: F32 | null, ctx: ForwardContext): void {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.encoder[l]!, a = blk.attn;
     const { B, Te } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
     // forward: out = mid + drop(FFN(norm(mid)))
@@ -698,63 +885,83 @@ export class T5Model implements Seq2SeqLM {
     // forward: mid = in + drop(o(attn(q, k, v))), q/k/v = W norm(in)
     const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
-    this.linearBack(datt, dao, blk.attn.o, N, D, C);
+    this.linearBack(datt, dao, a.o, N, D, C);
+    this.sideB(a.o, dao, C, datt, N, ctx);
+    this.weightGrad(a.o, dao, C, () => ws.f32(`${p}.att`, N * D), N, D, C);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
-      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
+      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l), dbias);
     const dln = ws.zeros('dln', N * C);
-    this.linearBack(dln, dqkv, blk.attn.qkv, N, C, 3 * D);
-    e.rmsnormBackward(dh, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+    const hin = ws.f32(`${p}.in`, N * C);
+    this.linearBack(dln, dqkv, a.qkv, N, C, 3 * D);
+    this.sideFusedB([a.q, a.k, a.v], dqkv, dln, N, ctx);
+    this.fusedWeightGrad(a.qkv, [a.q, a.k, a.v], dqkv, () => this.normOut(hin, blk.ln1, N), N);
+    e.rmsnormBackward(dh, this.gradOrNull(blk.ln1), dln, hin, blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
-  private decoderBlockBackward(l: number, dy: F32, dEncOut: F32, ctx: ForwardContext): void {
-    const cfg = this.config, e = this.e, ws = this.ws, blk = this.weights.decoder[l]!;
+  private decoderBlockBackward(l: number, dy: F32, dEncOut: F32, dbias: F32 | null, ctx: ForwardContext): void {
+    const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.decoder[l]!;
+    const ca = blk.crossAttn, sa = blk.selfAttn;
     const { B, Te, S } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
     this.ffnBackward(p, dy, ws.f32(`${p}.mid2`, N * C), blk.ln3, blk.ffn, N, ctx);
     // cross-attention: mid2 = mid1 + drop(o(attn(q(norm(mid1)), k(enc), v(enc))))
     const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
-    this.linearBack(datt, dao, blk.crossAttn.o, N, D, C);
+    this.linearBack(datt, dao, ca.o, N, D, C);
+    this.sideB(ca.o, dao, C, datt, N, ctx);
+    this.weightGrad(ca.o, dao, C, () => ws.f32(`${p}.catt`, N * D), N, D, C);
     const dq = ws.zeros('dq', N * D);
-    if (this.absorbCross(S)) {
-      this.crossAbsorbedBackward(p, dq, dEncOut, datt, ctx.encOut!, blk.crossAttn, ctx, 1002 + 10 * l);
+    if (this.absorbCrossAt(l, S)) {
+      this.crossAbsorbedBackward(p, dq, dEncOut, datt, ctx.encOut!, ca, ctx, 1002 + 10 * l);
     } else {
       const dckv = ws.zeros('dckv', B * Te * 2 * D);
       const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
       e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
         ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
-      this.linearBack(dEncOut, dckv, blk.crossAttn.kv, B * Te, C, 2 * D);
+      this.linearBack(dEncOut, dckv, ca.kv, B * Te, C, 2 * D);
+      this.sideFusedB([ca.k, ca.v], dckv, dEncOut, B * Te, ctx);
+      this.fusedWeightGrad(ca.kv, [ca.k, ca.v], dckv, () => ctx.encOut!, B * Te);
     }
     const dln = ws.zeros('dln', N * C);
-    this.linearBack(dln, dq, blk.crossAttn.q, N, C, D);
-    e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.mid1`, N * C), blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
-    // The self-attention of block 0 only feeds gradient to the decoder's token embeddings, which are frozen.
-    if (l === 0) return;
+    const mid1 = ws.f32(`${p}.mid1`, N * C);
+    this.linearBack(dln, dq, ca.q, N, C, D);
+    this.sideB(ca.q, dq, D, dln, N, ctx);
+    this.weightGrad(ca.q, dq, D, () => this.normOut(mid1, blk.ln2, N), N, C, D);
+    e.rmsnormBackward(dy, this.gradOrNull(blk.ln2), dln, mid1, blk.ln2, ws.f32(`${p}.rstd2`, N), N, C);
+    // Block 0's self-attention gradient only reaches block 0's own weights, the position bias and the decoder's
+    // token embeddings: skipped unless one of them trains.
+    if (l === 0 && !this.decBlock0Backward) return;
     const dao1 = this.dropoutB(`${p}.ao1`, dy, N * C, ctx);
     datt.fill(0);
-    this.linearBack(datt, dao1, blk.selfAttn.o, N, D, C);
+    this.linearBack(datt, dao1, sa.o, N, D, C);
+    this.sideB(sa.o, dao1, C, datt, N, ctx);
+    this.weightGrad(sa.o, dao1, C, () => ws.f32(`${p}.att`, N * D), N, D, C);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
-      ws.f32(`${p}.probs`, B * NH * S * S), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
+      ws.f32(`${p}.probs`, B * NH * S * S), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l), dbias);
     dln.fill(0);
-    this.linearBack(dln, dqkv, blk.selfAttn.qkv, N, C, 3 * D);
-    e.rmsnormBackward(dy, null, dln, ws.f32(`${p}.in`, N * C), blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
+    const yin = ws.f32(`${p}.in`, N * C);
+    this.linearBack(dln, dqkv, sa.qkv, N, C, 3 * D);
+    this.sideFusedB([sa.q, sa.k, sa.v], dqkv, dln, N, ctx);
+    this.fusedWeightGrad(sa.qkv, [sa.q, sa.k, sa.v], dqkv, () => this.normOut(yin, blk.ln1, N), N);
+    e.rmsnormBackward(dy, this.gradOrNull(blk.ln1), dln, yin, blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // greedy generation with a KV cache (HF generate semantics, no logits processors)
 
   generate(inputsEmbeds: F32, encoderMask: F32, B: number, Te: number, opts: GenerateOptions): GenerateOutput {
-    const cfg = this.config, w = this.weights, e = this.e, ws = this.ws;
+    const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, V = cfg.vocab_size, F = cfg.d_ff;
     const T = opts.maxNewTokens;
     if (!(T > 0)) throw new SoftpromptError('invalid_config', `maxNewTokens must be > 0, got ${T}.`, { path: 'maxNewTokens' });
     // encoder, eval mode
     const batch: Seq2SeqBatch = { B, Te, inputsEmbeds, encoderMask, S: 1, labels: new Int32Array(B).fill(-100) };
     this.checkBatch(batch);
+    if (this.grads.size > 0) this.refuseBf16Training();
     const ctx: ForwardContext = {
-      batch, train: false, seed: 0, decIds: new Int32Array(0),
+      batch, train: false, seed: 0, decIds: new Int32Array(0), sideTrain: false, saveForBackward: false,
       encBias: computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
         cfg.relative_attention_max_distance, ws.f32('encBias', NH * Te * Te)),
       decBias: new Float32Array(0), encMaskAdd: ws.f32('encMaskAdd', B * Te), numTokens: 0, dlogits: null,
@@ -772,6 +979,7 @@ export class T5Model implements Seq2SeqLM {
       const blk = w.decoder[l]!;
       const ckv = ws.f32(`gen.ckv.${l}`, B * Te * 2 * D); // (B, Te, 2D)
       this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
+      this.sideFusedF([blk.crossAttn.k, blk.crossAttn.v], encOut, ckv, B * Te, ctx);
       crossK.push(ckv);
       crossV.push(ckv.subarray(D));
       cacheK.push(ws.f32(`gen.k.${l}`, B * T * D));
@@ -796,6 +1004,7 @@ export class T5Model implements Seq2SeqLM {
         const blk = w.decoder[l]!;
         e.rmsnormForward(ln, null, y, blk.ln1, B, C, cfg.layer_norm_epsilon);
         this.linear(qkvNew, ln, blk.selfAttn.qkv, B, C, 3 * D); // (B, 3D)
+        this.sideFusedF([blk.selfAttn.q, blk.selfAttn.k, blk.selfAttn.v], ln, qkvNew, B, ctx);
         for (let b = 0; b < B; b++) {
           q.set(qkvNew.subarray(b * 3 * D, b * 3 * D + D), b * D);
           cacheK[l]!.set(qkvNew.subarray(b * 3 * D + D, b * 3 * D + 2 * D), (b * T + t) * D);
@@ -807,27 +1016,34 @@ export class T5Model implements Seq2SeqLM {
         };
         e.attentionForward(att, probs.subarray(0, B * NH * (t + 1)), q, cacheK[l]!, cacheV[l]!, bias, null, selfDims);
         this.linear(ao, att, blk.selfAttn.o, B, D, C);
+        this.sideF(blk.selfAttn.o, att, ao, C, B, ctx);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln2, B, C, cfg.layer_norm_epsilon);
         this.linear(q, ln, blk.crossAttn.q, B, C, D);
+        this.sideF(blk.crossAttn.q, ln, q, D, B, ctx);
         e.attentionForward(att, probs.subarray(0, B * NH * Te), q, crossK[l]!, crossV[l]!, null, ctx.encMaskAdd,
           this.crossDims(B, 1, Te, null, 0));
         this.linear(ao, att, blk.crossAttn.o, B, D, C);
+        this.sideF(blk.crossAttn.o, att, ao, C, B, ctx);
         e.add(y, y, ao, B * C);
         e.rmsnormForward(ln, null, y, blk.ln3, B, C, cfg.layer_norm_epsilon);
         this.linear(pre, ln, blk.ffn.wi, B, C, F);
+        this.sideF(blk.ffn.wi, ln, pre, F, B, ctx);
         if (blk.ffn.wiGate !== null) {
           this.linear(gate, ln, blk.ffn.wiGate, B, C, F);
+          this.sideF(blk.ffn.wiGate, ln, gate, F, B, ctx);
           e.gatedForward(this.ffn.act, act, pre, gate, B * F);
         } else {
           e.actForward(this.ffn.act, act, pre, B * F);
         }
         this.linear(ao, act, blk.ffn.wo, B, F, C);
+        this.sideF(blk.ffn.wo, act, ao, C, B, ctx);
         e.add(y, y, ao, B * C);
       }
       e.rmsnormForward(ln, null, y, w.decFinal, B, C, cfg.layer_norm_epsilon);
       if (cfg.tie_word_embeddings) e.scale(ln, 1 / Math.sqrt(C), B * C);
       this.linear(logits, ln, w.lmHead, B, C, V);
+      this.sideF(w.lmHead, ln, logits, V, B, ctx);
       if (stepLogits) stepLogits.set(logits, t * B * V);
       steps = t + 1;
       for (let b = 0; b < B; b++) {

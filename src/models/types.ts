@@ -76,12 +76,12 @@ export interface GenerateOutput {
   stepLogits?: Float32Array;
 }
 
-export interface Seq2SeqLM {
+export interface Seq2SeqLM extends WeightTraining {
   readonly info: ModelInfo;
   /** (N, C) embedding rows of ids; out-of-range ids throw */
   embed(ids: Int32Array): Float32Array;
   forward(batch: Seq2SeqBatch, opts?: ForwardOptions): Seq2SeqOutput;
-  /** forward + backward; returns dLoss/dInputsEmbeds (B, Te, C) with weights frozen */
+  /** forward + backward; returns dLoss/dInputsEmbeds (B, Te, C), and accumulates dW of the trainable weights (see WeightTraining) */
   lossAndGrad(batch: Seq2SeqBatch, opts?: ForwardOptions): Seq2SeqOutput & { dInputsEmbeds: Float32Array };
   generate(inputsEmbeds: Float32Array, encoderMask: Float32Array, B: number, Te: number,
     opts: GenerateOptions): GenerateOutput;
@@ -121,12 +121,12 @@ export interface CausalGenerateOptions {
   keepStepLogits?: boolean;
 }
 
-export interface CausalLM {
+export interface CausalLM extends WeightTraining {
   readonly info: ModelInfo;
   /** (N, C) token embeddings of ids (no position embedding added) */
   embed(ids: Int32Array): Float32Array;
   forward(batch: CausalBatch, opts?: ForwardOptions): CausalOutput;
-  /** forward + backward; dLoss/dInputsEmbeds (B, T, C) with weights frozen */
+  /** forward + backward; dLoss/dInputsEmbeds (B, T, C), and dW of the trainable weights (see WeightTraining) */
   lossAndGrad(batch: CausalBatch, opts?: ForwardOptions): CausalOutput & { dInputsEmbeds: Float32Array };
   /** greedy decoding after a prompt given as embeddings (B, T, C) with its mask; KV cache */
   generate(inputsEmbeds: Float32Array, attentionMask: Float32Array, B: number, T: number, opts: CausalGenerateOptions): GenerateOutput;

@@ -8,15 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import { fixture } from '../../test/paths.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
-import { Dept, validateDeptConfig } from '../methods/dept.js';
 import type { PeftMethod } from '../methods/method.js';
-import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
+import { getMethod } from '../methods/registry.js';
 import { loadCausalModel, loadModel } from '../models/registry.js';
 import { buildRandomGpt2 } from '../../test/random-causal.js';
 import { encodeCausalSource } from '../tasks/encode-causal.js';
-import { predictAny } from '../train/evaluate-causal.js';
 import { encodeTruncated } from '../tasks/encode.js';
-import { predictGenerate, predictRank } from '../train/evaluate.js';
+import { inputLimit, predictAny, predictGenerate, predictRank } from '../predict/index.js';
 import { createServer } from './server.js';
 
 const model = loadModel(fixture('t5-tiny'));
@@ -24,9 +22,10 @@ const tok = loadTokenizerSync(fixture('tokenizers', 't5'));
 let seed = 7;
 const rng = { nextFloat: () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 4294967296; }, normal: () => rng.nextFloat() * 2 - 1 };
 const ctx = { dModel: 64, vocabSize: model.info.vocabSize, embed: (ids: Int32Array) => model.embed(ids), rng, tokenize: (t: string) => tok.encode(t) };
-const dept = Dept.init(validateDeptConfig({ numVirtualTokens: 4, rank: 3, maxLength: 32 }), ctx);
-dept.loraB.data.forEach((_, i) => { dept.loraB.data[i] = rng.normal() * 0.1; });
-const pt = PromptTuning.init(validatePromptTuningConfig({ numVirtualTokens: 5, init: 'SAMPLE_VOCAB' }), ctx);
+const dept = getMethod('dept').create({ promptLength: 4, rank: 3, maxLength: 32 }, ctx);
+const loraB = dept.params().find((p) => p.name === 'lora_embedding_B')!.data;
+loraB.forEach((_, i) => { loraB[i] = rng.normal() * 0.1; });
+const pt = getMethod('pt').create({ promptLength: 5, init: 'SAMPLE_VOCAB', maxLength: 512 }, ctx);
 const adapters = new Map<string, PeftMethod>([['sst2', dept], ['pt', pt]]);
 
 let server: http.Server;
@@ -45,7 +44,7 @@ async function post(body: unknown): Promise<{ status: number; json: Record<strin
 
 const texts = ['a gorgeous, witty, seductive movie.', 'this movie is dull.', 'A wonderful film.'];
 const direct = (m: PeftMethod, mode: 'rank' | 'generate') => {
-  const ex = texts.map((t) => ({ source: encodeTruncated(tok, `sentence: ${t}`, Math.min(m.maxInputLength, 512)), target: new Int32Array(0) }));
+  const ex = texts.map((t) => ({ source: encodeTruncated(tok, `sentence: ${t}`, inputLimit(m)), target: new Int32Array(0) }));
   return mode === 'rank' ? predictRank(model, m, tok, ex, ['0', '1'], { batchSize: 16 }) : predictGenerate(model, m, tok, ex, { batchSize: 16, maxNewTokens: 4 });
 };
 
@@ -95,7 +94,7 @@ test('a decoder-only model (random GPT-2, real GPT-2 tokenizer) serves DePT adap
   const gpt2 = loadCausalModel(dir);
   const gtok = loadTokenizerSync(dir);
   const gctx = { dModel: gpt2.info.dModel, vocabSize: gpt2.info.vocabSize, embed: (ids: Int32Array) => gpt2.embed(ids), rng, tokenize: (t: string) => gtok.encode(t) };
-  const adapter = Dept.init(validateDeptConfig({ numVirtualTokens: 3, rank: 2, maxLength: 40 }), gctx);
+  const adapter = getMethod('dept').create({ promptLength: 3, rank: 2, maxLength: 40 }, gctx);
   const srv = createServer({ model: { kind: 'causal', model: gpt2 }, modelName: 'gpt2-random', tokenizer: gtok, adapters: new Map([['sst2', adapter]]) });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
   try {

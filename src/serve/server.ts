@@ -15,14 +15,12 @@ import http from 'node:http';
 import { z } from 'zod';
 import { SoftpromptError } from '../errors.js';
 import type { Tokenizer } from '../io/tokenizer.js';
-import { Dept } from '../methods/dept.js';
 import type { PeftMethod } from '../methods/method.js';
+import { entryOf } from '../methods/registry.js';
 import type { AnyModel } from '../models/registry.js';
-import { encodeTruncated, type EncodedExample } from '../tasks/encode.js';
-import { encodeCausalSource } from '../tasks/encode-causal.js';
+import { encodeSources, inputLimit, predictAny, withMethod } from '../predict/index.js';
 import { toSource } from '../tasks/input-format.js';
 import { canonicalTaskName, getTask } from '../tasks/registry.js';
-import { predictAny } from '../train/evaluate-causal.js';
 import { parseWith } from '../validate.js';
 
 export interface ServerOptions {
@@ -35,7 +33,7 @@ export interface ServerOptions {
   maxInputs?: number;
   /** request body size limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
-  /** input truncation for prompt-tuning adapters (DePT adapters use their own s); default 512 */
+  /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
   batchSize?: number;
 }
@@ -80,12 +78,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
 }
 
 export function describeAdapter(name: string, m: PeftMethod): Record<string, string | number> {
-  const out: Record<string, string | number> = { name, type: m.type, numVirtualTokens: m.numVirtualTokens, params: m.numParams() };
-  if (m instanceof Dept) {
-    out['rank'] = m.config.rank;
-    out['maxLength'] = m.config.maxLength;
-  }
-  return out;
+  return { name, type: m.type, numVirtualTokens: m.numVirtualTokens, params: m.numParams(), ...entryOf(m).facts(m) };
 }
 
 export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
@@ -99,22 +92,17 @@ export function predictRequest(o: ServerOptions, body: unknown): { adapter: stri
   if (texts.length > maxInputs) throw new HttpError(400, 'too_many_inputs', `At most ${maxInputs} inputs per request, got ${texts.length}.`, 'inputs');
   const task = r.task === undefined ? undefined : canonicalTaskName(r.task);
   if (r.task !== undefined && task === undefined) getTask(r.task); // throws invalid_config listing the tasks
-  const maxLength = Math.min(method.maxInputLength, o.maxLength ?? 512);
-  const examples: EncodedExample[] = texts.map((t, i) => {
-    const source = toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`);
-    return {
-      // decoder-only models read DePT's causal format: `${source} Label : `, then generate the label
-      source: o.model.kind === 'causal' ? encodeCausalSource(o.tokenizer, source, maxLength) : encodeTruncated(o.tokenizer, source, maxLength),
-      target: new Int32Array(0),
-    };
-  });
+  const maxLength = inputLimit(method, o.maxLength);
+  // decoder-only models read DePT's causal format: `${source} Label : `, then generate the label
+  const sources = texts.map((t, i) => toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`));
+  const examples = encodeSources(o.model.kind, o.tokenizer, sources, maxLength);
   let labels: readonly string[] | null = null;
   if (r.mode === 'rank') {
     labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
     if (labels === null) throw new HttpError(400, 'invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
-  const predictions = predictAny(o.model, method, o.tokenizer, examples, labels,
-    { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens, maxLength });
+  const predictions = withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, examples, labels,
+    { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens, maxLength }));
   return { adapter: r.adapter, predictions };
 }
 

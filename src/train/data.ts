@@ -2,8 +2,8 @@
 import { SoftpromptError } from '../errors.js';
 import { createLocalTask, type LocalTaskOptions } from '../tasks/local.js';
 import { bundledDataDir, loadSplits, getTask, type LoadedSplits } from '../tasks/registry.js';
-import { encodeCausalExamples } from '../tasks/encode-causal.js';
-import { encodeExamples, targetLength, type EncodedExample, type TextTokenizer } from '../tasks/encode.js';
+import { encodeSplit } from '../predict/index.js';
+import { targetLength, type EncodedExample, type TextTokenizer } from '../tasks/encode.js';
 import type { Example, TaskSpec } from '../tasks/types.js';
 import type { TrainConfig } from './config.js';
 
@@ -51,7 +51,7 @@ export function loadRunData(cfg: DataConfig, tok: TextTokenizer, kind: 'seq2seq'
     if (xs.length === 0) throw new SoftpromptError('invalid_data', `The ${name} split of ${task.name} in ${dataDir} is empty.`, { path: name, file: dataDir });
   }
   const S = targetLength(tok, task.labelList ?? task.labelWords, task.maxTargetLength ?? 20);
-  const encode = (xs: Example[]) => (kind === 'causal' ? encodeCausalExamples(xs, tok, cfg.maxLength) : encodeExamples(xs, tok, cfg.maxLength, S));
+  const encode = (xs: Example[]) => encodeSplit(kind, tok, xs, cfg.maxLength, S);
   return {
     task, splits, targetLength: S,
     train: encode(train),

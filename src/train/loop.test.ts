@@ -241,3 +241,33 @@ test('config errors: fresh run over old checkpoints, missing metric, resume with
   assert.equal(res.resumedFrom, 0);
   assert.equal(res.step, 3);
 });
+
+test('saveEveryMinutes checkpoints by wall clock (fake clock: 40 s per step → every 3rd step at 2 minutes)', () => {
+  const params = makeParams();
+  const dir = tmp();
+  let clock = 0; // step k ends at k·40 s
+  const inner = computeLossAndGrads(params);
+  trainLoop(options(params, dir, {
+    steps: 7, saveEvery: 0, evalEvery: 0, saveEveryMinutes: 2, keep: 10, now: () => clock,
+    computeLossAndGrads: (rng, batch) => { clock = batch.step * 40_000; return inner(rng, batch); },
+  }));
+  const steps = listCheckpoints(dir).map((c) => c.step);
+  assert.deepEqual(steps, [3, 6, 7]);
+});
+
+test('interruptible: a caught SIGINT saves the current step and stops with signal set', () => {
+  const params = makeParams();
+  const dir = tmp();
+  const inner = computeLossAndGrads(params);
+  const r = trainLoop(options(params, dir, {
+    steps: 50, saveEvery: 0, evalEvery: 0, interruptible: true, resumeHint: 'again --resume',
+    computeLossAndGrads: (rng, batch) => {
+      if (batch.step === 4) process.kill(process.pid, 'SIGINT');
+      return inner(rng, batch);
+    },
+  }));
+  assert.equal(r.signal, 'SIGINT');
+  assert.equal(r.interrupted, true);
+  assert.equal(r.step, 4);
+  assert.equal(latestCheckpoint(dir), path.join(dir, 'checkpoint-4'));
+});

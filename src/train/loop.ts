@@ -8,7 +8,9 @@
  *     loss finite? → clip global grad norm (max_grad_norm) → AdamW with lr × lrFactor(step - 1)
  *     append to metrics.jsonl; progress
  *     every evalEvery: evaluate → best? (onBest) → early stopping
- *     every saveEvery, on a new best, on the last step: checkpoint (atomic; keep newest `keep` + best)
+ *     every saveEvery steps or saveEveryMinutes, on a new best, on the last step: checkpoint (atomic; keep
+ *       newest `keep` + best)
+ *     SIGINT/SIGTERM caught (interruptible): checkpoint this step, stop; a second signal exits at once
  *
  * Resume (resume: true = latest checkpoint in runDir, or a checkpoint path) restores params, AdamW moments and
  * step, the data Rng, the data cursor, best metric and early-stopping state, and trims metrics.jsonl back to the
@@ -19,6 +21,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { engine } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import {
@@ -100,6 +103,16 @@ export interface TrainLoopOptions {
   /** No progress output (ignored when `progress` is given). */
   quiet?: boolean;
   optimizer?: AdamWOptions;
+  /** Also checkpoint when this many minutes have passed since the last checkpoint (0 or absent: off). */
+  saveEveryMinutes?: number;
+  /**
+   * Catch SIGINT/SIGTERM while the loop runs (the loop is synchronous, so JS listeners could not): finish the
+   * current step, checkpoint it, log where and `resumeHint`, and return with `signal` set. A second signal ends
+   * the process at once; checkpoints are atomic, so nothing saved is corrupted.
+   */
+  interruptible?: boolean;
+  /** How to continue after an interruption (a command line), logged with the checkpoint's path. */
+  resumeHint?: string;
   /** Stop (with a checkpoint) after this step, as if interrupted; the schedule still spans `steps`. */
   stopAtStep?: number;
   /** Copy the best checkpoint's params into `params` at the end (load_best_model_at_end). */
@@ -121,8 +134,10 @@ export interface TrainLoopResult {
   /** Loss of the last step run here (NaN if none ran). */
   lastLoss: number;
   stoppedEarly: boolean;
-  /** Stopped at stopAtStep. */
+  /** Stopped before `steps`: at stopAtStep or by a signal. */
   interrupted: boolean;
+  /** The signal that stopped the run (interruptible), else null. */
+  signal: 'SIGINT' | 'SIGTERM' | null;
   /** Step the run resumed from (0 for a fresh run). */
   resumedFrom: number;
   bestStep: number | null;
@@ -198,6 +213,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
   const log = o.log ?? ((line: string) => progress.message(line));
   if (resumeMessage !== null) log(resumeMessage);
 
+  let lastSaveTime = now();
   const save = (): string => {
     const best = stopper.state();
     const saved = saveCheckpoint(
@@ -217,6 +233,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
       { ...(o.keep !== undefined ? { keep: o.keep } : {}), ...(o.checkpointIO ? { io: o.checkpointIO } : {}) },
     );
     lastCheckpoint = saved;
+    lastSaveTime = now();
     return saved;
   };
   const curves = (): void => {
@@ -230,6 +247,10 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
   let lastLoss = NaN;
   let stoppedEarly = false;
   let interrupted = false;
+  let signal: TrainLoopResult['signal'] = null;
+  const saveEveryMs = (o.saveEveryMinutes ?? 0) * 60_000;
+  const watching = o.interruptible === true;
+  if (watching) engine().watchSignals(true);
   try {
     while (step < o.steps) {
       const batchStep = step + 1;
@@ -282,16 +303,22 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
           metrics.append({ step, event: 'early_stop' });
         }
       }
-      interrupted = !stoppedEarly && o.stopAtStep !== undefined && step >= o.stopAtStep && step < o.steps;
+      const caught = watching ? engine().pendingSignal() : 0;
+      if (caught !== 0 && step < o.steps && !stoppedEarly) signal = caught === 15 ? 'SIGTERM' : 'SIGINT';
+      interrupted = !stoppedEarly && step < o.steps && (signal !== null || (o.stopAtStep !== undefined && step >= o.stopAtStep));
       const last = step === o.steps || stoppedEarly || interrupted;
-      if ((o.saveEvery > 0 && step % o.saveEvery === 0) || newBest || last) {
+      const timeDue = saveEveryMs > 0 && now() - lastSaveTime >= saveEveryMs;
+      if ((o.saveEvery > 0 && step % o.saveEvery === 0) || timeDue || newBest || last) {
         const saved = save();
-        log(`saved ${saved}`);
+        log(signal !== null
+          ? `${signal}: stopped after step ${step}; checkpoint saved to ${saved}${o.resumeHint !== undefined ? `\ncontinue with: ${o.resumeHint}` : ''}`
+          : `saved ${saved}`);
       }
       if (evalDue) curves();
       if (stoppedEarly || interrupted) break;
     }
   } finally {
+    if (watching) engine().watchSignals(false);
     progress.stop();
     curves();
   }
@@ -308,6 +335,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
     lastLoss,
     stoppedEarly,
     interrupted,
+    signal,
     resumedFrom,
     bestStep,
     bestMetric: stopper.bestValue,
@@ -338,6 +366,9 @@ function validate(o: TrainLoopOptions): void {
   }
   if (o.patience !== undefined && o.evalEvery === 0) {
     throw bad('patience', `patience is ${o.patience} but evalEvery is 0, so early stopping could never trigger`);
+  }
+  if (o.saveEveryMinutes !== undefined && !(o.saveEveryMinutes >= 0)) {
+    throw bad('saveEveryMinutes', `saveEveryMinutes must be >= 0, got ${o.saveEveryMinutes}`);
   }
   if (o.stopAtStep !== undefined && !(Number.isInteger(o.stopAtStep) && o.stopAtStep >= 1)) {
     throw bad('stopAtStep', `stopAtStep must be a positive integer, got ${o.stopAtStep}`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fixture, repoRoot } from '../../test/paths.js';
 import { buildRandomGpt2, buildRandomLlama } from '../../test/random-causal.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
-import { loadAdapter } from '../methods/adapter-files.js';
+import { loadAdapter } from '../methods/registry.js';
 import { loadAnyModel } from '../models/registry.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { loadRunData } from './data.js';

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAdapter } from '../methods/adapter-files.js';
+import { loadAdapter } from '../methods/registry.js';
 import { loadModel } from '../models/registry.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';

@@ -17,19 +17,16 @@ import { setThreads } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { loadTokenizerSync, type Tokenizer } from '../io/tokenizer.js';
-import { loadAdapter, saveAdapter } from '../methods/adapter-files.js';
-import { Dept, deptParamCount, deptRankForBudget, validateDeptConfig } from '../methods/dept.js';
-import type { InitContext, PeftMethod } from '../methods/method.js';
+import type { AnyMethodEntry } from '../methods/entry.js';
+import { withMethod, type InitContext, type MethodModel, type PeftMethod } from '../methods/method.js';
 import { writeModelCard } from '../methods/model-card.js';
-import { PromptTuning, validatePromptTuningConfig } from '../methods/prompt-tuning.js';
+import { getMethod, loadAdapter, optimizerGroups, saveAdapter } from '../methods/registry.js';
 import { loadAnyModel, type AnyModel } from '../models/registry.js';
-import type { CausalLM, ModelInfo, Seq2SeqLM } from '../models/types.js';
-import { collate } from '../tasks/encode.js';
-import { collateCausal, prefixLabels } from '../tasks/encode-causal.js';
+import type { CausalLM, Seq2SeqLM } from '../models/types.js';
+import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
 import type { TrainConfig } from './config.js';
 import { loadRunData, type RunData } from './data.js';
-import { predictAny } from './evaluate-causal.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
 import { Rng } from './rng.js';
 
@@ -53,17 +50,18 @@ export function defaultRunDir(cfg: Pick<TrainConfig, 'output' | 'task' | 'method
   return cfg.output ?? join('runs', `${cfg.task}-${cfg.method}`);
 }
 
-/** The method a config describes, initialised (or loaded from `initAdapter`). */
-export function createMethod(cfg: TrainConfig, model: { readonly info: ModelInfo; embed(ids: Int32Array): Float32Array }, tok: Tokenizer | null): PeftMethod {
+/** The method a config describes, initialised by its registry entry (or loaded from `initAdapter`). */
+export function createMethod(cfg: TrainConfig, model: MethodModel, tok: Tokenizer | null): PeftMethod {
+  const entry = getMethod(cfg.method);
   const d = model.info.dModel;
   const ctx: InitContext = {
     dModel: d, vocabSize: model.info.vocabSize, embed: (ids) => model.embed(ids),
-    rng: new Rng(cfg.seed, 0x1417),
+    rng: new Rng(cfg.seed, 0x1417), model,
   };
   if (tok !== null) ctx.tokenize = (text) => tok.encode(text, { addSpecialTokens: true });
   if (cfg.initAdapter !== undefined) {
     const loaded = loadAdapter(cfg.initAdapter, { expectDModel: d });
-    if (loaded.type !== (cfg.method === 'dept' ? 'dept' : 'prompt_tuning')) {
+    if (loaded.type !== entry.name) {
       throw new SoftpromptError('invalid_config', `--init-adapter ${cfg.initAdapter} holds a ${loaded.type} adapter, but --method is ${cfg.method}.`, { path: 'config.initAdapter' });
     }
     if (loaded.maxInputLength < cfg.maxLength) {
@@ -73,18 +71,16 @@ export function createMethod(cfg: TrainConfig, model: { readonly info: ModelInfo
     }
     return loaded;
   }
-  if (cfg.method === 'prompt_tuning') {
-    return PromptTuning.init(validatePromptTuningConfig({ numVirtualTokens: cfg.promptLength, init: cfg.init, initText: cfg.initText }), ctx);
-  }
-  const rank = cfg.rank ?? deptRankForBudget(cfg.budget, cfg.promptLength, cfg.maxLength, d);
-  return Dept.init(validateDeptConfig({
-    numVirtualTokens: cfg.promptLength, rank, maxLength: cfg.maxLength, loraAlpha: cfg.loraAlpha, init: cfg.init, initText: cfg.initText,
-  }), ctx);
+  return entry.create(cfg, ctx);
 }
 
 export interface RunHooks {
   /** human-readable progress lines (default: stderr) */
   log?: (line: string) => void;
+  /** catch Ctrl-C / SIGTERM: checkpoint the current step and stop (the CLI sets it; see trainLoop) */
+  interruptible?: boolean;
+  /** the command that continues an interrupted run, printed with the checkpoint */
+  resumeHint?: string;
   /** stop after this step as if interrupted (tests of resume) */
   stopAtStep?: number;
 }
@@ -94,8 +90,13 @@ export function tagModel(model: Seq2SeqLM | CausalLM): AnyModel {
   return model.info.kind === 'causal' ? { kind: 'causal', model: model as CausalLM } : { kind: 'seq2seq', model: model as Seq2SeqLM };
 }
 
-/** Predictions on a split; `data` must be encoded for the model's family (loadRunData's `kind`). */
+/** Predictions on a split; `data` must be encoded for the model's family (loadRunData's `kind`). Attaches the method. */
 export function predict(cfg: TrainConfig, model: Seq2SeqLM | CausalLM, method: PeftMethod, tok: Tokenizer, data: RunData,
+  split: 'validation' | 'test'): string[] {
+  return withMethod(model, method, () => predictAttached(cfg, model, method, tok, data, split));
+}
+
+function predictAttached(cfg: TrainConfig, model: Seq2SeqLM | CausalLM, method: PeftMethod, tok: Tokenizer, data: RunData,
   split: 'validation' | 'test'): string[] {
   const examples = split === 'validation' ? data.validation : data.test;
   const opts = { batchSize: cfg.evalBatchSize, maxNewTokens: cfg.maxNewTokens, maxLength: cfg.maxLength, ...(cfg.padToMax ? { padTo: cfg.maxLength } : {}) };
@@ -114,7 +115,23 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const model = lm.model;
   const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
   const data = loadRunData(cfg, tok, lm.kind);
+  const entry = getMethod(cfg.method);
   const method = createMethod(cfg, model, tok);
+  method.attach(model); // before params(): a weight method's tensors are the model's
+  try {
+    return runAttached(cfg, hooks, { t0, log, runDir, lm, tok, data, entry, method });
+  } finally {
+    method.detach(model);
+  }
+}
+
+/** The run with the method attached to the model (trainRun detaches it afterwards, also on errors). */
+function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
+  t0: number; log: (line: string) => void; runDir: string; lm: AnyModel; tok: Tokenizer; data: RunData;
+  entry: AnyMethodEntry; method: PeftMethod;
+}): TrainRunResult {
+  const { t0, log, runDir, lm, tok, data, entry, method } = r;
+  const model = lm.model;
   const maxPos = model.info.maxPositions;
   if (lm.kind === 'causal' && maxPos !== undefined) {
     const need = method.numVirtualTokens + cfg.maxLength + (cfg.evalMode === 'generate' ? cfg.maxNewTokens : 0);
@@ -127,28 +144,24 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const params = method.params();
   const trainable = method.numParams();
   log(`softprompt: ${cfg.method} on ${data.task.name} (${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test; splits: ${data.splits.splitProtocol}), model ${cfg.model}, ${trainable.toLocaleString('en-US')} trainable parameters`);
-  if (method instanceof Dept) {
-    const { numVirtualTokens: l, rank: r, maxLength: s } = method.config;
-    log(`  DePT l=${l} r=${r} s=${s}: ${deptParamCount(l, r, s, model.info.dModel).toLocaleString('en-US')} parameters (PT-${cfg.budget} has ${(cfg.budget * model.info.dModel).toLocaleString('en-US')})`);
-  }
+  log(`  ${entry.summary(method)}`);
   atomicWriteFile(join(runDir, 'run_config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
   let firstLoss = NaN, lastLoss = NaN;
   let bestValidation: Record<string, number> | null = null;
   const padTo = cfg.padToMax ? cfg.maxLength : undefined;
   const evalFn = (split: 'validation' | 'test') => {
-    const preds = predict(cfg, model, method, tok, data, split);
+    const preds = predictAttached(cfg, model, method, tok, data, split);
     return taskMetrics(data.task, preds, split === 'validation' ? data.validationTargets : data.testTargets);
   };
 
+  const groups = optimizerGroups(entry, cfg);
   const loop = trainLoop({
-    params, groups: [
-      { name: 'prompt', lr: cfg.lr, weightDecay: cfg.weightDecay },
-      { name: 'lowrank', lr: cfg.lrLowrank, weightDecay: cfg.weightDecay },
-    ],
+    params, groups: groups.map(({ name, lr, weightDecay }) => ({ name, lr, weightDecay })),
     steps: cfg.steps, warmupSteps: cfg.warmupSteps, maxGradNorm: cfg.maxGradNorm,
     numExamples: data.train.length, batchSize: cfg.batchSize,
-    evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, keep: cfg.keepCheckpoints,
+    evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: cfg.keepCheckpoints,
+    interruptible: hooks.interruptible === true, ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
     ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
     runDir, seed: cfg.seed, resume: cfg.resume,
     primaryMetric: data.task.primaryMetric, loadBestAtEnd: true, quiet: cfg.quiet,
@@ -156,29 +169,11 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
     computeLossAndGrads: (rng, batch) => {
-      if (lm.kind === 'causal') {
-        // decoder-only: `${source} Label : ` + target + EOS, right-padded; the l virtual tokens get -100 labels
-        const c = collateCausal(data.train, batch.indices, padTo === undefined ? { padId: tok.padId } : { padId: tok.padId, padTo });
-        const x = method.apply(lm.model.embed(c.ids), c.mask, c.B, c.T);
-        const labels = prefixLabels(c.labels, x.Te - c.T, c.B, c.T);
-        const out = lm.model.lossAndGrad({ B: c.B, T: x.Te, inputsEmbeds: x.inputsEmbeds, attentionMask: x.mask, labels },
-          { train: cfg.dropout, seed: rng.nextU32() });
-        method.backward(out.dInputsEmbeds, c.B, c.T);
-        if (Number.isNaN(firstLoss)) firstLoss = out.loss;
-        lastLoss = out.loss;
-        return { loss: out.loss, tokens: c.tokens };
-      }
-      const m = lm.model;
-      const b = collate(data.train, batch.indices, padTo === undefined
-        ? { padId: tok.padId, targetLength: data.targetLength }
-        : { padId: tok.padId, padTo, targetLength: data.targetLength });
-      const x = method.apply(m.embed(b.ids), b.mask, b.B, b.T);
-      const out = m.lossAndGrad({ B: b.B, Te: x.Te, inputsEmbeds: x.inputsEmbeds, encoderMask: x.mask, S: b.S, labels: b.labels },
+      const out = lossAndGrad(lm, method, data.train, batch.indices, { padId: tok.padId, ...(padTo !== undefined ? { padTo } : {}), targetLength: data.targetLength },
         { train: cfg.dropout, seed: rng.nextU32() });
-      method.backward(out.dInputsEmbeds, b.B, b.T);
       if (Number.isNaN(firstLoss)) firstLoss = out.loss;
       lastLoss = out.loss;
-      return { loss: out.loss, tokens: b.tokens };
+      return out;
     },
     evaluate: () => evalFn('validation'),
     onBest: (_step, metrics) => { bestValidation = metrics; },
@@ -191,12 +186,12 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
     if (cfg.evalEvery === 0 || bestValidation === null) bestValidation = evalFn('validation');
     test = data.test.length > 0 ? evalFn('test') : null;
     saveAdapter(adapterDir, method, {
-      baseModel: cfg.model, tokenizer: cfg.tokenizer ?? cfg.model, format: cfg.adapterFormat,
+      baseModel: cfg.model, tokenizer: cfg.tokenizer ?? cfg.model, ...(cfg.adapterFormat !== undefined ? { format: cfg.adapterFormat } : {}),
       modelInfo: { dModel: model.info.dModel, numLayers: model.info.numLayers, numHeads: model.info.numHeads, kind: model.info.kind },
     });
     writeModelCard(adapterDir, {
-      method, baseModel: cfg.model, format: cfg.adapterFormat,
-      training: { task: data.task.name, steps: loop.step, batchSize: cfg.batchSize, lr: cfg.lr, lrLowrank: cfg.lrLowrank, seed: cfg.seed, trainExamples: data.train.length, bestStep: loop.bestStep ?? loop.step, splitProtocol: data.splits.splitProtocol },
+      method, baseModel: cfg.model,
+      training: { task: data.task.name, steps: loop.step, batchSize: cfg.batchSize, ...Object.fromEntries(groups.map((g) => [g.lrKey, g.lr])), seed: cfg.seed, trainExamples: data.train.length, bestStep: loop.bestStep ?? loop.step, splitProtocol: data.splits.splitProtocol },
       metrics: { ...prefixKeys('validation', bestValidation ?? {}), ...prefixKeys('test', test ?? {}) },
     });
   }

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openWeights } from '../../src/io/hf-folder.js';
 import { GPT2Model } from '../../src/models/gpt2.js';
-import { Dept, validateDeptConfig } from '../../src/methods/dept.js';
-import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning.js';
+import { Dept, validateDeptConfig } from '../../src/methods/dept/index.js';
+import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning/index.js';
 import type { CausalBatch } from '../../src/models/types.js';
 import { causalNllFromLogits, expectClose, f32, type Fixture, goldenFixtures, i32, logitSummaries, shape, TOL, withPromptLabels } from './golden.js';
 

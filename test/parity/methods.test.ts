@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openWeights } from '../../src/io/hf-folder.js';
 import { T5Model } from '../../src/models/t5.js';
-import { Dept, validateDeptConfig } from '../../src/methods/dept.js';
-import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning.js';
+import { Dept, validateDeptConfig } from '../../src/methods/dept/index.js';
+import { PromptTuning, validatePromptTuningConfig } from '../../src/methods/prompt-tuning/index.js';
 import { TOL, expectClose, f32, goldenFixtures, i32, shape } from './golden.js';
 
 const fixtures = goldenFixtures('t5');

@@ -65,7 +65,7 @@ for (const fx of fixtures) {
         const buckets = new Int32Array(q * k);
         for (let i = 0; i < q; i++) for (let j = 0; j < k; j++) buckets[i * k + j] = relativePositionBucket(j - i, bidi, nb, md);
         expectClose(`rel_bias.${name}_buckets`, buckets, i32(fx, `rel_bias.${name}_buckets`), TOL.exact);
-        const w = name === 'encoder' ? model.weights.encRelBias : model.weights.decRelBias;
+        const w = name === 'encoder' ? model.tensors.encRelBias : model.tensors.decRelBias;
         expectClose(`rel_bias.${name}`, computePositionBias(w, NH, q, k, 0, bidi, nb, md), f32(fx, `rel_bias.${name}`), TOL.gather);
       }
     });

@@ -6,21 +6,9 @@
  *   M = concat(ones(B, l), mask)         (B, l+T)
  *   dP = Σ_b dX[b, :l]                   (l, C)
  */
-import { z } from 'zod';
-import { parseWith } from '../validate.js';
-import { accumulateRows, prependPrompt, type InitContext, type PeftMethod, type TrainableTensor, type TransformedInput } from './method.js';
-import { DEPT_INIT_TEXT, PROMPT_INITS, initPrompt, type PromptInit } from './prompt-init.js';
-
-export const PromptTuningConfigSchema = z.object({
-  numVirtualTokens: z.number().int().min(1).max(10000),
-  init: z.enum(PROMPT_INITS as [PromptInit, ...PromptInit[]]).default('TEXT'),
-  initText: z.string().default(DEPT_INIT_TEXT),
-});
-export type PromptTuningConfig = z.output<typeof PromptTuningConfigSchema>;
-
-export function validatePromptTuningConfig(value: unknown): PromptTuningConfig {
-  return parseWith(PromptTuningConfigSchema, value, 'peft');
-}
+import { accumulateRows, prependPrompt, type InitContext, type PeftMethod, type TrainableTensor, type TransformedInput } from '../method.js';
+import { initPrompt } from '../prompt-init.js';
+import type { PromptTuningConfig } from './config.js';
 
 export class PromptTuning implements PeftMethod {
   readonly type = 'prompt_tuning';
@@ -35,6 +23,10 @@ export class PromptTuning implements PeftMethod {
   static init(config: PromptTuningConfig, ctx: InitContext): PromptTuning {
     return new PromptTuning(config, ctx.dModel, initPrompt(config.numVirtualTokens, config.init, ctx, config.initText));
   }
+
+  attach(): void {} // a prompt method: the model is untouched
+
+  detach(): void {}
 
   get numVirtualTokens(): number {
     return this.config.numVirtualTokens;

@@ -4,14 +4,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadTokenizerSync } from '../io/tokenizer.js';
-import { loadModel } from '../models/registry.js';
-import { fixture } from '../../test/paths.js';
-import { expectError } from '../../test/expect-error.js';
-import { Dept, deptParamCount, deptRankForBudget, deptScaling, validateDeptConfig } from './dept.js';
-import type { InitContext } from './method.js';
-import { DEPT_INIT_TEXT, textInitIds } from './prompt-init.js';
-import { PromptTuning, validatePromptTuningConfig } from './prompt-tuning.js';
+import { loadTokenizerSync } from '../../io/tokenizer.js';
+import { loadModel } from '../../models/registry.js';
+import { fixture } from '../../../test/paths.js';
+import { expectError } from '../../../test/expect-error.js';
+import { Dept, deptParamCount, deptRankForBudget, deptScaling, validateDeptConfig } from './index.js';
+import type { InitContext } from '../method.js';
+import { DEPT_INIT_TEXT, textInitIds } from '../prompt-init.js';
+import { PromptTuning, validatePromptTuningConfig } from '../prompt-tuning/index.js';
 
 describe('DePT budget (spec §1.6)', () => {
   // [PT tokens, l, s, d] → r, as in the released checkpoints' table

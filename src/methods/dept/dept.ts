@@ -12,52 +12,11 @@
  * T5's position bias is relative), which is what allows dynamic padding.
  * Init: P by TEXT (default), A ~ U(±1/√r) (kaiming_uniform a=√5 on (s, r)), B = 0, so DePT starts as PT-l.
  */
-import { z } from 'zod';
-import { engine } from '../engine/index.js';
-import { SoftpromptError } from '../errors.js';
-import { parseWith } from '../validate.js';
-import { accumulateRows, prependPrompt, type InitContext, type PeftMethod, type TrainableTensor, type TransformedInput } from './method.js';
-import { DEPT_INIT_TEXT, PROMPT_INITS, initPrompt, type PromptInit } from './prompt-init.js';
-
-export const DeptConfigSchema = z.object({
-  numVirtualTokens: z.number().int().min(0).max(10000),
-  rank: z.number().int().min(0).max(4096),
-  /** s: the padded input length; A has one row per input position */
-  maxLength: z.number().int().min(1).max(1 << 20),
-  loraAlpha: z.number().positive().default(8),
-  init: z.enum(PROMPT_INITS as [PromptInit, ...PromptInit[]]).default('TEXT'),
-  initText: z.string().default(DEPT_INIT_TEXT),
-});
-export type DeptConfig = z.output<typeof DeptConfigSchema>;
-
-export function validateDeptConfig(value: unknown): DeptConfig {
-  const cfg = parseWith(DeptConfigSchema, value, 'peft');
-  if (cfg.numVirtualTokens === 0 && cfg.rank === 0) {
-    throw new SoftpromptError('invalid_config', 'peft: DePT needs numVirtualTokens > 0 or rank > 0, got both 0.', { path: 'peft.rank' });
-  }
-  return cfg;
-}
-
-/** scaling = lora_alpha / sqrt(r) (the reference's rsLoRA-style factor; r = 0 gives 0). */
-export function deptScaling(loraAlpha: number, rank: number): number {
-  return rank > 0 ? loraAlpha / Math.sqrt(rank) : 0;
-}
-
-/** Trainable scalars: l·d + r·(s + d). */
-export function deptParamCount(l: number, r: number, s: number, d: number): number {
-  return l * d + r * (s + d);
-}
-
-/**
- * The rank that makes DePT's parameter count equal a vanilla PT budget of `ptTokens` (spec §1.6):
- * r = (L − l)·d / (s + d), rounded down when not an integer (e.g. 100 tokens, l=60, s=256, d=768 → r=30).
- */
-export function deptRankForBudget(ptTokens: number, l: number, s: number, d: number): number {
-  if (l > ptTokens) {
-    throw new SoftpromptError('invalid_config', `DePT prompt length ${l} exceeds the PT budget of ${ptTokens} tokens.`, { path: 'peft.numVirtualTokens' });
-  }
-  return Math.floor(((ptTokens - l) * d) / (s + d));
-}
+import { engine } from '../../engine/index.js';
+import { SoftpromptError } from '../../errors.js';
+import { accumulateRows, prependPrompt, type InitContext, type PeftMethod, type TrainableTensor, type TransformedInput } from '../method.js';
+import { initPrompt } from '../prompt-init.js';
+import { deptScaling, type DeptConfig } from './config.js';
 
 export class Dept implements PeftMethod {
   readonly type = 'dept';
@@ -89,6 +48,10 @@ export class Dept implements PeftMethod {
     for (let i = 0; i < A.length; i++) A[i] = (2 * ctx.rng.nextFloat() - 1) * bound;
     return new Dept(config, ctx.dModel, P, A, new Float32Array(r * ctx.dModel));
   }
+
+  attach(): void {} // a prompt method: the model is untouched
+
+  detach(): void {}
 
   get numVirtualTokens(): number {
     return this.config.numVirtualTokens;
@@ -145,5 +108,18 @@ export class Dept implements PeftMethod {
     // dA[:T] += scaling · dOff (T, C) @ Bᵀ (C, r);  dB += scaling · A[:T]ᵀ (r, T) @ dOff (T, C)
     e.gemm(false, true, T, r, C, this.scaling, dOff, C, this.loraB.data, C, 1, this.loraA.grad, r);
     e.gemm(true, false, r, C, T, this.scaling, this.loraA.data, r, dOff, C, 1, this.loraB.grad, C);
+  }
+
+  /** ‖(scaling·A·B)[p]‖ at each position p < s: how far training moved the input embeddings there */
+  offsetRowNorms(positions: readonly number[]): Array<[number, number]> {
+    const ps = positions.filter((p) => p < this.config.maxLength);
+    if (ps.length === 0) return [];
+    const C = this.dModel;
+    const off = this.offset(Math.max(...ps) + 1);
+    return ps.map((p) => {
+      let ss = 0;
+      for (let j = 0; j < C; j++) ss += off[p * C + j]! ** 2;
+      return [p, Math.sqrt(ss)];
+    });
   }
 }
