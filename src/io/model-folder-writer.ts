@@ -25,6 +25,8 @@ export interface ModelFolderContent {
   tensors: Record<string, WritableTensor>;
   /** folder to copy tokenizer files from (regular files only; symlinks are not followed) */
   tokenizerDir?: string;
+  /** extra safetensors `__metadata__` entries, beside {"format": "pt"} */
+  metadata?: Record<string, string>;
 }
 
 export function writeModelFolder(dir: string, content: ModelFolderContent): string[] {
@@ -39,7 +41,7 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
     atomicWriteFile(file, data);
     written.push(file);
   };
-  put(WEIGHTS_FILE, encodeSafetensors(content.tensors, { format: 'pt' }));
+  put(WEIGHTS_FILE, encodeSafetensors(content.tensors, { ...content.metadata, format: 'pt' }));
   if (content.tokenizerDir !== undefined) {
     for (const name of TOKENIZER_FILES) {
       const src = path.join(content.tokenizerDir, name);
