@@ -19,8 +19,11 @@ export const TOKENIZER_FILES = [
 ] as const;
 
 export interface ModelFolderContent {
-  /** config.json as an object (the base model's, possibly with fields changed) */
-  config: Record<string, unknown>;
+  /**
+   * config.json: its text, written verbatim (the base model's file: JSON.stringify would turn 1.0 into 1, which
+   * transformers' strict config classes refuse for float fields), or an object (the base model's with changes)
+   */
+  config: string | Record<string, unknown>;
   /** HF tensor names → tensors in HF layout */
   tensors: Record<string, WritableTensor>;
   /** folder to copy tokenizer files from (regular files only; symlinks are not followed) */
@@ -56,6 +59,6 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
       put(name, fs.readFileSync(src));
     }
   }
-  put(CONFIG_FILE, JSON.stringify(content.config, null, 2) + '\n');
+  put(CONFIG_FILE, typeof content.config === 'string' ? content.config : JSON.stringify(content.config, null, 2) + '\n');
   return written;
 }

@@ -50,8 +50,14 @@ function hasTokenizer(dir: string): boolean {
   return [TOKENIZER_JSON, ...SPM_FILES].some((f) => fs.existsSync(path.join(dir, f)));
 }
 
-function baseConfig(m: FullFineTune, info: SaveAdapterInfo, loaded: Record<string, unknown> | null): Record<string, unknown> {
-  if (isDir(info.baseModel) && fs.existsSync(path.join(info.baseModel, CONFIG_FILE))) return loadConfig(info.baseModel);
+/** The base model's config.json text, verbatim (checked to be a JSON object). */
+export function configText(dir: string): string {
+  loadConfig(dir);
+  return fs.readFileSync(path.join(dir, CONFIG_FILE), 'utf8');
+}
+
+function baseConfig(m: FullFineTune, info: SaveAdapterInfo, loaded: string | null): string {
+  if (isDir(info.baseModel) && fs.existsSync(path.join(info.baseModel, CONFIG_FILE))) return configText(info.baseModel);
   if (loaded !== null) return loaded;
   throw new SoftpromptError('invalid_config', `Saving a full fine-tuned model copies the base model's ${CONFIG_FILE}, but the base model ${JSON.stringify(info.baseModel)} is not a model folder here.`, {
     path: 'baseModel', hint: `pass the base model's folder as baseModel (${m.numParams()} trained parameters are waiting to be saved).`,
@@ -75,7 +81,7 @@ export function saveFull(dir: string, m: FullFineTune, info: SaveAdapterInfo, _h
   const tok = info.tokenizer;
   const tokenizerDir = tok === null ? undefined : isDir(tok) ? tok : fs.existsSync(tok) ? path.dirname(tok) : undefined;
   const files = writeModelFolder(dir, {
-    config: baseConfig(m, info, m.stored?.modelConfig ?? null),
+    config: baseConfig(m, info, m.stored?.configText ?? null),
     tensors,
     ...(tokenizerDir !== undefined ? { tokenizerDir } : {}),
     metadata: { [META_METHOD]: 'full', [META_BASE]: info.baseModel, [META_MODULES]: JSON.stringify(m.config.trainModules) },
@@ -88,9 +94,9 @@ function modelWidth(config: Record<string, unknown>): number | null {
   return null;
 }
 
-function storedWeights(st: SafetensorsFile, modelConfig: Record<string, unknown>): StoredWeights {
+function storedWeights(st: SafetensorsFile, dir: string): StoredWeights {
   return {
-    file: st.file, names: st.names(), modelConfig,
+    file: st.file, names: st.names(), configText: configText(dir),
     has: (name) => st.has(name),
     shape: (name) => st.info(name).shape,
     read: (name) => st.getF32(name),
@@ -128,6 +134,6 @@ export function loadFull(dir: string, ctx: LoadAdapterContext): LoadedAdapter<Fu
     taskType: modelType === null ? null : seq2seq ? 'SEQ_2_SEQ_LM' : 'CAUSAL_LM',
     modelConfig, modelType, tensors, savedBySoftprompt: meta[META_METHOD] === 'full',
   };
-  const method = new FullFineTune(config, d, selected, storedWeights(st, modelConfig));
+  const method = new FullFineTune(config, d, selected, storedWeights(st, dir));
   return { method, config: header, peftType: FULL_FORMAT, configFile, weightsFile };
 }
