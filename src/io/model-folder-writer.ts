@@ -3,14 +3,14 @@
  * (F32, metadata {"format": "pt"}) and the tokenizer's files copied beside them. Each file is written atomically,
  * weights first and config.json last, so a crash never leaves a config that points at missing weights.
  *
- *   writeModelFolder('out/full', { config: loadConfig('t5-small'), tensors, tokenizerDir: 't5-small' });
+ *   writeModelFolder('out/full', { config: fs.readFileSync('t5-small/config.json', 'utf8'), tensors, tokenizerDir: 't5-small' });
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from './atomic.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './hf-folder.js';
-import { encodeSafetensors, type WritableTensor } from './safetensors.js';
+import { writeSafetensors, type WritableTensor } from './safetensors.js';
 
 /** Files a tokenizer folder may hold that transformers' AutoTokenizer reads. */
 export const TOKENIZER_FILES = [
@@ -44,7 +44,9 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
     atomicWriteFile(file, data);
     written.push(file);
   };
-  put(WEIGHTS_FILE, encodeSafetensors(content.tensors, { ...content.metadata, format: 'pt' }));
+  const weights = path.join(dir, WEIGHTS_FILE);
+  writeSafetensors(weights, content.tensors, { ...content.metadata, format: 'pt' }); // streamed: a whole model never sits in one buffer
+  written.push(weights);
   if (content.tokenizerDir !== undefined) {
     for (const name of TOKENIZER_FILES) {
       const src = path.join(content.tokenizerDir, name);
