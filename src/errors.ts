@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'unsafe_pickle' // a PyTorch .bin that asks to run code
   | 'non_finite_loss' // NaN/Inf during training
   | 'native' // the compute engine refused a call (wrong buffer size…)
+  | 'queue_unavailable' // the job queue's Redis cannot be reached
+  | 'sweep_failed' // a sweep finished with failed jobs
   | 'interrupted'; // Ctrl-C / SIGTERM: stopped after saving a checkpoint
 
 /** Exit status per error kind; 1 stays for unexpected crashes. */
@@ -30,6 +32,8 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   unsafe_pickle: 9,
   non_finite_loss: 10,
   native: 11,
+  queue_unavailable: 12,
+  sweep_failed: 13,
   interrupted: 130,
 };
 

@@ -8,20 +8,28 @@
  *   softprompt inspect PATH
  *   softprompt tasks
  *   softprompt serve --model DIR --adapter NAME=DIR …
+ *   softprompt sweep --config sweep.json [--queue redis://HOST:PORT]   (and sweep status)
+ *   softprompt worker --queue redis://HOST:PORT
+ *   softprompt pretrain --model-config cfg.json --corpus span.txt --output DIR   (draft)
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
+import { exportCommand } from './export.js';
 import { evalCommand } from './eval.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
 import { predictCommand } from './predict.js';
+import { pretrainCommand } from './pretrain.js';
 import { serveCommand } from './serve.js';
+import { sweepCommand } from './sweep.js';
 import { tasksCommand } from './tasks.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 const HELP_AFTER = `
 Exit status: 0 ok · 2 usage · 3 invalid config · 4 file not found · 5 malformed file · 6 missing tensor / shape
-mismatch · 7 unsupported · 8 invalid data · 9 unsafe pickle · 10 non-finite loss · 11 engine · 1 bug · 130 Ctrl-C.
+mismatch · 7 unsupported · 8 invalid data · 9 unsafe pickle · 10 non-finite loss · 11 engine · 12 queue (Redis)
+unreachable · 13 sweep finished with failed jobs · 1 bug · 130 Ctrl-C.
 Set SOFTPROMPT_DEBUG=1 to see stack traces.
 
 Examples:
@@ -32,6 +40,8 @@ Examples:
   $ softprompt inspect runs/rte-dept/adapter
   $ softprompt tasks
   $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --port 8080
+  $ softprompt sweep --config sweep.json [--queue redis://10.0.0.5:6379]
+  $ softprompt worker --queue redis://10.0.0.5:6379
 `;
 
 /** Settings every command needs: throw instead of exiting (main maps the status), suggestions on typos. */
@@ -47,8 +57,9 @@ export function buildProgram(): Command {
     .description('DePT (decomposed prompt tuning) and prompt tuning of frozen T5 models on the CPU.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    .enablePositionalOptions() // `sweep status --config f`: options after a subcommand are that subcommand's
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), tasksCommand(), serveCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand(), pretrainCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;

@@ -196,6 +196,15 @@ export function readTrainConfigFile(file: string): Record<string, unknown> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new SoftpromptError('malformed_file', `Config file ${file} should hold a JSON object of training options, e.g. {"model": "t5-base", "steps": 1000}.`, { file });
   }
+  return trainConfigValues(json as Record<string, unknown>, file);
+}
+
+/**
+ * An object of training options (as in a config file) in TrainConfig keys, not yet validated: keys in any
+ * spelling (camelCase, kebab-case, snake_case), "//" and "$" keys dropped, unknown keys refused with a suggestion.
+ * `file` names where the object came from (a config file, or e.g. "sweep.json (base)").
+ */
+export function trainConfigValues(json: Record<string, unknown>, file: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [rawKey, value] of Object.entries(json)) {
     if (rawKey.startsWith('//') || rawKey.startsWith('$')) continue;

@@ -83,6 +83,18 @@ export function bf16BitsToNumber(b: number): number {
   return new Float32Array(u.buffer)[0]!;
 }
 
+/** bfloat16 bits of each float32, rounded to nearest even (as torch's .to(torch.bfloat16)); NaN stays NaN. */
+export function f32ToBf16Bits(x: Float32Array): Uint16Array {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const b = bits[i]!;
+    if ((b & 0x7fffffff) > 0x7f800000) out[i] = (b >>> 16) | 0x40; // quiet NaN
+    else out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
 /**
  * Float32 copy of `bytes` holding `dtype` elements. Returns undefined for integer dtypes (the caller says why).
  * `bytes.byteLength` must be a multiple of the element size (checked by the readers before).

@@ -3,7 +3,7 @@
  * (F32, metadata {"format": "pt"}) and the tokenizer's files copied beside them. Each file is written atomically,
  * weights first and config.json last, so a crash never leaves a config that points at missing weights.
  *
- *   writeModelFolder('out/full', { config: fs.readFileSync('t5-small/config.json', 'utf8'), tensors, tokenizerDir: 't5-small' });
+ *   writeModelFolder('out/full', { config: loadConfig('t5-small'), tensors, tokenizerDir: 't5-small' });
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,10 +20,11 @@ export const TOKENIZER_FILES = [
 
 export interface ModelFolderContent {
   /**
-   * config.json: its text, written verbatim (the base model's file: JSON.stringify would turn 1.0 into 1, which
-   * transformers' strict config classes refuse for float fields), or an object (the base model's with changes)
+   * config.json: the base model's file copied byte for byte (a path), or an object. Prefer the path when the
+   * config is unchanged: JSON.stringify writes 1.0 as 1, and transformers' strict config classes refuse an int
+   * where they declare a float (T5's initializer_factor).
    */
-  config: string | Record<string, unknown>;
+  config: Record<string, unknown> | { file: string };
   /** HF tensor names → tensors in HF layout */
   tensors: Record<string, WritableTensor>;
   /** folder to copy tokenizer files from (regular files only; symlinks are not followed) */
@@ -61,6 +62,7 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
       put(name, fs.readFileSync(src));
     }
   }
-  put(CONFIG_FILE, typeof content.config === 'string' ? content.config : JSON.stringify(content.config, null, 2) + '\n');
+  const c = content.config;
+  put(CONFIG_FILE, typeof c['file'] === 'string' && Object.keys(c).length === 1 ? fs.readFileSync(c['file']) : JSON.stringify(c, null, 2) + '\n');
   return written;
 }

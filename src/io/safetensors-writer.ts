@@ -7,22 +7,27 @@
 
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from './atomic.js';
-import { assertLittleEndian, formatShape, numel } from './dtype.js';
+import { assertLittleEndian, f32ToBf16Bits, formatShape, numel } from './dtype.js';
 
 export interface WritableTensor {
-  /** Defaults from the array type: Float32Array → F32, Int32Array → I32, BigInt64Array → I64. */
-  dtype?: 'F32' | 'I32' | 'I64';
+  /**
+   * Defaults from the array type: Float32Array → F32, Int32Array → I32, BigInt64Array → I64.
+   * BF16 takes a Float32Array (rounded to nearest even) or a Uint16Array of bf16 bits.
+   */
+  dtype?: 'F32' | 'BF16' | 'I32' | 'I64';
   shape: number[];
-  data: Float32Array | Int32Array | BigInt64Array;
+  data: Float32Array | Uint16Array | Int32Array | BigInt64Array;
 }
 
 type WriteDType = NonNullable<WritableTensor['dtype']>;
 
-const BYTES: Readonly<Record<WriteDType, number>> = { F32: 4, I32: 4, I64: 8 };
+export const WRITE_DTYPE_BYTES: Readonly<Record<WriteDType, number>> = { F32: 4, BF16: 2, I32: 4, I64: 8 };
+const BYTES = WRITE_DTYPE_BYTES;
 
 function defaultDType(data: WritableTensor['data']): WriteDType {
   if (data instanceof Float32Array) return 'F32';
   if (data instanceof Int32Array) return 'I32';
+  if (data instanceof Uint16Array) return 'BF16';
   return 'I64';
 }
 
@@ -31,11 +36,13 @@ function tensorBytes(name: string, dtype: WriteDType, t: WritableTensor): Uint8A
   const { data } = t;
   const ok =
     (dtype === 'F32' && data instanceof Float32Array) ||
+    (dtype === 'BF16' && (data instanceof Float32Array || data instanceof Uint16Array)) ||
     (dtype === 'I32' && data instanceof Int32Array) ||
     (dtype === 'I64' && (data instanceof BigInt64Array || data instanceof Int32Array));
   if (!ok) {
-    throw new SoftpromptError('unsupported', `Cannot write tensor "${name}" as ${dtype} from a ${data.constructor.name}; use Float32Array for F32, Int32Array for I32, BigInt64Array or Int32Array for I64.`, { path: name });
+    throw new SoftpromptError('unsupported', `Cannot write tensor "${name}" as ${dtype} from a ${data.constructor.name}; use Float32Array for F32, Float32Array or Uint16Array for BF16, Int32Array for I32, BigInt64Array or Int32Array for I64.`, { path: name });
   }
+  if (dtype === 'BF16' && data instanceof Float32Array) return new Uint8Array(f32ToBf16Bits(data).buffer);
   if (dtype === 'I64' && data instanceof Int32Array) {
     const wide = new BigInt64Array(data.length);
     for (let i = 0; i < data.length; i++) wide[i] = BigInt(data[i]!);

@@ -374,8 +374,8 @@ describe('loading errors name the file and what was expected', () => {
   });
 
   it('a bad config: the config errors name the file', () => {
-    const dir = writeFolder('lora', { peft_type: 'LORA', r: 8 }, {});
-    expectError(() => loadAdapter(dir), 'unsupported', path.join(dir, ADAPTER_CONFIG_FILE), 'softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters');
+    const dir = writeFolder('ia3', { peft_type: 'IA3', r: 8 }, {});
+    expectError(() => loadAdapter(dir), 'unsupported', path.join(dir, ADAPTER_CONFIG_FILE), 'softprompt loads LORA, PROMPT_TUNING and PROMPT_TUNING_LORA adapters');
   });
 });
 

@@ -71,6 +71,11 @@ export interface PeftMethod {
    */
   attach(model: MethodModel): void;
   detach(model: MethodModel): void;
+  /**
+   * Fold the method into the model's own weights for good (LoRA: W += s·B A), for `softprompt export --merge`.
+   * Absent for methods that cannot be merged (prompt methods add input positions, not weights).
+   */
+  mergeInto?(model: MethodModel): void;
 }
 
 /** The model's WeightTraining side, or an `unsupported` error naming the architecture (for weight methods). */

@@ -38,13 +38,14 @@ describe('getMethod', () => {
     for (const [name, want] of [['dept', 'dept'], ['DePT', 'dept'], ['prompt_tuning_lora', 'dept'], ['prompt_tuning', 'prompt_tuning'], ['pt', 'prompt_tuning'], ['prompt-tuning', 'prompt_tuning'], ['PROMPT_TUNING', 'prompt_tuning'], ['full', 'full'], ['Full-Finetuning', 'full']]) {
       assert.equal(getMethod(name!).name, want, name);
     }
-    assert.deepEqual(METHOD_ENTRIES.map((e) => e.name), ['dept', 'prompt_tuning', 'full']);
+    assert.deepEqual(METHOD_ENTRIES.map((e) => e.name), ['dept', 'prompt_tuning', 'lora', 'full']);
+    assert.equal(getMethod('LoRA').name, 'lora');
     assert.ok(methodNames().includes('pt'));
   });
 
   it('an unknown name is invalid_config listing the known ones', () => {
-    assert.throws(() => getMethod('lora'), (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_config' && e.path === 'method'
-      && e.message.includes('"lora"') && ['dept', 'prompt_tuning', 'pt', 'prompt-tuning'].every((n) => e.message.includes(n)));
+    assert.throws(() => getMethod('prefix'), (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_config' && e.path === 'method'
+      && e.message.includes('"prefix"') && ['dept', 'prompt_tuning', 'pt', 'prompt-tuning', 'lora'].every((n) => e.message.includes(n)));
   });
 });
 
@@ -73,7 +74,8 @@ describe('options and groups', () => {
   it('prompt options are shared once; DePT adds its own', () => {
     const keys = methodOptions().map((o) => [o.option.key, o.methods.join('+')]);
     assert.deepEqual(keys, [['promptLength', 'dept+prompt_tuning'], ['init', 'dept+prompt_tuning'], ['initText', 'dept+prompt_tuning'],
-      ['rank', 'dept'], ['budget', 'dept'], ['loraAlpha', 'dept'], ['lrLowrank', 'dept'], ['trainModules', 'full']]);
+      ['rank', 'dept'], ['budget', 'dept'], ['loraAlpha', 'dept+lora'], ['lrLowrank', 'dept'],
+      ['loraR', 'lora'], ['loraDropout', 'lora'], ['targetModules', 'lora'], ['trainModules', 'full']]);
   });
 
   it('groups take their lr from their key, else the method default; every param names a declared group', () => {

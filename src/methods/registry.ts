@@ -18,12 +18,14 @@ import type {
   AnyMethodEntry, LoadAdapterContext, LoadedAdapter, MethodOption, SaveAdapterHooks, SaveAdapterInfo, SavedAdapter,
 } from './entry.js';
 import type { PeftMethod } from './method.js';
+import { loraEntry } from './lora/entry.js';
 import { promptTuningEntry } from './prompt-tuning/entry.js';
 
 /** The registered methods, in --help order. Adding a method: one line here (its folder exports the entry). */
 export const METHOD_ENTRIES: readonly AnyMethodEntry[] = [
   deptEntry,
   promptTuningEntry,
+  loraEntry,
   fullEntry,
 ];
 

@@ -50,15 +50,13 @@ function hasTokenizer(dir: string): boolean {
   return [TOKENIZER_JSON, ...SPM_FILES].some((f) => fs.existsSync(path.join(dir, f)));
 }
 
-/** The base model's config.json text, verbatim (checked to be a JSON object). */
-export function configText(dir: string): string {
-  loadConfig(dir);
-  return fs.readFileSync(path.join(dir, CONFIG_FILE), 'utf8');
-}
-
-function baseConfig(m: FullFineTune, info: SaveAdapterInfo, loaded: string | null): string {
-  if (isDir(info.baseModel) && fs.existsSync(path.join(info.baseModel, CONFIG_FILE))) return configText(info.baseModel);
-  if (loaded !== null) return loaded;
+/** The base model's config.json, to be copied byte for byte (checked to be a JSON object). */
+function baseConfig(m: FullFineTune, info: SaveAdapterInfo, loaded: string | null): { file: string } {
+  if (isDir(info.baseModel) && fs.existsSync(path.join(info.baseModel, CONFIG_FILE))) {
+    loadConfig(info.baseModel);
+    return { file: path.join(info.baseModel, CONFIG_FILE) };
+  }
+  if (loaded !== null) return { file: loaded };
   throw new SoftpromptError('invalid_config', `Saving a full fine-tuned model copies the base model's ${CONFIG_FILE}, but the base model ${JSON.stringify(info.baseModel)} is not a model folder here.`, {
     path: 'baseModel', hint: `pass the base model's folder as baseModel (${m.numParams()} trained parameters are waiting to be saved).`,
   });
@@ -81,7 +79,7 @@ export function saveFull(dir: string, m: FullFineTune, info: SaveAdapterInfo, _h
   const tok = info.tokenizer;
   const tokenizerDir = tok === null ? undefined : isDir(tok) ? tok : fs.existsSync(tok) ? path.dirname(tok) : undefined;
   const files = writeModelFolder(dir, {
-    config: baseConfig(m, info, m.stored?.configText ?? null),
+    config: baseConfig(m, info, m.stored?.configFile ?? null),
     tensors,
     ...(tokenizerDir !== undefined ? { tokenizerDir } : {}),
     metadata: { [META_METHOD]: 'full', [META_BASE]: info.baseModel, [META_MODULES]: JSON.stringify(m.config.trainModules) },
@@ -94,9 +92,9 @@ function modelWidth(config: Record<string, unknown>): number | null {
   return null;
 }
 
-function storedWeights(st: SafetensorsFile, dir: string): StoredWeights {
+function storedWeights(st: SafetensorsFile, configFile: string): StoredWeights {
   return {
-    file: st.file, names: st.names(), configText: configText(dir),
+    file: st.file, names: st.names(), configFile,
     has: (name) => st.has(name),
     shape: (name) => st.info(name).shape,
     read: (name) => st.getF32(name),
@@ -134,6 +132,6 @@ export function loadFull(dir: string, ctx: LoadAdapterContext): LoadedAdapter<Fu
     taskType: modelType === null ? null : seq2seq ? 'SEQ_2_SEQ_LM' : 'CAUSAL_LM',
     modelConfig, modelType, tensors, savedBySoftprompt: meta[META_METHOD] === 'full',
   };
-  const method = new FullFineTune(config, d, selected, storedWeights(st, dir));
+  const method = new FullFineTune(config, d, selected, storedWeights(st, configFile));
   return { method, config: header, peftType: FULL_FORMAT, configFile, weightsFile };
 }

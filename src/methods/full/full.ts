@@ -31,8 +31,8 @@ export interface StoredWeights {
   readonly file: string;
   /** every tensor name, in file order */
   readonly names: readonly string[];
-  /** the folder's config.json, verbatim */
-  readonly configText: string;
+  /** the folder's config.json (copied byte for byte when the weights are saved again) */
+  readonly configFile: string;
   has(name: string): boolean;
   shape(name: string): readonly number[];
   read(name: string): Float32Array;

@@ -116,41 +116,73 @@ export interface TensorSource {
 }
 
 /**
- * The LoRA pairs of an adapter's tensors, checked against the model's linear modules: every key must be a
- * lora_A/lora_B of a module the model has, both halves present, shapes (r, in) and (out, r). Errors name the
- * tensor and both shapes.
+ * The LoRA pairs of an adapter's tensors: every key must be a lora_A/lora_B weight, both halves present, A (r, in)
+ * and B (out, r) for the config's r. Which modules they target, and whether in/out match the model, is checked
+ * when the adapter attaches to a model (checkPairsAgainstModel).
  */
-export function readLoraPairs(src: TensorSource, r: number, modules: readonly LinearModule[], file: string): LoraPairData[] {
-  const byName = new Map(modules.map((m) => [m.name, m]));
-  const seen = new Set<string>();
+export function readLoraPairs(src: TensorSource, r: number, file: string): LoraPairData[] {
+  const modules: string[] = [];
   for (const key of src.names()) {
     const m = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
     if (m === null) {
       throw new SoftpromptError('malformed_file', `${file}: tensor "${key}" is not a LoRA weight (expected base_model.model.<module>.lora_A.weight / lora_B.weight).`, { file, path: key });
     }
-    if (!byName.has(m[1]!)) {
-      throw new SoftpromptError('shape_mismatch', `${file}: tensor "${key}" targets module "${m[1]}", which this model does not have (is the adapter for another base model?).`, { file, path: key });
-    }
-    seen.add(m[1]!);
+    if (!modules.includes(m[1]!)) modules.push(m[1]!);
   }
-  const pairs: LoraPairData[] = [];
-  for (const mod of modules) {
-    if (!seen.has(mod.name)) continue;
-    const get = (key: string, want: number[]): Float32Array => {
-      if (!src.names().includes(key)) {
-        throw new SoftpromptError('missing_tensor', `${file}: "${key}" is missing (its other LoRA half is present).`, { file, path: key });
-      }
-      const got = src.shape(key);
-      if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
-        throw new SoftpromptError('shape_mismatch', `${file}: tensor "${key}" has shape [${got.join(', ')}], expected [${want.join(', ')}] for r=${r} and ${mod.name} (${mod.inFeatures} → ${mod.outFeatures}). Is the adapter for another base model?`, { file, path: key });
-      }
-      return src.getF32(key);
+  if (modules.length === 0) throw new SoftpromptError('malformed_file', `${file}: no LoRA tensors found.`, { file });
+  const names = new Set(src.names());
+  return modules.sort().map((module) => {
+    const shapeOf = (key: string): readonly number[] => {
+      if (!names.has(key)) throw new SoftpromptError('missing_tensor', `${file}: "${key}" is missing (its other LoRA half is present).`, { file, path: key });
+      const s = src.shape(key);
+      if (s.length !== 2) throw new SoftpromptError('shape_mismatch', `${file}: tensor "${key}" has shape [${s.join(', ')}], expected a matrix.`, { file, path: key });
+      return s;
     };
-    pairs.push({
-      module: mod.name, inFeatures: mod.inFeatures, outFeatures: mod.outFeatures,
-      A: get(loraKeyA(mod.name), [r, mod.inFeatures]), B: get(loraKeyB(mod.name), [mod.outFeatures, r]),
-    });
+    const a = shapeOf(loraKeyA(module)), b = shapeOf(loraKeyB(module));
+    if (a[0] !== r) throw new SoftpromptError('shape_mismatch', `${file}: tensor "${loraKeyA(module)}" has shape [${a.join(', ')}], expected [${r}, in] for r=${r}.`, { file, path: loraKeyA(module) });
+    if (b[1] !== r) throw new SoftpromptError('shape_mismatch', `${file}: tensor "${loraKeyB(module)}" has shape [${b.join(', ')}], expected [out, ${r}] for r=${r}.`, { file, path: loraKeyB(module) });
+    return { module, inFeatures: a[1]!, outFeatures: b[0]!, A: src.getF32(loraKeyA(module)), B: src.getF32(loraKeyB(module)) };
+  });
+}
+
+/** Every pair must target a linear layer of the model with its in/out features; errors name the tensor and both shapes. */
+export function checkPairsAgainstModel(pairs: readonly Pick<LoraPairData, 'module' | 'inFeatures' | 'outFeatures'>[], r: number, modules: readonly LinearModule[], source: string): void {
+  const byName = new Map(modules.map((m) => [m.name, m]));
+  for (const p of pairs) {
+    const m = byName.get(p.module);
+    if (m === undefined) {
+      throw new SoftpromptError('shape_mismatch', `${source}: "${loraKeyA(p.module)}" targets module "${p.module}", which this model does not have (is the adapter for another base model?).`, { path: loraKeyA(p.module) });
+    }
+    if (m.inFeatures !== p.inFeatures) {
+      throw new SoftpromptError('shape_mismatch', `${source}: tensor "${loraKeyA(p.module)}" is [${r}, ${p.inFeatures}] but the model's ${p.module} takes ${m.inFeatures} inputs (expected [${r}, ${m.inFeatures}]). Is the adapter for another base model?`, { path: loraKeyA(p.module) });
+    }
+    if (m.outFeatures !== p.outFeatures) {
+      throw new SoftpromptError('shape_mismatch', `${source}: tensor "${loraKeyB(p.module)}" is [${p.outFeatures}, ${r}] but the model's ${p.module} has ${m.outFeatures} outputs (expected [${m.outFeatures}, ${r}]). Is the adapter for another base model?`, { path: loraKeyB(p.module) });
+    }
   }
-  if (pairs.length === 0) throw new SoftpromptError('malformed_file', `${file}: no LoRA tensors found.`, { file });
-  return pairs;
+}
+
+// ---- the folder ------------------------------------------------------------------------------------------
+
+/** What the entry needs from a loaded adapter_config.json beyond the LoRA numbers. */
+export interface ParsedLoraAdapterConfig {
+  file: string;
+  baseModel: string | null;
+  tokenizer: string | null;
+  taskType: 'SEQ_2_SEQ_LM' | 'CAUSAL_LM' | null;
+  lora: LoraConfig;
+  /** target_modules as the file lists them */
+  targets: string[];
+  fanInFanOut: boolean;
+}
+
+export function parseLoraAdapterFile(json: Record<string, unknown>, file: string): ParsedLoraAdapterConfig {
+  const lora = loraConfigFromAdapter(json, file);
+  const str = (k: string): string | null => (typeof json[k] === 'string' ? (json[k] as string) : null);
+  const tt = str('task_type');
+  return {
+    file, lora, baseModel: str('base_model_name_or_path'), tokenizer: str('tokenizer_name_or_path'),
+    taskType: tt === 'SEQ_2_SEQ_LM' || tt === 'CAUSAL_LM' ? tt : null,
+    targets: lora.targetModules ?? [], fanInFanOut: json['fan_in_fan_out'] === true,
+  };
 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { assertClose, f64, randF32, rng } from '../../../native/test/check.js';
 import type { LinearModule, SideCall } from '../../models/types.js';
 import { loraScaling, validateLoraConfig } from './config.js';
-import { loraAdapterConfigJson, loraConfigFromAdapter, loraKeyA, loraKeyB, readLoraPairs, type TensorSource } from './files.js';
+import { checkPairsAgainstModel, loraAdapterConfigJson, loraConfigFromAdapter, loraKeyA, loraKeyB, readLoraPairs, type TensorSource } from './files.js';
 import { LoraLinear } from './side-path.js';
 import { resolveTargets } from './targets.js';
 
@@ -125,16 +125,19 @@ describe('LoRA tensors', () => {
   const src = (t: Record<string, number[]>): TensorSource => ({
     names: () => Object.keys(t), shape: (n) => t[n]!, getF32: (n) => new Float32Array(t[n]!.reduce((a, b) => a * b, 1)),
   });
-  it('reads pairs in the model order', () => {
-    const pairs = readLoraPairs(src({ [loraKeyA('a.v')]: [2, 4], [loraKeyB('a.v')]: [6, 2], [loraKeyA('a.q')]: [2, 4], [loraKeyB('a.q')]: [6, 2] }), 2, modules, 'f');
-    assert.deepEqual(pairs.map((p) => p.module), ['a.q', 'a.v']);
+  it('reads pairs (sorted by module) with in/out from the shapes', () => {
+    const pairs = readLoraPairs(src({ [loraKeyA('a.v')]: [2, 4], [loraKeyB('a.v')]: [6, 2], [loraKeyA('a.q')]: [2, 4], [loraKeyB('a.q')]: [6, 2] }), 2, 'f');
+    assert.deepEqual(pairs.map((p) => [p.module, p.inFeatures, p.outFeatures]), [['a.q', 4, 6], ['a.v', 4, 6]]);
   });
-  it('a shape from another base model names the tensor and both shapes', () => {
-    assert.throws(() => readLoraPairs(src({ [loraKeyA('a.q')]: [2, 8], [loraKeyB('a.q')]: [6, 2] }), 2, modules, 'f'),
-      (e: Error) => /"base_model\.model\.a\.q\.lora_A\.weight" has shape \[2, 8\], expected \[2, 4\]/.test(e.message));
+  it('a rank that disagrees with the config, or a missing half, is named', () => {
+    assert.throws(() => readLoraPairs(src({ [loraKeyA('a.q')]: [3, 4], [loraKeyB('a.q')]: [6, 3] }), 2, 'f'), /"base_model\.model\.a\.q\.lora_A\.weight" has shape \[3, 4\], expected \[2, in\]/);
+    assert.throws(() => readLoraPairs(src({ [loraKeyA('a.q')]: [2, 4] }), 2, 'f'), /lora_B\.weight" is missing/);
+    assert.throws(() => readLoraPairs(src({ 'x.weight': [2, 4] }), 2, 'f'), /not a LoRA weight/);
   });
-  it('a module the model lacks, or a missing half, is named', () => {
-    assert.throws(() => readLoraPairs(src({ [loraKeyA('b.k')]: [2, 4] }), 2, modules, 'f'), /module "b\.k"/);
-    assert.throws(() => readLoraPairs(src({ [loraKeyA('a.q')]: [2, 4] }), 2, modules, 'f'), /lora_B\.weight" is missing/);
+  it('against the model: another base model names the tensor and both shapes; an unknown module is named', () => {
+    assert.throws(() => checkPairsAgainstModel([{ module: 'a.q', inFeatures: 8, outFeatures: 6 }], 2, modules, 'f'),
+      (e: Error) => /"base_model\.model\.a\.q\.lora_A\.weight" is \[2, 8\] but the model's a\.q takes 4 inputs \(expected \[2, 4\]\)/.test(e.message));
+    assert.throws(() => checkPairsAgainstModel([{ module: 'a.q', inFeatures: 4, outFeatures: 9 }], 2, modules, 'f'), /is \[9, 2\] but the model's a\.q has 6 outputs \(expected \[6, 2\]\)/);
+    assert.throws(() => checkPairsAgainstModel([{ module: 'b.k', inFeatures: 4, outFeatures: 6 }], 2, modules, 'f'), /module "b\.k"/);
   });
 });

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadConfig, openWeights } from '../io/hf-folder.js';
+import { loadTokenizerSync } from '../io/tokenizer.js';
+import { T5Model } from '../models/t5.js';
+import { expandedLengths } from '../pretrain/span-corruption.js';
+import { expectError } from '../../test/expect-error.js';
+import { fixture, repoRoot } from '../../test/paths.js';
+import { resolvePretrainConfig, runPretrainCommand } from './pretrain.js';
+
+const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'softprompt-pretrain-cli-'));
+after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+const CORPUS = fixture('pretrain', 'wikitext-sample.txt');
+const MODEL_CONFIG = path.join(ROOT, 'cfg.json');
+fs.writeFileSync(MODEL_CONFIG, JSON.stringify({ d_model: 32, d_kv: 8, num_heads: 4, d_ff: 64, num_layers: 2, num_decoder_layers: 1, feed_forward_proj: 'gated-gelu', tie_word_embeddings: true, vocab_size: 32128, dropout_rate: 0 }));
+const BASE = { modelConfig: MODEL_CONFIG, corpus: [CORPUS], inputLength: 32, batchSize: 2, steps: 3, warmupSteps: 1 };
+
+function lines(cfg: Record<string, unknown>, mode: { dryRun: boolean; initOnly: boolean }): string[] {
+  const out: string[] = [];
+  runPretrainCommand(resolvePretrainConfig(cfg), mode, (l) => out.push(l));
+  return out;
+}
+
+describe('softprompt pretrain (draft)', () => {
+  it('--dry-run: the plan names the model, the sentinels, the corpus chunks and the epochs', () => {
+    const out = lines({ ...BASE, output: path.join(ROOT, 'dry') }, { dryRun: true, initOnly: false });
+    const tok = loadTokenizerSync(fixture('tokenizers', 't5'));
+    const docs = fs.readFileSync(CORPUS, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    const tokens = docs.reduce((a, d) => a + tok.encode(d).length, 0);
+    const { tokensLength, targetsLength } = expandedLengths(32);
+    assert.match(out[0]!, /d_model 32, 2\+1 layers/);
+    assert.match(out[1]!, /<extra_id_0> = 32099/);
+    assert.ok(out[2]!.includes(`${docs.length} documents, ${tokens} tokens → ${Math.floor(tokens / tokensLength)} chunks of ${tokensLength} (inputs 32, targets ${targetsLength}`), out[2]);
+    assert.ok(!fs.existsSync(path.join(ROOT, 'dry')));
+  });
+
+  it('--init-only writes an HF folder softprompt loads: config, bf16 weights, tokenizer', () => {
+    const dir = path.join(ROOT, 'init');
+    lines({ ...BASE, corpus: [], output: dir, maxShardMb: 0.2 }, { dryRun: false, initOnly: true }); // no corpus needed
+    assert.ok(fs.existsSync(path.join(dir, 'model.safetensors.index.json')));
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors') && !f.startsWith('model-00001'))) {
+      assert.ok(fs.statSync(path.join(dir, f)).size <= 0.2e6, f); // shared.weight (2 MB) is alone in shard 1
+    }
+    const model = T5Model.load(loadConfig(dir), openWeights(dir));
+    assert.equal(model.config.d_model, 32);
+    assert.equal(openWeights(dir).info('shared.weight').dtype, 'BF16');
+    assert.equal(loadTokenizerSync(dir).vocabSize, 32100);
+  });
+
+  it('training stops at the plug point with exit 7 and says what is missing', () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'softprompt.js'), 'pretrain', '--model-config', MODEL_CONFIG, '--corpus', CORPUS,
+      '--input-length', '32', '--batch-size', '2', '--steps', '3', '--warmup-steps', '1', '--output', path.join(ROOT, 'run')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 7, r.stderr);
+    assert.match(r.stderr, /needs the full fine-tuning method/);
+  });
+
+  it('bad configurations name the field', () => {
+    const out = { output: path.join(ROOT, 'bad') };
+    expectError(() => resolvePretrainConfig({ ...BASE, ...out, model: fixture('t5-tiny') }), 'invalid_config', 'exactly one of model');
+    expectError(() => resolvePretrainConfig({ ...BASE, ...out, mixtureRate: 0.3 }), 'invalid_config', 'supervised');
+    expectError(() => resolvePretrainConfig({ ...BASE, ...out, inputLength: 4 }), 'invalid_config', 'config.inputLength');
+    expectError(() => resolvePretrainConfig({ ...BASE, ...out, warmupSteps: 9 }), 'invalid_config', 'warmupSteps');
+    expectError(() => resolvePretrainConfig({ ...BASE }), 'invalid_config', 'config.output');
+    expectError(() => lines({ ...BASE, ...out, corpus: [path.join(ROOT, 'none.txt')] }, { dryRun: true, initOnly: false }), 'file_not_found', 'none.txt');
+    expectError(() => lines({ ...BASE, ...out, inputLength: 4000 }, { dryRun: true, initOnly: false }), 'invalid_data', 'fewer than one chunk');
+    expectError(() => lines({ ...BASE, ...out, corpus: [] }, { dryRun: true, initOnly: false }), 'invalid_config', 'No corpus');
+    expectError(() => lines({ ...BASE, ...out, model: fixture('t5-tiny'), modelConfig: undefined }, { dryRun: false, initOnly: true }), 'invalid_config', '--init-only');
+  });
+
+  it('continues an existing folder: t5-tiny with the bundled tokenizer', () => {
+    const out = lines({ ...BASE, modelConfig: undefined, model: fixture('t5-tiny'), tokenizer: fixture('tokenizers', 't5'), output: path.join(ROOT, 'cont') }, { dryRun: true, initOnly: false });
+    assert.match(out[0]!, /continue .*t5-tiny \(d_model 64/);
+  });
+});
