@@ -16,6 +16,7 @@ export { METHOD_ENTRIES, getMethod, loadAdapter, readAdapter, saveAdapter } from
 // concrete methods, for library users who build one directly (the CLI, trainer and server go through the registry)
 export { PromptTuning, validatePromptTuningConfig, type PromptTuningConfig } from './methods/prompt-tuning/index.js';
 export { Dept, validateDeptConfig, deptRankForBudget, deptParamCount, deptScaling, type DeptConfig } from './methods/dept/index.js';
+export { FullFineTune, validateFullConfig, selectWeights, type FullConfig } from './methods/full/index.js';
 export { getTask, loadSplits, TASK_NAMES } from './tasks/registry.js';
 export { createLocalTask } from './tasks/local.js';
 export { parseTrainConfig, TrainConfigSchema, type TrainConfig } from './train/config.js';

@@ -13,7 +13,7 @@ import { parsePretrainConfig, type PretrainConfig } from '../pretrain/config.js'
 import { describeModel, describePretraining, prepareModel, preparePretraining, tokenCacheDir } from '../pretrain/prepare.js';
 import { runPretraining, writeInitialModel } from '../pretrain/run.js';
 import { choiceArg, collect, floatArg, intArg } from './options.js';
-import { displayPath, packageRoot } from './paths.js';
+import { displayPath, packageRoot, selfCommand } from './paths.js';
 
 const HELP_AFTER = `
 The corpus files are plain text (one document per line), .jsonl (--text-field, default "text") or .tsv
@@ -53,6 +53,7 @@ const FLAGS: readonly { key: Key; flags: string; help: string; parse?: (v: strin
   { key: 'output', flags: '--output <dir>', help: 'run folder: the model (config.json, bf16 shards, tokenizer), checkpoints, metrics' },
   { key: 'maxShardMb', flags: '--max-shard-mb <x>', help: 'largest weights file in MB (10^6 bytes) (default 8)', parse: floatArg },
   { key: 'saveEvery', flags: '--save-every <n>', help: 'checkpoint every n steps (default: the last step only)', parse: intArg },
+  { key: 'saveEveryMinutes', flags: '--save-every-minutes <m>', help: 'also checkpoint when m minutes passed since the last one (default 5; 0: off)', parse: floatArg },
   { key: 'threads', flags: '--threads <n>', help: 'engine threads, 0 = one per core', parse: intArg },
   { key: 'resume', flags: '--resume', help: 'continue the run in --output' },
   { key: 'quiet', flags: '--quiet', help: 'no progress output' },
@@ -78,7 +79,7 @@ export function resolvePretrainConfig(flags: Record<string, unknown>, configFile
 
 export function pretrainCommand(): Command {
   const cmd = new Command('pretrain')
-    .summary('pretrain a T5 with span corruption (draft: needs the full fine-tuning method)')
+    .summary('pretrain a T5 with span corruption (optionally mixed with supervised rows)')
     .description('T5 span-corruption pretraining (HF run_t5_mlm_flax.py objective), optionally mixed with supervised text-to-text rows,\nof a new model (--model-config) or an existing one (--model). Every option is also a key of the --config file.')
     .option('--config <file>', 'JSON file of pretraining options (flags override it)')
     .option('--dry-run', 'build and check the model config, tokenizer and data stream, print the plan, and stop')
@@ -112,6 +113,12 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
   const prepared = preparePretraining(cfg, bundledTokenizer, mode.dryRun ? {} : { cacheDir: tokenCacheDir(cfg) });
   for (const line of describePretraining(cfg, prepared)) out(line);
   if (mode.dryRun) return;
-  runPretraining(cfg, prepared, cfg.quiet ? () => {} : out);
+  const resumeHint = [...selfCommand(), ...process.argv.slice(2).filter((a) => a !== '--resume'), '--resume'].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const r = runPretraining(cfg, prepared, cfg.quiet ? () => {} : (l) => process.stderr.write(l + '\n'), { resumeHint });
+  if (r.interrupted) {
+    throw new SoftpromptError('interrupted', `Pretraining stopped after step ${r.steps} of ${cfg.steps}; the checkpoint is saved in ${displayPath(cfg.output)}.`, { hint: `continue with: ${resumeHint}` });
+  }
+  out(`Pretrained ${r.steps} steps in ${(r.seconds / 60).toFixed(1)} min (${Math.round(r.tokens / r.seconds)} input tokens/s): loss ${r.firstLoss.toFixed(3)} (step 1) → ${r.lastLoss.toFixed(3)} (last step).`);
+  out(`Model folder ${displayPath(cfg.output)}/: ${r.modelFiles.join(', ')}; metrics.jsonl and loss.svg beside it.`);
 }
 

@@ -63,7 +63,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'batchSize', flags: '--batch-size <n>', help: 'examples per step', group: TRAIN, parse: intArg },
   { key: 'lr', flags: '--lr <x>', help: 'peak learning rate of the method\'s main group (the prompt P)', group: TRAIN, parse: floatArg, shownDefault: lrDefaults() },
   { key: 'warmupSteps', flags: '--warmup-steps <n>', help: 'linear warmup steps', group: TRAIN, parse: intArg },
-  { key: 'weightDecay', flags: '--weight-decay <x>', help: 'AdamW weight decay of every group', group: TRAIN, parse: floatArg, shownDefault: '0' },
+  { key: 'weightDecay', flags: '--weight-decay <x>', help: 'AdamW weight decay of every group that takes one (full fine-tuning: not biases or norm weights)', group: TRAIN, parse: floatArg, shownDefault: weightDecayDefaults() },
   { key: 'maxGradNorm', flags: '--max-grad-norm <x>', help: 'global gradient-norm clip (0: none)', group: TRAIN, parse: floatArg },
   { key: 'dropout', flags: '--no-dropout', help: 'turn off T5\'s dropout while training', group: TRAIN },
   { key: 'seed', flags: '--seed <n>', help: 'seed of init, data order, dropout and splits', group: TRAIN, parse: intArg },
@@ -105,6 +105,10 @@ function methodFlags(): FlagSpec[] {
       };
     }),
   ];
+}
+
+function weightDecayDefaults(): string {
+  return METHOD_ENTRIES.map((e) => `${e.name} ${[...new Set(e.groups.filter((g) => g.weightDecayKey !== null).map((g) => g.defaultWeightDecay))].join('/')}`).join(', ');
 }
 
 function lrDefaults(): string {

@@ -7,18 +7,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 
-export function atomicWriteFile(file: string, data: string | Uint8Array): void {
+/** `data`: text, bytes, or the file's bytes in consecutive parts (written one after another, never joined). */
+export function atomicWriteFile(file: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) {
     throw new SoftpromptError('file_not_found', `Cannot write ${file}: directory ${dir} does not exist.`, { file });
   }
   const tmp = `${file}.tmp-${process.pid}`;
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      let done = 0;
-      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+      for (const bytes of parts) {
+        let done = 0;
+        while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+      }
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from './atomic.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './hf-folder.js';
-import { encodeSafetensors, type WritableTensor } from './safetensors.js';
+import { writeSafetensors, type WritableTensor } from './safetensors.js';
 
 /** Files a tokenizer folder may hold that transformers' AutoTokenizer reads. */
 export const TOKENIZER_FILES = [
@@ -29,6 +29,8 @@ export interface ModelFolderContent {
   tensors: Record<string, WritableTensor>;
   /** folder to copy tokenizer files from (regular files only; symlinks are not followed) */
   tokenizerDir?: string;
+  /** extra safetensors `__metadata__` entries, beside {"format": "pt"} */
+  metadata?: Record<string, string>;
 }
 
 export function writeModelFolder(dir: string, content: ModelFolderContent): string[] {
@@ -43,7 +45,9 @@ export function writeModelFolder(dir: string, content: ModelFolderContent): stri
     atomicWriteFile(file, data);
     written.push(file);
   };
-  put(WEIGHTS_FILE, encodeSafetensors(content.tensors, { format: 'pt' }));
+  const weights = path.join(dir, WEIGHTS_FILE);
+  writeSafetensors(weights, content.tensors, { ...content.metadata, format: 'pt' }); // streamed: a whole model never sits in one buffer
+  written.push(weights);
   if (content.tokenizerDir !== undefined) {
     for (const name of TOKENIZER_FILES) {
       const src = path.join(content.tokenizerDir, name);

@@ -51,8 +51,8 @@ function tensorBytes(name: string, dtype: WriteDType, t: WritableTensor): Uint8A
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** The whole file as bytes. */
-export function encodeSafetensors(tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): Uint8Array {
+/** The file as its parts, in order: the 8-byte length and header, then each tensor's bytes (views, not copies). */
+export function safetensorsParts(tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): Uint8Array[] {
   assertLittleEndian();
   const items = Object.entries(tensors).map(([name, t]) => {
     if (name === '__metadata__') throw new SoftpromptError('unsupported', 'A tensor cannot be named "__metadata__" (reserved by the safetensors header).', { path: name });
@@ -80,25 +80,36 @@ export function encodeSafetensors(tensors: Record<string, WritableTensor>, metad
   const padded = Math.ceil(header.byteLength / 8) * 8;
   if (padded !== header.byteLength) header = Buffer.concat([header, Buffer.alloc(padded - header.byteLength, 0x20)]);
 
-  const out = new Uint8Array(8 + header.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(header.byteLength), true);
-  out.set(header, 8);
-  let pos = 8 + header.byteLength;
-  for (const it of items) {
-    out.set(it.bytes, pos);
-    pos += it.bytes.byteLength;
+  const head = new Uint8Array(8 + header.byteLength);
+  new DataView(head.buffer).setBigUint64(0, BigInt(header.byteLength), true);
+  head.set(header, 8);
+  return [head, ...items.map((it) => it.bytes)];
+}
+
+/** The whole file as bytes. */
+export function encodeSafetensors(tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): Uint8Array {
+  const parts = safetensorsParts(tensors, metadata);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.byteLength;
   }
   return out;
 }
 
-/** Write `tensors` to `file` atomically (temp file, fsync, rename). */
+/**
+ * Write `tensors` to `file` atomically (temp file, fsync, rename), streamed tensor by tensor: a full fine-tuning
+ * checkpoint (weights or AdamW moments of a whole model) is never copied into one buffer, which could not hold
+ * more than 4 GB anyway.
+ */
 export function writeSafetensors(file: string, tensors: Record<string, WritableTensor>, metadata?: Record<string, string>): void {
-  let bytes: Uint8Array;
+  let parts: Uint8Array[];
   try {
-    bytes = encodeSafetensors(tensors, metadata);
+    parts = safetensorsParts(tensors, metadata);
   } catch (err) {
     if (!(err instanceof SoftpromptError)) throw err;
     throw new SoftpromptError(err.code, `${err.message.replace(/\.$/, '')} (writing ${file}).`, { file, path: err.path, hint: err.hint, cause: err });
   }
-  atomicWriteFile(file, bytes);
+  atomicWriteFile(file, parts);
 }

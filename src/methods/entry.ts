@@ -163,8 +163,16 @@ export interface AdapterDescription {
   tensors: TensorReport[];
   /** inspect lines printed after the tensor table (statistics, references) */
   notes: string[];
-  /** model card: hyperparameter rows, the opening paragraph, Python loading instructions before / after the code (Markdown lines) */
-  card: { hyper: Record<string, CardValue>; intro: string; python: string[]; peftImportComment?: string; after: string[] };
+  /**
+   * model card: hyperparameter rows, the opening paragraph, Python loading instructions before / after the code
+   * (Markdown lines). A method whose files are not a PEFT adapter (a whole model folder) also sets `code` (the
+   * Python block instead of the PeftModel one), `libraryName` (front matter; default 'peft'), `relation` (the
+   * `base_model:<relation>:<base>` tag; default 'adapter') and `title`.
+   */
+  card: {
+    hyper: Record<string, CardValue>; intro: string; python: string[]; peftImportComment?: string; after: string[];
+    code?: string[]; libraryName?: string; relation?: 'adapter' | 'finetune'; title?: string;
+  };
 }
 
 export interface MethodEntry<M extends PeftMethod = PeftMethod> {

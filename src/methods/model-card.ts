@@ -64,15 +64,15 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: A
 
   const front = ['---'];
   if (baseModel !== null) front.push(`base_model: ${yamlScalar(baseModel)}`);
-  front.push('library_name: peft');
+  front.push(`library_name: ${desc.card.libraryName ?? 'peft'}`);
   if (c.taskType !== null) front.push(`pipeline_tag: ${seq2seq ? 'text2text-generation' : 'text-generation'}`);
   front.push('tags:', '- softprompt', `- ${desc.tag}`);
-  if (baseModel !== null) front.push(`- ${yamlScalar(`base_model:adapter:${baseModel}`)}`);
+  if (baseModel !== null) front.push(`- ${yamlScalar(`base_model:${desc.card.relation ?? 'adapter'}:${baseModel}`)}`);
   if (info.datasets !== undefined && info.datasets.length > 0) front.push('datasets:', ...info.datasets.map((s) => `- ${yamlScalar(s)}`));
   front.push('---');
 
   const hyper: Record<string, CardValue> = { ...desc.card.hyper, 'trainable parameters': `${method.numParams()} (${desc.paramFormula})` };
-  const out: string[] = [...front, '', `# ${info.title ?? `${desc.label} adapter for ${base}`}`, ''];
+  const out: string[] = [...front, '', `# ${info.title ?? desc.card.title ?? `${desc.label} adapter for ${base}`}`, ''];
   out.push(desc.card.intro);
   out.push('');
   if (info.task !== undefined) out.push('## Training data', '', `Task: ${info.task}`, '');
@@ -83,7 +83,7 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: A
 
   const auto = seq2seq ? 'AutoModelForSeq2SeqLM' : 'AutoModelForCausalLM';
   out.push('## Usage', '', '### Python', '', ...desc.card.python);
-  out.push(
+  out.push(...(desc.card.code ?? [
     '```python',
     `from transformers import AutoTokenizer, ${auto}`,
     `from peft import PeftModel${desc.card.peftImportComment ?? ''}`,
@@ -92,6 +92,8 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: A
     `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(c.tokenizer ?? base)})`,
     `model = PeftModel.from_pretrained(model, ${JSON.stringify(dir)})`,
     '```',
+  ]));
+  out.push(
     '',
     ...desc.card.after,
     '### softprompt',

@@ -35,10 +35,10 @@ const createMethod = (name: string, settings: Record<string, unknown>, c: InitCo
 
 describe('getMethod', () => {
   it('finds each method by name and alias, case-insensitively', () => {
-    for (const [name, want] of [['dept', 'dept'], ['DePT', 'dept'], ['prompt_tuning_lora', 'dept'], ['prompt_tuning', 'prompt_tuning'], ['pt', 'prompt_tuning'], ['prompt-tuning', 'prompt_tuning'], ['PROMPT_TUNING', 'prompt_tuning']]) {
+    for (const [name, want] of [['dept', 'dept'], ['DePT', 'dept'], ['prompt_tuning_lora', 'dept'], ['prompt_tuning', 'prompt_tuning'], ['pt', 'prompt_tuning'], ['prompt-tuning', 'prompt_tuning'], ['PROMPT_TUNING', 'prompt_tuning'], ['full', 'full'], ['Full-Finetuning', 'full']]) {
       assert.equal(getMethod(name!).name, want, name);
     }
-    assert.deepEqual(METHOD_ENTRIES.map((e) => e.name), ['dept', 'prompt_tuning', 'lora']);
+    assert.deepEqual(METHOD_ENTRIES.map((e) => e.name), ['dept', 'prompt_tuning', 'lora', 'full']);
     assert.equal(getMethod('LoRA').name, 'lora');
     assert.ok(methodNames().includes('pt'));
   });
@@ -75,7 +75,7 @@ describe('options and groups', () => {
     const keys = methodOptions().map((o) => [o.option.key, o.methods.join('+')]);
     assert.deepEqual(keys, [['promptLength', 'dept+prompt_tuning'], ['init', 'dept+prompt_tuning'], ['initText', 'dept+prompt_tuning'],
       ['rank', 'dept'], ['budget', 'dept'], ['loraAlpha', 'dept+lora'], ['lrLowrank', 'dept'],
-      ['loraR', 'lora'], ['loraDropout', 'lora'], ['targetModules', 'lora']]);
+      ['loraR', 'lora'], ['loraDropout', 'lora'], ['targetModules', 'lora'], ['trainModules', 'full']]);
   });
 
   it('groups take their lr from their key, else the method default; every param names a declared group', () => {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
 import { deptEntry } from './dept/entry.js';
+import { fullEntry } from './full/entry.js';
 import type {
   AnyMethodEntry, LoadAdapterContext, LoadedAdapter, MethodOption, SaveAdapterHooks, SaveAdapterInfo, SavedAdapter,
 } from './entry.js';
@@ -25,6 +26,7 @@ export const METHOD_ENTRIES: readonly AnyMethodEntry[] = [
   deptEntry,
   promptTuningEntry,
   loraEntry,
+  fullEntry,
 ];
 
 /** Check a list of entries: unique names / aliases / peft_types, consistent shared options, declared lr keys. */

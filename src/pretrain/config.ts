@@ -30,6 +30,7 @@ export const PretrainConfigSchema = z.object({
   output: z.string().min(1), // run folder: the model folder (config.json, bf16 shards, tokenizer), checkpoints, metrics
   maxShardMb: z.number().positive().default(8), // shard size of the saved bf16 weights
   saveEvery: z.number().int().min(0).default(0), // checkpoints besides the last step
+  saveEveryMinutes: z.number().min(0).default(5), // also checkpoint after this many minutes (bounds what Ctrl-C or a crash loses)
   threads: z.number().int().min(0).default(0), // engine threads; 0 = one per core
   resume: z.boolean().default(false), // continue the run in `output`
   quiet: z.boolean().default(false),

@@ -1,34 +1,44 @@
 /**
  * The pretraining loop around one step function. Data, model and output are ready (prepare.ts); the step itself
- * is the full fine-tuning method's, which is not in this build yet.
+ * trains every weight (fp32 master weights and AdamW moments) through the model's WeightTraining interface.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import type { Seq2SeqBatch } from '../models/types.js';
-import type { T5Model } from '../models/t5.js';
+import { setThreads } from '../engine/index.js';
+import { openWeights } from '../io/hf-folder.js';
+import { decays } from '../methods/full/select.js';
+import { loadT5Weights, T5Model } from '../models/t5.js';
+import type { Seq2SeqBatch, WeightSource } from '../models/types.js';
+import { trainLoop } from '../train/loop.js';
+import type { Param } from '../train/params.js';
+import { initializerFactor, initT5Weights } from './t5-init.js';
+import { saveT5Folder } from './t5-save.js';
 import type { PretrainConfig } from './config.js';
 import { TOKENIZER_FILES, type PreparedModel, type PreparedPretraining } from './prepare.js';
 import type { PretrainBatch } from './stream.js';
 import { writeNewT5Folder } from './t5-init.js';
 
 /**
- * ───────────────────────────── PLUG POINT: the full fine-tuning method ─────────────────────────────
- * One optimizer step of pretraining on `batch`: embed batch.inputIds with the model's `shared` table, T5 forward
- * on (inputsEmbeds, encoderMask, labels) with dropout, backward with WEIGHT gradients (all tensors trainable),
- * clip to cfg.maxGradNorm, AdamW / Adafactor step at lr·schedule(step). Returns the mean token loss.
- * With main's WeightTraining (t5-grads) that is, once per run: grads = model.setTrainable(all weight names),
- * Params over model.weights() (decay per methods/full/select.ts), and per step: zero the grads,
- * out = model.lossAndGrad(toSeq2SeqBatch(model, batch), { train: true, seed }), model.embedBackward(batch.inputIds,
- * out.dInputsEmbeds, B, Te, 0), clipGradNorm, optimizer.step(lrFactor(step)).
- * The checkpoint of step `step` must store the optimizer state, `stream.state` (three counters) and
- * `stream.fingerprint`, so that a resumed run draws exactly the batches an uninterrupted one would. The trained
- * model is saved with saveT5Folder (t5-save.ts) + copyTokenizerFiles, in bf16 shards of shardBudget(maxShardMb).
+ * Every weight trainable (fp32 master weights), HF Trainer's decay rule (no decay on biases and norms), AdamW.
+ * Adafactor is not implemented yet: refused up front.
  */
-export function pretrainStep(_batch: PretrainBatch, _step: number, _cfg: PretrainConfig): number {
-  throw new SoftpromptError('unsupported',
-    'softprompt pretrain needs the full fine-tuning method (weight gradients), which is not in this build yet; the data stream and the model are ready (--dry-run shows them, --init-only writes the initialised model).',
-    { path: 'pretrainStep' });
+export function pretrainParams(model: T5Model): Param[] {
+  const weights = model.weights();
+  const grads = model.setTrainable(weights.map((w) => w.name));
+  return weights.map((w) => ({ name: w.name, group: decays(w.name) ? 'decay' : 'no_decay', shape: [...w.shape], data: w.data, grad: grads.get(w.name)! }));
+}
+
+/** The model to pretrain: freshly initialised as HF _init_weights (new) or read from the folder (continue). */
+export function pretrainModel(cfg: PretrainConfig, p: PreparedModel): T5Model {
+  const config = cfg.dropout === undefined ? p.config : { ...p.config, dropout_rate: cfg.dropout };
+  if (p.start === 'continue') return T5Model.load({ ...p.configJson, ...(cfg.dropout === undefined ? {} : { dropout_rate: cfg.dropout }) }, openWeights(cfg.model!), path.join(cfg.model!, 'config.json'));
+  const init = initT5Weights(config, cfg.seed, initializerFactor(p.configJson));
+  const src: WeightSource = {
+    has: (name) => name in init,
+    getF32Checked: (name) => init[name]!.data,
+  };
+  return new T5Model(config, loadT5Weights(config, src));
 }
 
 /** The model's batch: input ids embedded with its `shared` table (decoder inputs are the labels shifted right). */
@@ -57,13 +67,59 @@ export function writeInitialModel(cfg: PretrainConfig, p: PreparedModel): { file
   return { files: [...written.files.map((f) => path.basename(f)), 'config.json', ...tok], oversized: written.oversized };
 }
 
-/** The loop: batches from the stream, one pretrainStep each. */
-export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log: (line: string) => void): void {
-  for (let step = 1; step <= cfg.steps; step++) {
-    const batch = p.stream.nextBatch(cfg.batchSize);
-    const loss = pretrainStep(batch, step, cfg);
-    log(`step ${step}/${cfg.steps} loss ${loss.toFixed(4)}`);
+export interface PretrainResult {
+  steps: number;
+  interrupted: boolean;
+  firstLoss: number;
+  lastLoss: number;
+  tokens: number;
+  seconds: number;
+  modelFiles: string[];
+}
+
+/**
+ * The loop: the project's trainer (src/train/loop.ts: warmup + decay, clipping, AdamW, atomic checkpoints with
+ * exact resume, Ctrl-C safe, metrics.jsonl, curves, progress) over batches from the stream. The stream needs no
+ * checkpoint of its own: after step k it has drawn k·B rows, and stateAt(k·B) recomputes its counters.
+ */
+export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log: (line: string) => void, hooks: { resumeHint?: string; stopAtStep?: number } = {}): PretrainResult {
+  if (cfg.optimizer !== 'adamw') {
+    throw new SoftpromptError('unsupported', `optimizer ${cfg.optimizer} is not implemented yet; use adamw.`, { path: 'config.optimizer' });
   }
+  if (cfg.threads > 0) setThreads(cfg.threads);
+  const t0 = performance.now();
+  const model = pretrainModel(cfg, p);
+  const params = pretrainParams(model);
+  let firstLoss = NaN, lastLoss = NaN, tokens = 0;
+  const loop = trainLoop({
+    params,
+    groups: [{ name: 'decay', lr: cfg.lr, weightDecay: cfg.weightDecay }, { name: 'no_decay', lr: cfg.lr, weightDecay: 0 }],
+    steps: cfg.steps, warmupSteps: cfg.warmupSteps, schedule: cfg.schedule, maxGradNorm: cfg.maxGradNorm,
+    evalEvery: 0, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: 1,
+    runDir: cfg.output, seed: cfg.seed, resume: cfg.resume, quiet: cfg.quiet, interruptible: true,
+    ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
+    ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
+    extra: { pretrain: true, stream: p.stream.fingerprint },
+    log,
+    computeLossAndGrads: (rng, step) => {
+      const want = (step.step - 1) * cfg.batchSize;
+      if (p.stream.state.drawn !== want) p.stream.restore(p.stream.stateAt(want));
+      const batch = p.stream.nextBatch(cfg.batchSize);
+      const out = model.lossAndGrad(toSeq2SeqBatch(model, batch), { train: true, seed: rng.nextU32() });
+      model.embedBackward(batch.inputIds, out.dInputsEmbeds, batch.B, batch.Te, 0);
+      if (Number.isNaN(firstLoss)) firstLoss = out.loss;
+      lastLoss = out.loss;
+      const n = batch.B * batch.Te;
+      tokens += n;
+      return { loss: out.loss, tokens: n };
+    },
+  });
+  let modelFiles: string[] = [];
+  if (!loop.interrupted) {
+    const written = saveT5Folder(cfg.output, p.configJson, model.config, model.tensors, { dtype: 'BF16', maxShardBytes: shardBudget(cfg.maxShardMb) });
+    modelFiles = [...written.files.map((f) => path.basename(f)), 'config.json', ...copyTokenizerFiles(p.tokenizerDir, cfg.output)];
+  }
+  return { steps: loop.step, interrupted: loop.interrupted, firstLoss, lastLoss, tokens, seconds: (performance.now() - t0) / 1000, modelFiles };
 }
 
 /** Tensor bytes per shard so that each whole file (header included) stays within maxShardMb · 10^6 bytes. */

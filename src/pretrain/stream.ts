@@ -107,6 +107,16 @@ export class PretrainStream {
     this.pos = { ...state };
   }
 
+  /**
+   * The state after `draws` rows: the mixture draw of row k depends on k alone, so the counters of any step are
+   * recomputed without tokenizing anything (a resumed run positions its stream with it).
+   */
+  stateAt(draws: number): StreamState {
+    let supervised = 0;
+    for (let d = 0; d < draws; d++) if (this.isSupervised(d)) supervised++;
+    return { span: draws - supervised, supervised, drawn: draws };
+  }
+
   /** What a checkpoint stores beside `state` so a resume can tell that the corpus or the options changed. */
   get fingerprint(): { numChunks: number; chunkLength: number; tokenCount: number; supervised: number; mixtureRate: number; seed: number } {
     const c = this.corpus;

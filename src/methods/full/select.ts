@@ -15,7 +15,7 @@ export function matchesModule(name: string, pattern: string): boolean {
   return `.${name}.`.includes(`.${pattern}.`);
 }
 
-export function selectWeights(weights: readonly ModelWeight[], patterns: readonly string[] | undefined): ModelWeight[] {
+export function selectWeights<W extends Pick<ModelWeight, 'name'>>(weights: readonly W[], patterns: readonly string[] | undefined): W[] {
   if (patterns === undefined || patterns.length === 0) return [...weights];
   for (const p of patterns) {
     if (!weights.some((w) => matchesModule(w.name, p))) {
