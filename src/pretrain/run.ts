@@ -7,11 +7,12 @@ import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { setThreads } from '../engine/index.js';
 import { openWeights } from '../io/hf-folder.js';
-import { decays } from '../methods/full/select.js';
+import { getMethod, optimizerGroups } from '../methods/registry.js';
 import { loadT5Weights, T5Model } from '../models/t5.js';
 import type { Seq2SeqBatch, WeightSource } from '../models/types.js';
 import { trainLoop } from '../train/loop.js';
-import type { Param } from '../train/params.js';
+import type { Param, ParamGroup } from '../train/params.js';
+import { Rng } from '../train/rng.js';
 import { initializerFactor, initT5Weights } from './t5-init.js';
 import { saveT5Folder } from './t5-save.js';
 import type { PretrainConfig } from './config.js';
@@ -20,13 +21,17 @@ import type { PretrainBatch } from './stream.js';
 import { writeNewT5Folder } from './t5-init.js';
 
 /**
- * Every weight trainable (fp32 master weights), HF Trainer's decay rule (no decay on biases and norms), AdamW.
- * Adafactor is not implemented yet: refused up front.
+ * The full fine-tuning method of the registry (every weight trainable, fp32 master weights, HF Trainer's
+ * no-decay rule for biases and norms) attached to the model, with its optimizer groups at the run's lr and
+ * weight decay: the same method `softprompt train --method full` uses.
  */
-export function pretrainParams(model: T5Model): Param[] {
-  const weights = model.weights();
-  const grads = model.setTrainable(weights.map((w) => w.name));
-  return weights.map((w) => ({ name: w.name, group: decays(w.name) ? 'decay' : 'no_decay', shape: [...w.shape], data: w.data, grad: grads.get(w.name)! }));
+export function pretrainParams(model: T5Model, cfg: Pick<PretrainConfig, 'lr' | 'weightDecay' | 'inputLength'>): { params: Param[]; groups: ParamGroup[] } {
+  const entry = getMethod('full');
+  const settings = { maxLength: cfg.inputLength, lr: cfg.lr, weightDecay: cfg.weightDecay };
+  const rng = new Rng(0, 0);
+  const method = entry.create(settings, { dModel: model.info.dModel, vocabSize: model.info.vocabSize, embed: (ids) => model.embed(ids), rng, model });
+  method.attach(model);
+  return { params: method.params(), groups: optimizerGroups(entry, settings).map(({ name, lr, weightDecay }) => ({ name, lr, weightDecay })) };
 }
 
 /** The model to pretrain: freshly initialised as HF _init_weights (new) or read from the folder (continue). */
@@ -89,11 +94,11 @@ export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log:
   if (cfg.threads > 0) setThreads(cfg.threads);
   const t0 = performance.now();
   const model = pretrainModel(cfg, p);
-  const params = pretrainParams(model);
+  const { params, groups } = pretrainParams(model, cfg);
   let firstLoss = NaN, lastLoss = NaN, tokens = 0;
   const loop = trainLoop({
     params,
-    groups: [{ name: 'decay', lr: cfg.lr, weightDecay: cfg.weightDecay }, { name: 'no_decay', lr: cfg.lr, weightDecay: 0 }],
+    groups,
     steps: cfg.steps, warmupSteps: cfg.warmupSteps, schedule: cfg.schedule, maxGradNorm: cfg.maxGradNorm,
     evalEvery: 0, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: 1,
     runDir: cfg.output, seed: cfg.seed, resume: cfg.resume, quiet: cfg.quiet, interruptible: true,
