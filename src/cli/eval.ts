@@ -10,7 +10,7 @@ import { encodeSplit, meanTokenLoss, predictAny, withMethod } from '../predict/i
 import { resolveTask } from '../train/data.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
-import { choiceArg, EVAL_MODE_CHOICES, intArg, SPLIT_CHOICES } from './options.js';
+import { choiceArg, EVAL_MODE_CHOICES, intArg, labelWordsArg, SPLIT_CHOICES } from './options.js';
 import { displayPath } from './paths.js';
 
 export interface EvalOptions {
@@ -34,6 +34,8 @@ export interface EvalOptions {
   seed: number;
   threads?: number;
   json?: boolean;
+  /** the task's label words replaced, class by class (as train's --label-words) */
+  labelWords?: string[];
 }
 
 export function evalCommand(): Command {
@@ -44,6 +46,7 @@ export function evalCommand(): Command {
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder, else the adapter\'s tokenizer path)')
     .requiredOption('--task <name>', 'task name (see `softprompt tasks`) or "local"')
+    .option('--label-words <words>', 'classification: the targets of the classes, comma-separated in class order (as given to train)', labelWordsArg)
     .option('--data-dir <dir>', 'task data folder (default: the bundled slices in data/)')
     .addOption(new Option('--split <name>', 'validation | test').default('test').argParser(choiceArg(SPLIT_CHOICES, 'validation, test')))
     .addOption(new Option('--eval-mode <mode>', 'generate (greedy decoding) | rank (likeliest label word)').default('generate').argParser(choiceArg(EVAL_MODE_CHOICES, 'generate, rank')))
@@ -87,7 +90,7 @@ export function runEval(o: EvalOptions): EvalResult {
   const inf = loadInference({ adapter: o.adapter, model: o.model, tokenizer: o.tokenizer, threads: o.threads, maxLength: o.maxLength });
   const { task, dataDir } = resolveTask({
     task: o.task, dataDir: o.dataDir, trainFile: o.trainFile, devFile: o.devFile, textColumn: o.textColumn,
-    textPairColumn: o.textPairColumn, labelColumn: o.labelColumn, template: o.template, seed: o.seed,
+    textPairColumn: o.textPairColumn, labelColumn: o.labelColumn, template: o.template, seed: o.seed, labelWords: o.labelWords,
     maxTrainExamples: undefined, maxEvalExamples: o.maxEvalExamples, maxLength: inf.maxLength,
   });
   if (o.evalMode === 'rank' && task.labelWords === null) {

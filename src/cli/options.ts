@@ -8,3 +8,8 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 export const EVAL_MODE_CHOICES = { generate: 'generate', rank: 'rank' } as const;
 export const SPLIT_CHOICES = { validation: 'validation', test: 'test' } as const;
+
+/** --label-words negative,positive → ['negative', 'positive'] (the config schema checks count and emptiness). */
+export function labelWordsArg(value: string): string[] {
+  return value.split(',').map((w) => w.trim());
+}

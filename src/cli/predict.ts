@@ -10,7 +10,8 @@ import type { TaskSpec } from '../tasks/types.js';
 import { encodeSources, predictAny, withMethod } from '../predict/index.js';
 import { usageError } from './errors.js';
 import { loadInference } from './load.js';
-import { choiceArg, collect, EVAL_MODE_CHOICES, intArg } from './options.js';
+import { choiceArg, collect, EVAL_MODE_CHOICES, intArg, labelWordsArg } from './options.js';
+import { withLabelWords } from '../tasks/label-words.js';
 import { toSource, type RawInput } from '../tasks/input-format.js';
 
 export interface PredictOptions {
@@ -28,6 +29,8 @@ export interface PredictOptions {
   maxLength?: number;
   threads?: number;
   json?: boolean;
+  /** with task: its label words replaced, class by class (as train's --label-words) */
+  labelWords?: string[];
 }
 
 export function predictCommand(): Command {
@@ -41,6 +44,7 @@ export function predictCommand(): Command {
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder, else the adapter\'s tokenizer path)')
     .option('--task <name>', 'task whose input format and label words to use (see `softprompt tasks`)')
+    .option('--label-words <words>', 'with --task: the targets of its classes, comma-separated in class order (as given to train)', labelWordsArg)
     .option('--text <text>', 'an input text; repeat for more', collect)
     .option('--input <file>', 'inputs, one per line: .jsonl (JSON strings or objects), .txt (plain lines), or - for stdin')
     .option('--raw', 'send texts as given, without the task\'s input format')
@@ -120,7 +124,8 @@ export function runPredict(o: PredictOptions): string[] {
   }
   if (o.batchSize < 1) throw usageError(`--batch-size must be at least 1, got ${o.batchSize}.`, { path: '--batch-size' });
   if (o.maxNewTokens < 1) throw usageError(`--max-new-tokens must be at least 1, got ${o.maxNewTokens}.`, { path: '--max-new-tokens' });
-  const task: TaskSpec | undefined = o.task === undefined || o.task === 'local' ? undefined : getTask(o.task);
+  const named: TaskSpec | undefined = o.task === undefined || o.task === 'local' ? undefined : getTask(o.task);
+  const task = named !== undefined && o.labelWords !== undefined ? withLabelWords(named, o.labelWords) : named;
   if (o.evalMode === 'rank' && (task === undefined || task.labelWords === null)) {
     throw usageError(`--eval-mode rank picks among a task's label words; ${task === undefined ? 'give --task' : `${task.name} has none`}.`, { path: '--eval-mode' });
   }

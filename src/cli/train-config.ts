@@ -18,7 +18,7 @@ import { SoftpromptError } from '../errors.js';
 import type { MethodOption } from '../methods/entry.js';
 import { adapterFormats, METHOD_ENTRIES, methodNames, methodOptions, getMethod } from '../methods/registry.js';
 import { CommonTrainConfigSchema, parseTrainConfig, TrainConfigSchema, type TrainConfig } from '../train/config.js';
-import { choiceArg, EVAL_MODE_CHOICES, floatArg, intArg } from './options.js';
+import { choiceArg, EVAL_MODE_CHOICES, floatArg, intArg, labelWordsArg } from './options.js';
 import { packageRoot, quickstartConfigPath } from './paths.js';
 
 /** A TrainConfig key: a common field or a method option (src/methods/<method>/entry.ts). */
@@ -52,6 +52,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'textPairColumn', flags: '--text-pair-column <name>', help: 'local task: second text column', group: MODEL },
   { key: 'labelColumn', flags: '--label-column <name>', help: 'local task: label column', group: MODEL },
   { key: 'template', flags: '--template <text>', help: 'local task: source template, e.g. "sentence: {text}"', group: MODEL },
+  { key: 'labelWords', flags: '--label-words <words>', help: 'classification: the targets of the classes, comma-separated in class order (e.g. negative,positive for SST-2\'s 0,1)', group: MODEL, parse: labelWordsArg },
   { key: 'maxLength', flags: '--max-length <n>', help: 's: inputs are truncated to n tokens (DePT\'s A has s rows)', group: MODEL, parse: intArg },
   { key: 'padToMax', flags: '--pad-to-max', help: 'pad every batch to --max-length (the reference) instead of its longest row', group: MODEL },
   { key: 'maxTrainExamples', flags: '--max-train-examples <n>', help: 'use at most n training examples', group: MODEL, parse: intArg },

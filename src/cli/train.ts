@@ -170,11 +170,13 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   if (r.adapterDir !== '') {
     const model = displayPath(path.resolve(cfg.model));
     const tok = cfg.tokenizer !== undefined ? ` --tokenizer ${displayPath(path.resolve(cfg.tokenizer))}` : '';
-    const mode = cfg.evalMode === 'rank' ? ' --eval-mode rank' : '';
+    const words = cfg.labelWords !== undefined ? ` --label-words ${cfg.labelWords.join(',')}` : '';
+    const mode = (cfg.evalMode === 'rank' ? ' --eval-mode rank' : '') + words;
+    const data = cfg.dataDir !== undefined && cfg.task !== 'local' ? ` --data-dir ${displayPath(path.resolve(cfg.dataDir))}` : '';
     const adapter = displayPath(path.resolve(r.adapterDir));
     out();
     out('Use it:');
-    out(`  softprompt eval --adapter ${adapter} --model ${model}${tok} --task ${r.task} --split test${mode}`);
+    out(`  softprompt eval --adapter ${adapter} --model ${model}${tok} --task ${r.task}${data} --split test${mode}`);
     const fields = taskFields(r.task);
     const input = fields === undefined ? '--raw --input inputs.txt'
       : fields.length === 1 ? '--text "a gorgeous, witty, seductive movie."'

@@ -121,6 +121,14 @@ export function macroF1(predictions: readonly string[], targets: readonly string
  * Every metric of `task` on decoded predictions vs targets, keyed by metric name. For a task without label words
  * (QA), "em"/"f1" are SQuAD EM/F1 with one ground truth per row, as DePT's `metrics.squad` on decoded labels.
  */
+/** Label words as class indices ("0", "1", …), so binary metrics see the class whatever its word (--label-words). */
+function asClassIndex(xs: readonly string[], labelWords: readonly string[]): string[] {
+  return xs.map((x) => {
+    const i = labelWords.indexOf(x.trim());
+    return i < 0 ? x : String(i);
+  });
+}
+
 export function evaluate(task: Pick<TaskSpec, 'metricNames' | 'labelWords'>, predictions: readonly string[], targets: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   const truths = (): string[][] => targets.map((t) => [t]);
@@ -130,13 +138,13 @@ export function evaluate(task: Pick<TaskSpec, 'metricNames' | 'labelWords'>, pre
         out[name] = accuracy(predictions, targets);
         break;
       case 'f1':
-        out[name] = task.labelWords === null ? squadF1(predictions, truths()) : f1WithInvalid(predictions, targets);
+        out[name] = task.labelWords === null ? squadF1(predictions, truths()) : f1WithInvalid(asClassIndex(predictions, task.labelWords), asClassIndex(targets, task.labelWords));
         break;
       case 'em':
         out[name] = squadExactMatch(predictions, truths());
         break;
       case 'matthews_correlation':
-        out[name] = matthewsCorrcoef(predictions, targets);
+        out[name] = task.labelWords === null ? matthewsCorrcoef(predictions, targets) : matthewsCorrcoef(asClassIndex(predictions, task.labelWords), asClassIndex(targets, task.labelWords));
         break;
       case 'pearson':
         out[name] = pearson(predictions, targets);

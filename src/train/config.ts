@@ -23,6 +23,7 @@ export const CommonTrainConfigSchema = z.object({
   textPairColumn: z.string().optional(),
   labelColumn: z.string().default('label'),
   template: z.string().optional(), // local task source template, e.g. "sentence: {text}"
+  labelWords: z.array(z.string().min(1)).min(2).optional(), // classification: replace the task's label words, class by class
   output: z.string().min(1).optional(), // run folder; default runs/<task>-<method>
   method: z.string().min(1).default('dept'), // a registry name or alias (src/methods/registry.ts)
   initAdapter: z.string().optional(), // start from a saved adapter (transfer / PETL init)

@@ -1,5 +1,6 @@
 /** The run's data: task splits read, capped and tokenized once. */
 import { SoftpromptError } from '../errors.js';
+import { withLabelWords } from '../tasks/label-words.js';
 import { createLocalTask, type LocalTaskOptions } from '../tasks/local.js';
 import { bundledDataDir, loadSplits, getTask, type LoadedSplits } from '../tasks/registry.js';
 import { encodeSplit } from '../predict/index.js';
@@ -21,7 +22,7 @@ export interface RunData {
 }
 
 type DataConfig = Pick<TrainConfig, 'task' | 'dataDir' | 'trainFile' | 'devFile' | 'textColumn' | 'textPairColumn' |
-  'labelColumn' | 'template' | 'seed' | 'maxTrainExamples' | 'maxEvalExamples' | 'maxLength'>;
+  'labelColumn' | 'template' | 'seed' | 'maxTrainExamples' | 'maxEvalExamples' | 'maxLength'> & { labelWords?: string[] | undefined };
 
 export function resolveTask(cfg: DataConfig): { task: TaskSpec; dataDir: string } {
   if (cfg.task === 'local') {
@@ -31,9 +32,13 @@ export function resolveTask(cfg: DataConfig): { task: TaskSpec; dataDir: string 
     const opts: LocalTaskOptions = { train: cfg.trainFile, dev: cfg.devFile, textColumn: cfg.textColumn, labelColumn: cfg.labelColumn };
     if (cfg.textPairColumn !== undefined) opts.textPairColumn = cfg.textPairColumn;
     if (cfg.template !== undefined) opts.template = cfg.template;
-    return { task: createLocalTask(opts), dataDir: cfg.dataDir ?? '.' };
+    return { task: relabel(createLocalTask(opts), cfg.labelWords), dataDir: cfg.dataDir ?? '.' };
   }
-  return { task: getTask(cfg.task), dataDir: cfg.dataDir ?? bundledDataDir() };
+  return { task: relabel(getTask(cfg.task), cfg.labelWords), dataDir: cfg.dataDir ?? bundledDataDir() };
+}
+
+function relabel(task: TaskSpec, words: string[] | undefined): TaskSpec {
+  return words === undefined ? task : withLabelWords(task, words);
 }
 
 /**
