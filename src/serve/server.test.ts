@@ -9,7 +9,8 @@ import type http from 'node:http';
 import { fixture } from '../../test/paths.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import type { PeftMethod } from '../methods/method.js';
-import { getMethod } from '../methods/registry.js';
+import { getMethod, readAdapter } from '../methods/registry.js';
+import { withMethod } from '../methods/method.js';
 import { loadCausalModel, loadModel } from '../models/registry.js';
 import { buildRandomGpt2 } from '../../test/random-causal.js';
 import { encodeCausalSource } from '../tasks/encode-causal.js';
@@ -26,7 +27,9 @@ const dept = getMethod('dept').create({ promptLength: 4, rank: 3, maxLength: 32 
 const loraB = dept.params().find((p) => p.name === 'lora_embedding_B')!.data;
 loraB.forEach((_, i) => { loraB[i] = rng.normal() * 0.1; });
 const pt = getMethod('pt').create({ promptLength: 5, init: 'SAMPLE_VOCAB', maxLength: 512 }, ctx);
-const adapters = new Map<string, PeftMethod>([['sst2', dept], ['pt', pt]]);
+// a PEFT-trained LoRA adapter (scripts/make-weight-goldens.py): side paths attached per request, never merged
+const lora = readAdapter(fixture('t5-tiny', 'lora-adapter')).method;
+const adapters = new Map<string, PeftMethod>([['sst2', dept], ['pt', pt], ['lora', lora]]);
 
 let server: http.Server;
 let base = '';
@@ -45,15 +48,15 @@ async function post(body: unknown): Promise<{ status: number; json: Record<strin
 const texts = ['a gorgeous, witty, seductive movie.', 'this movie is dull.', 'A wonderful film.'];
 const direct = (m: PeftMethod, mode: 'rank' | 'generate') => {
   const ex = texts.map((t) => ({ source: encodeTruncated(tok, `sentence: ${t}`, inputLimit(m)), target: new Int32Array(0) }));
-  return mode === 'rank' ? predictRank(model, m, tok, ex, ['0', '1'], { batchSize: 16 }) : predictGenerate(model, m, tok, ex, { batchSize: 16, maxNewTokens: 4 });
+  return withMethod(model, m, () => (mode === 'rank' ? predictRank(model, m, tok, ex, ['0', '1'], { batchSize: 16 }) : predictGenerate(model, m, tok, ex, { batchSize: 16, maxNewTokens: 4 })));
 };
 
 describe('softprompt serve', () => {
   test('health and adapter list', async () => {
     const h = await (await fetch(`${base}/health`)).json() as Record<string, unknown>;
-    assert.deepEqual(h, { status: 'ok', model: 't5-tiny', adapters: 2 });
+    assert.deepEqual(h, { status: 'ok', model: 't5-tiny', adapters: 3 });
     const a = await (await fetch(`${base}/v1/adapters`)).json() as { adapters: Record<string, unknown>[] };
-    assert.deepEqual(a.adapters.map((x) => [x['name'], x['type'], x['numVirtualTokens']]), [['sst2', 'dept', 4], ['pt', 'prompt_tuning', 5]]);
+    assert.deepEqual(a.adapters.map((x) => [x['name'], x['type'], x['numVirtualTokens']]), [['sst2', 'dept', 4], ['pt', 'prompt_tuning', 5], ['lora', 'lora', 0]]);
     assert.equal(a.adapters[0]!['rank'], 3);
   });
 
@@ -69,6 +72,17 @@ describe('softprompt serve', () => {
         assert.deepEqual(one.json['predictions'], [(rank.json['predictions'] as string[])[i]]);
       }
     }
+  });
+
+  test('a LoRA request leaves the shared frozen model as it was (side paths attached per request, never merged)', async () => {
+    const ids = Int32Array.from([37, 1782, 19, 248, 5, 1]);
+    const logits = () => model.forward({ B: 1, Te: 6, inputsEmbeds: model.embed(ids), encoderMask: new Float32Array(6).fill(1), S: 2, labels: Int32Array.from([209, 1]) }, { keepLogits: true }).logits!;
+    const plain = logits();
+    const withLora = withMethod(model, lora, logits);
+    assert.notDeepEqual(withLora, plain, 'the adapter changes the logits');
+    const r = await post({ adapter: 'lora', task: 'sst2', inputs: texts, maxNewTokens: 4 });
+    assert.equal(r.status, 200);
+    assert.deepEqual(logits(), plain);
   });
 
   test('errors are JSON naming the field: bad JSON, missing inputs, unknown adapter, rank without labels, unknown route', async () => {
