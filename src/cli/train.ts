@@ -159,6 +159,8 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   }
   out(`  best validation ${fmtMetrics(r.bestValidation)}${r.loop.bestStep !== null ? ` (step ${r.loop.bestStep})` : ''}`);
   out(`  test            ${fmtMetrics(r.test)}`);
+  const maj = r.test !== null ? majorityClass(cfg) : null;
+  if (maj !== null) out(`  majority class  accuracy ${(maj.share * 100).toFixed(2)} (always "${maj.label}", on the same test rows)`);
   out();
   out(`Run folder ${run}/`);
   const at = (f: string): string => displayPath(path.resolve(r.runDir, f));
