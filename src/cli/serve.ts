@@ -48,7 +48,8 @@ export function serveCommand(): Command {
   return new Command('serve')
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
-      + '  GET /health, GET /v1/adapters, POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?}')
+      + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
+      + 'One request computes at a time; the others wait in a bounded queue.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
