@@ -49,7 +49,7 @@ export function serveCommand(): Command {
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
       + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
-      + 'One request computes at a time; the others wait in a bounded queue.')
+      + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
@@ -59,8 +59,8 @@ export function serveCommand(): Command {
     .option('--max-inputs <n>', 'inputs per request at most (more: 400 too_many_inputs)', positiveInt, SERVER_DEFAULTS.maxInputs)
     .option('--max-input-tokens <n>', 'tokens per input at most, before truncation to the adapter\'s length (more: 400 input_too_long)', positiveInt, SERVER_DEFAULTS.maxInputTokens)
     .option('--max-new-tokens-cap <n>', 'largest "maxNewTokens" a request may ask (more: 400 max_new_tokens_too_large)', positiveInt, SERVER_DEFAULTS.maxNewTokensCap)
-    .option('--max-queue <n>', 'requests waiting for compute at most (more: 429 queue_full with Retry-After)', nonNegativeInt, SERVER_DEFAULTS.maxQueue)
-    .option('--request-timeout-ms <n>', 'a request still waiting this long is answered 504 deadline_exceeded, not computed', positiveInt, SERVER_DEFAULTS.requestTimeoutMs)
+    .option('--max-queue <n>', 'requests queued besides the one computing (more: 429 queue_full with Retry-After)', nonNegativeInt, SERVER_DEFAULTS.maxQueue)
+    .option('--request-timeout-ms <n>', 'a request not done this long after arrival gets 504 deadline_exceeded; its remaining batches are skipped', positiveInt, SERVER_DEFAULTS.requestTimeoutMs)
     .option('--max-body-bytes <n>', 'request body size at most (more: 413 body_too_large)', positiveInt, SERVER_DEFAULTS.maxBodyBytes)
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:

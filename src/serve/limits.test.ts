@@ -195,16 +195,55 @@ test('deadline: requests still waiting past --request-timeout-ms get 504 and are
   }
 });
 
+const spin = (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); };
+
 test('the queue skips expired jobs: only the first of three runs when each takes longer than the deadline', async () => {
   const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 20 });
   let runs = 0;
-  const busy = () => { runs++; const end = Date.now() + 40; while (Date.now() < end); return runs; };
+  const busy = () => { runs++; spin(40); return [runs]; };
   const now = Date.now();
-  const outcomes = await Promise.all([q.submit(busy, now), q.submit(busy, now), q.submit(busy, now)]);
+  const outcomes = await Promise.all([q.submit([busy], now), q.submit([busy], now), q.submit([busy], now)]);
   assert.equal(runs, 1);
   assert.deepEqual(outcomes.map((o) => (o!.ok ? 'ok' : o!.reason)), ['ok', 'expired', 'expired']);
   await q.drained();
   assert.ok(q.idle);
+});
+
+test('the queue stops a long job at its deadline between chunks, and jobs take turns chunk by chunk', async () => {
+  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 50 });
+  let runs = 0;
+  const long = Array.from({ length: 6 }, () => () => { runs++; spin(30); return [runs]; });
+  const expired = await q.submit(long, Date.now());
+  assert.ok(expired !== null && !expired.ok && expired.reason === 'expired' && expired.started, JSON.stringify(expired));
+  assert.ok(runs >= 1 && runs <= 2, `${runs} of 6 chunks ran`);
+
+  const order: string[] = [];
+  const rr = new ComputeQueue({ maxQueue: 8, timeoutMs: 60_000 });
+  const chunk = (name: string) => () => { order.push(name); return [name]; };
+  const [a, b] = await Promise.all([rr.submit([chunk('a0'), chunk('a1'), chunk('a2')], Date.now()), rr.submit([chunk('b0')], Date.now())]);
+  assert.deepEqual(order, ['a0', 'b0', 'a1', 'a2']);
+  assert.deepEqual(a, { ok: true, value: ['a0', 'a1', 'a2'] });
+  assert.deepEqual(b, { ok: true, value: ['b0'] });
+});
+
+test('/health and a small request answer while a long request computes (one batch at a time); the long one is unchanged', async () => {
+  const { server, port } = await listen({ batchSize: 4 });
+  try {
+    const bigBody = slow(32, 24);
+    const expected = predictRequest({ ...base, batchSize: 16 }, JSON.parse(bigBody)).predictions;
+    const done: string[] = [];
+    const big = post(port, bigBody).then((r) => { done.push('big'); return r; });
+    await new Promise((resolve) => setTimeout(resolve, 30)); // the big request is computing
+    const health = fetch(`http://127.0.0.1:${port}/health`).then(async (r) => { done.push('health'); return r.json() as Promise<{ queue: number }>; });
+    const small = post(port, JSON.stringify({ adapter: 'lora', inputs: ['a fine film.'], maxNewTokens: 2 })).then((r) => { done.push('small'); return r; });
+    const [b, h, s] = await Promise.all([big, health, small]);
+    assert.equal(done[2], 'big', done.join(','));
+    assert.ok(h.queue >= 1, `queue ${h.queue}`);
+    assert.equal(s.status, 200);
+    assert.deepEqual(b.json.predictions, expected);
+  } finally {
+    await close(server);
+  }
 });
 
 test('jsonDepth counts nesting and ignores brackets inside strings', () => {

@@ -1,54 +1,62 @@
 /**
- * One request computes at a time (the engine already uses every core), so requests wait here. The queue is
- * bounded (beyond `maxQueue` waiting requests a new one is refused with a retry estimate), each request has a
- * deadline counted from its arrival (one that waited past it is answered without computing), and between two
- * jobs the event loop runs, so new requests are read, counted and refused while the queue is full.
+ * One request computes at a time (the engine already uses every core), in chunks of one batch: between two
+ * chunks the event loop runs, so `/health` answers, new requests are read and counted, and the jobs take turns
+ * (round robin), so a small request waits for one chunk of a long one, not for all of it. The queue is bounded
+ * (beyond `maxQueue` requests besides the one computing, a new one is refused with a retry estimate), and each
+ * request has a deadline counted from its arrival: past it, its remaining chunks are skipped.
  */
 
 export interface QueueOptions {
-  /** requests waiting (not counting the one computing) before new ones are refused */
+  /** requests admitted besides the one computing, before new ones are refused */
   maxQueue: number;
-  /** milliseconds from arrival after which a waiting request is no longer computed */
+  /** milliseconds from arrival after which a request's remaining chunks are skipped */
   timeoutMs: number;
 }
 
-export type JobOutcome<T> = { ok: true; value: T } | { ok: false; reason: 'expired'; waitedMs: number } | { ok: false; reason: 'error'; error: unknown };
+export type JobOutcome<T> =
+  | { ok: true; value: T[] }
+  | { ok: false; reason: 'expired'; elapsedMs: number; started: boolean }
+  | { ok: false; reason: 'error'; error: unknown };
 
-interface Job<T> {
+interface Job {
   arrivedAt: number;
-  run: () => T;
-  done: (o: JobOutcome<T>) => void;
+  chunks: readonly (() => readonly unknown[])[];
+  next: number;
+  results: unknown[];
+  done: (o: JobOutcome<unknown>) => void;
 }
 
 export class ComputeQueue {
-  private readonly waiting: Job<unknown>[] = [];
-  private busy = false;
-  /** mean compute time of recent jobs (exponential average), for Retry-After */
-  private meanMs = 100;
+  private readonly jobs: Job[] = [];
+  private scheduled = false;
+  /** mean compute time of recent chunks (exponential average), for Retry-After */
+  private meanChunkMs = 50;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly opts: QueueOptions) {}
 
+  /** requests admitted and not finished */
   get depth(): number {
-    return this.waiting.length;
+    return this.jobs.length;
   }
 
   get idle(): boolean {
-    return !this.busy && this.waiting.length === 0;
+    return !this.scheduled && this.jobs.length === 0;
   }
 
-  /** Whole seconds until a request refused now could expect a place (at least 1). */
+  /** Whole seconds until the work admitted now is done (at least 1): the Retry-After of a refused request. */
   retryAfterSeconds(): number {
-    return Math.max(1, Math.ceil(((this.waiting.length + 1) * this.meanMs) / 1000));
+    const chunks = this.jobs.reduce((n, j) => n + j.chunks.length - j.next, 0);
+    return Math.max(1, Math.ceil((chunks * this.meanChunkMs) / 1000));
   }
 
-  /** Queue `run`; null when the queue is full (the caller answers 429). */
-  submit<T>(run: () => T, arrivedAt: number): Promise<JobOutcome<T>> | null {
-    // jobs run synchronously, so here none is computing: one of those admitted computes next, the rest wait
-    if (this.waiting.length > this.opts.maxQueue) return null;
+  /** Queue a request's chunks (their results are concatenated); null when the queue is full (the caller answers 429). */
+  submit<T>(chunks: readonly (() => readonly T[])[], arrivedAt: number): Promise<JobOutcome<T>> | null {
+    // chunks run synchronously, so here none is computing: one of the admitted computes next, the rest wait
+    if (this.jobs.length > this.opts.maxQueue) return null;
     return new Promise((resolve) => {
-      this.waiting.push({ arrivedAt, run, done: resolve as (o: JobOutcome<unknown>) => void });
-      if (!this.busy) this.schedule();
+      this.jobs.push({ arrivedAt, chunks, next: 0, results: [], done: resolve as (o: JobOutcome<unknown>) => void });
+      if (!this.scheduled) this.schedule();
     });
   }
 
@@ -58,30 +66,31 @@ export class ComputeQueue {
   }
 
   private schedule(): void {
-    this.busy = true;
-    setImmediate(() => this.next());
+    this.scheduled = true;
+    setImmediate(() => this.step()); // let the event loop read (and count) new requests between chunks
   }
 
-  private next(): void {
-    const job = this.waiting.shift();
+  private step(): void {
+    const job = this.jobs.shift();
     if (job === undefined) {
-      this.busy = false;
+      this.scheduled = false;
       for (const w of this.idleWaiters.splice(0)) w();
       return;
     }
     const start = Date.now();
-    const waitedMs = start - job.arrivedAt;
-    if (waitedMs > this.opts.timeoutMs) {
-      job.done({ ok: false, reason: 'expired', waitedMs });
+    const elapsedMs = start - job.arrivedAt;
+    if (elapsedMs > this.opts.timeoutMs) {
+      job.done({ ok: false, reason: 'expired', elapsedMs, started: job.next > 0 });
     } else {
       try {
-        const value = job.run();
-        job.done({ ok: true, value });
+        for (const r of job.chunks[job.next++]!()) job.results.push(r);
+        if (job.next === job.chunks.length) job.done({ ok: true, value: job.results });
+        else this.jobs.push(job); // round robin: the next request's chunk goes first
       } catch (error) {
         job.done({ ok: false, reason: 'error', error });
       }
-      this.meanMs = 0.8 * this.meanMs + 0.2 * (Date.now() - start);
+      this.meanChunkMs = 0.8 * this.meanChunkMs + 0.2 * (Date.now() - start);
     }
-    setImmediate(() => this.next()); // let the event loop read (and count) new requests between jobs
+    this.schedule();
   }
 }

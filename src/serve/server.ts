@@ -9,8 +9,8 @@
  *                         → {"adapter": "sst2", "predictions": ["1"]}
  *
  * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
- * Requests are computed one at a time (the engine uses every core) from a bounded queue (queue.ts); every limit
- * is checked before compute (limits.ts).
+ * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
+ * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
  */
 import http from 'node:http';
 import { SoftpromptError } from '../errors.js';
@@ -32,9 +32,9 @@ export interface ServerOptions extends Partial<RequestLimits> {
   adapters: ReadonlyMap<string, PeftMethod>;
   /** request body size limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
-  /** requests waiting for compute before new ones get 429 (default 64) */
+  /** requests admitted besides the one computing before new ones get 429 (default 64) */
   maxQueue?: number;
-  /** a request still waiting this long after it arrived gets 504 and is not computed (default 60 s) */
+  /** a request not finished this long after it arrived gets 504; its remaining batches are skipped (default 60 s) */
   requestTimeoutMs?: number;
   /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
@@ -120,8 +120,11 @@ export function parseBody(text: string): unknown {
   }
 }
 
-/** A validated request, encoded and ready to compute: `run` does the model work (the queue calls it). */
-export function prepareRequest(o: ServerOptions, body: unknown): { adapter: string; run: () => string[] } {
+/**
+ * A validated request, encoded and ready to compute: `chunks` do the model work one batch each (the queue calls
+ * them in turn; batches are independent, so the predictions equal one call over all inputs).
+ */
+export function prepareRequest(o: ServerOptions, body: unknown): { adapter: string; chunks: (() => string[])[] } {
   const l = limitsOf(o);
   // the caps are checked before the schema so a 100k-item array is refused without validating each item
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
@@ -169,15 +172,20 @@ export function prepareRequest(o: ServerOptions, body: unknown): { adapter: stri
     labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
     if (labels === null) throw new HttpError('invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
-  const run = () => withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, examples, labels,
-    { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens, maxLength }));
-  return { adapter: r.adapter, run };
+  const batchSize = o.batchSize ?? 16;
+  const chunks: (() => string[])[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const part = examples.slice(i, i + batchSize);
+    chunks.push(() => withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels,
+      { batchSize, maxNewTokens: r.maxNewTokens, maxLength })));
+  }
+  return { adapter: r.adapter, chunks };
 }
 
 /** Validate and compute one request directly (no queue): what POST /v1/predict answers. */
 export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
   const p = prepareRequest(o, body);
-  return { adapter: p.adapter, predictions: p.run() };
+  return { adapter: p.adapter, predictions: p.chunks.flatMap((run) => run()) };
 }
 
 function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
@@ -213,14 +221,16 @@ export function createServer(o: ServerOptions): http.Server {
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
         const p = prepareRequest(o, parseBody(await readBody(req, limit)));
-        const pending = state.queue.submit(p.run, arrivedAt);
+        const pending = state.queue.submit(p.chunks, arrivedAt);
         if (pending === null) {
           const retry = state.queue.retryAfterSeconds();
-          throw new HttpError('queue_full', `${state.queue.depth} requests are already waiting (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
+          throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
         }
         const outcome = await pending;
         if (outcome.ok) return send(res, 200, { adapter: p.adapter, predictions: outcome.value }, state.closing ? { connection: 'close' } : {});
-        if (outcome.reason === 'expired') throw new HttpError('deadline_exceeded', `The request waited ${outcome.waitedMs} ms for compute, past the ${timeoutMs} ms deadline (--request-timeout-ms); it was not computed.`);
+        if (outcome.reason === 'expired') {
+          throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
+        }
         throw outcome.error;
       }
       throw new HttpError('not_found', clip(`No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`, 300));
