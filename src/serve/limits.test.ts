@@ -122,6 +122,7 @@ describe('serve limits (default settings)', () => {
     assert.equal(unknownField.status, 400);
     assert.equal(unknownField.json.error?.code, 'invalid_request');
     assert.match(unknownField.json.error!.message, /"max_new_tokens"/);
+    assert.equal(unknownField.json.error?.path, 'max_new_tokens');
     const task = await post(port, JSON.stringify({ adapter: 'lora', inputs: ['x'], task: 'nope' }));
     assert.deepEqual([task.status, task.json.error?.code, task.json.error?.path], [400, 'invalid_request', 'task']);
     const type = await post(port, JSON.stringify({ adapter: 'lora', inputs: ['x'], maxNewTokens: 2.5 }));

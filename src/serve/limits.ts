@@ -68,7 +68,7 @@ export function clip(message: string, max = 400): string {
 export function predictRequestSchema(l: RequestLimits) {
   return z.strictObject({
     adapter: z.string().min(1).max(200),
-    inputs: z.union([z.string(), z.array(z.string()).min(1)]),
+    inputs: z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected a string or a non-empty array of strings' }),
     task: z.string().max(200).optional(),
     mode: z.enum(['generate', 'rank']).default('generate'),
     labels: z.array(z.string().min(1).max(1000)).min(2).max(1000).optional(),

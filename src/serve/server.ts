@@ -140,11 +140,14 @@ export function prepareRequest(o: ServerOptions, body: unknown): { adapter: stri
   const parsed = predictRequestSchema(l).safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.slice(0, 5).map((k) => JSON.stringify(clip(k, 40))).join(', ');
+      throw new HttpError('invalid_request', `Unknown field(s) ${keys}; a request has adapter, inputs, task, mode, labels, maxNewTokens.`, clip(issue.keys[0]!, 40));
+    }
     const path = issue.path.map(String).join('.');
     let got: unknown = body;
     for (const k of issue.path) got = got !== null && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
-    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.slice(0, 5).map((k) => JSON.stringify(clip(k, 40))).join(', ')}` : `got ${describeValue(got)}`;
-    throw new HttpError('invalid_request', clip(`${path === '' ? 'request' : path}: ${issue.message}, ${what}.`), path === '' ? undefined : path);
+    throw new HttpError('invalid_request', clip(`${path === '' ? 'request' : path}: ${issue.message}, got ${describeValue(got)}.`), path === '' ? undefined : path);
   }
   const r = parsed.data;
   const method = o.adapters.get(r.adapter);
