@@ -247,6 +247,35 @@ test('/health and a small request answer while a long request computes (one batc
   }
 });
 
+test('a client that disconnects has the rest of its request skipped', async () => {
+  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 60_000 });
+  let runs = 0;
+  let gone = false;
+  const chunks = Array.from({ length: 5 }, () => () => { runs++; if (runs === 2) gone = true; return [runs]; });
+  assert.deepEqual(await q.submit(chunks, Date.now(), () => gone), { ok: false, reason: 'gone' });
+  assert.equal(runs, 2);
+
+  const { server, port } = await listen({ batchSize: 2 });
+  try {
+    const body = slow(16, 24); // 8 batches of 2
+    const t0 = Date.now();
+    predictRequest({ ...base, batchSize: 2 }, JSON.parse(body));
+    const fullMs = Date.now() - t0;
+    const abort = new AbortController();
+    const aborted = fetch(`http://127.0.0.1:${port}/v1/predict`, { method: 'POST', body, signal: abort.signal }).catch((e: Error) => e.name);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const t1 = Date.now();
+    abort.abort();
+    assert.equal(await aborted, 'AbortError');
+    let queue = 1;
+    while (queue > 0) queue = ((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { queue: number }).queue;
+    const leftMs = Date.now() - t1;
+    assert.ok(leftMs < fullMs / 2, `the server was busy ${leftMs} ms after the disconnect; the whole request computes in ${fullMs} ms`);
+  } finally {
+    await close(server);
+  }
+});
+
 test('jsonDepth counts nesting and ignores brackets inside strings', () => {
   assert.equal(jsonDepth('{"a": [1, {"b": "[[[{{{"}]}'), 3);
   assert.equal(jsonDepth('"\\"[["'), 0);

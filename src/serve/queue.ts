@@ -3,7 +3,8 @@
  * chunks the event loop runs, so `/health` answers, new requests are read and counted, and the jobs take turns
  * (round robin), so a small request waits for one chunk of a long one, not for all of it. The queue is bounded
  * (beyond `maxQueue` requests besides the one computing, a new one is refused with a retry estimate), and each
- * request has a deadline counted from its arrival: past it, its remaining chunks are skipped.
+ * request has a deadline counted from its arrival: past it, or once its client has disconnected, its remaining
+ * chunks are skipped.
  */
 
 export interface QueueOptions {
@@ -16,13 +17,15 @@ export interface QueueOptions {
 export type JobOutcome<T> =
   | { ok: true; value: T[] }
   | { ok: false; reason: 'expired'; elapsedMs: number; started: boolean }
-  | { ok: false; reason: 'error'; error: unknown };
+  | { ok: false; reason: 'error'; error: unknown }
+  | { ok: false; reason: 'gone' };
 
 interface Job {
   arrivedAt: number;
   chunks: readonly (() => readonly unknown[])[];
   next: number;
   results: unknown[];
+  gone: () => boolean;
   done: (o: JobOutcome<unknown>) => void;
 }
 
@@ -50,12 +53,15 @@ export class ComputeQueue {
     return Math.max(1, Math.ceil((chunks * this.meanChunkMs) / 1000));
   }
 
-  /** Queue a request's chunks (their results are concatenated); null when the queue is full (the caller answers 429). */
-  submit<T>(chunks: readonly (() => readonly T[])[], arrivedAt: number): Promise<JobOutcome<T>> | null {
+  /**
+   * Queue a request's chunks (their results are concatenated); null when the queue is full (the caller answers
+   * 429). `gone` says the client has left: the remaining chunks are then skipped.
+   */
+  submit<T>(chunks: readonly (() => readonly T[])[], arrivedAt: number, gone: () => boolean = () => false): Promise<JobOutcome<T>> | null {
     // chunks run synchronously, so here none is computing: one of the admitted computes next, the rest wait
     if (this.jobs.length > this.opts.maxQueue) return null;
     return new Promise((resolve) => {
-      this.jobs.push({ arrivedAt, chunks, next: 0, results: [], done: resolve as (o: JobOutcome<unknown>) => void });
+      this.jobs.push({ arrivedAt, chunks, next: 0, results: [], gone, done: resolve as (o: JobOutcome<unknown>) => void });
       if (!this.scheduled) this.schedule();
     });
   }
@@ -79,7 +85,9 @@ export class ComputeQueue {
     }
     const start = Date.now();
     const elapsedMs = start - job.arrivedAt;
-    if (elapsedMs > this.opts.timeoutMs) {
+    if (job.gone()) {
+      job.done({ ok: false, reason: 'gone' });
+    } else if (elapsedMs > this.opts.timeoutMs) {
       job.done({ ok: false, reason: 'expired', elapsedMs, started: job.next > 0 });
     } else {
       try {

@@ -224,7 +224,9 @@ export function createServer(o: ServerOptions): http.Server {
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
         const p = prepareRequest(o, parseBody(await readBody(req, limit)));
-        const pending = state.queue.submit(p.chunks, arrivedAt);
+        let gone = false;
+        res.on('close', () => { gone = true; }); // before the answer: the client disconnected
+        const pending = state.queue.submit(p.chunks, arrivedAt, () => gone);
         if (pending === null) {
           const retry = state.queue.retryAfterSeconds();
           throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
@@ -234,6 +236,7 @@ export function createServer(o: ServerOptions): http.Server {
         if (outcome.reason === 'expired') {
           throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
         }
+        if (outcome.reason === 'gone') return;
         throw outcome.error;
       }
       throw new HttpError('not_found', clip(`No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`, 300));
