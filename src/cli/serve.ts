@@ -1,13 +1,13 @@
 /**
  * `softprompt serve`: one frozen model, many adapters, a small JSON HTTP API (src/serve/server.ts).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/registry.js';
 import type { PeftMethod } from '../methods/method.js';
 import { loadAnyModel } from '../models/registry.js';
-import { createServer } from '../serve/server.js';
+import { createServer, SERVER_DEFAULTS, shutdown } from '../serve/server.js';
 import { usageError } from './errors.js';
 import { intArg } from './options.js';
 
@@ -18,6 +18,12 @@ interface ServeOptions {
   host: string;
   port: number;
   threads?: number;
+  maxInputs: number;
+  maxInputTokens: number;
+  maxNewTokensCap: number;
+  maxQueue: number;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -42,14 +48,29 @@ export function serveCommand(): Command {
   return new Command('serve')
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
-      + '  GET /health, GET /v1/adapters, POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?}')
+      + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
+      + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', intArg, 8080)
     .option('--threads <n>', 'compute threads (0: one per core)', intArg)
+    .option('--max-inputs <n>', 'inputs per request at most (more: 400 too_many_inputs)', positiveInt, SERVER_DEFAULTS.maxInputs)
+    .option('--max-input-tokens <n>', 'tokens per input at most, before truncation to the adapter\'s length (more: 400 input_too_long)', positiveInt, SERVER_DEFAULTS.maxInputTokens)
+    .option('--max-new-tokens-cap <n>', 'largest "maxNewTokens" a request may ask (more: 400 max_new_tokens_too_large)', positiveInt, SERVER_DEFAULTS.maxNewTokensCap)
+    .option('--max-queue <n>', 'requests queued besides the one computing (more: 429 queue_full with Retry-After)', nonNegativeInt, SERVER_DEFAULTS.maxQueue)
+    .option('--request-timeout-ms <n>', 'a request not done this long after arrival gets 504 deadline_exceeded; its remaining batches are skipped', positiveInt, SERVER_DEFAULTS.requestTimeoutMs)
+    .option('--max-body-bytes <n>', 'request body size at most (more: 413 body_too_large)', positiveInt, SERVER_DEFAULTS.maxBodyBytes)
     .addHelpText('after', `
+Errors are JSON {"error": {"code", "message", "path"}}:
+  400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
+      type or unknown; an unknown task) · too_many_inputs · input_too_long · max_new_tokens_too_large ·
+      invalid_data (an input that does not fit the task's format)
+  404 unknown_adapter · not_found    413 body_too_large    429 queue_full (Retry-After: seconds)
+  503 shutting_down    504 deadline_exceeded    500 native · internal
+SIGTERM / SIGINT: stop accepting, finish the queued requests, exit 0. A port in use exits 2.
+
 Examples:
   $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --adapter rte=runs/rte-dept/adapter
   $ curl -s localhost:8080/v1/predict -d '{"adapter": "sst2", "task": "sst2", "inputs": ["a gorgeous film."]}'
@@ -63,16 +84,44 @@ export function runServe(o: ServeOptions): Promise<void> {
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
   const adapters = new Map<string, PeftMethod>();
   for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
-  const server = createServer({ model, modelName: o.model, tokenizer, adapters });
+  const server = createServer({
+    model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
+    maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
+  });
   return new Promise((resolve, reject) => {
-    server.on('error', reject);
+    server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
     server.listen(o.port, o.host, () => {
       const addr = server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
       process.stdout.write(`softprompt serving ${adapters.size} adapter(s) of ${o.model} on http://${o.host}:${port}\n`);
-      const stop = () => server.close(() => resolve());
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const stop = (signal: string) => {
+        process.stdout.write(`softprompt serve: ${signal}, finishing queued requests\n`);
+        shutdown(server).then(() => resolve(), reject);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
     });
   });
+}
+
+/** A port in use or not allowed is the user's --port / --host, so a usage error naming it (exit 2). */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE') {
+    return usageError(`Port ${port} on ${host} is already in use.`, { path: '--port', hint: 'stop the other server or choose another --port (0: any free port).' });
+  }
+  if (err.code === 'EACCES') return usageError(`Not allowed to listen on ${host}:${port}.`, { path: '--port', hint: 'ports below 1024 need privileges; choose another --port.' });
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') return usageError(`Cannot listen on host ${host}: ${err.code}.`, { path: '--host' });
+  return err;
+}
+
+function positiveInt(value: string): number {
+  const n = intArg(value);
+  if (n < 1) throw new InvalidArgumentError('expected an integer ≥ 1.');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = intArg(value);
+  if (n < 0) throw new InvalidArgumentError('expected an integer ≥ 0.');
+  return n;
 }

@@ -54,7 +54,7 @@ const direct = (m: PeftMethod, mode: 'rank' | 'generate') => {
 describe('softprompt serve', () => {
   test('health and adapter list', async () => {
     const h = await (await fetch(`${base}/health`)).json() as Record<string, unknown>;
-    assert.deepEqual(h, { status: 'ok', model: 't5-tiny', adapters: 3 });
+    assert.deepEqual(h, { status: 'ok', model: 't5-tiny', adapters: 3, queue: 0 });
     const a = await (await fetch(`${base}/v1/adapters`)).json() as { adapters: Record<string, unknown>[] };
     assert.deepEqual(a.adapters.map((x) => [x['name'], x['type'], x['numVirtualTokens']]), [['sst2', 'dept', 4], ['pt', 'prompt_tuning', 5], ['lora', 'lora', 0]]);
     assert.equal(a.adapters[0]!['rank'], 3);
@@ -91,7 +91,8 @@ describe('softprompt serve', () => {
     assert.match(String((bad.json['error'] as Record<string, unknown>)['message']), /not valid JSON/);
     const missing = await post({ adapter: 'sst2' });
     assert.equal(missing.status, 400);
-    assert.equal((missing.json['error'] as Record<string, unknown>)['path'], 'request.inputs');
+    assert.equal((missing.json['error'] as Record<string, unknown>)['path'], 'inputs');
+    assert.equal((missing.json['error'] as Record<string, unknown>)['code'], 'invalid_request');
     const unknown = await post({ adapter: 'nope', inputs: ['x'] });
     assert.equal(unknown.status, 404);
     assert.match(String((unknown.json['error'] as Record<string, unknown>)['message']), /"sst2", "pt"/);

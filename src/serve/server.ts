@@ -2,17 +2,17 @@
  * An HTTP server that serves many prompt adapters from one frozen model: the model's weights are loaded once,
  * each adapter is a few thousand numbers applied to the input embeddings per request.
  *
- *   GET  /health          {"status": "ok", "model": …, "adapters": n}
+ *   GET  /health          {"status": "ok", "model": …, "adapters": n, "queue": waiting}
  *   GET  /v1/adapters     [{name, type, numVirtualTokens, rank?, maxLength?, params}]
  *   POST /v1/predict      {"adapter": "sst2", "inputs": ["a gorgeous film."], "task"?: "sst2",
  *                          "mode"?: "generate" | "rank", "labels"?: ["0","1"], "maxNewTokens"?: 20}
  *                         → {"adapter": "sst2", "predictions": ["1"]}
  *
- * Errors are JSON `{"error": {"code", "message", "path"}}` with 400 (bad request), 404 (unknown adapter or
- * route), 413 (body too large) or 500. Requests are computed one at a time (the engine uses every core).
+ * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
+ * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
+ * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
  */
 import http from 'node:http';
-import { z } from 'zod';
 import { SoftpromptError } from '../errors.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { PeftMethod } from '../methods/method.js';
@@ -20,59 +20,82 @@ import { entryOf } from '../methods/registry.js';
 import type { AnyModel } from '../models/registry.js';
 import { encodeSources, inputLimit, predictAny, withMethod } from '../predict/index.js';
 import { toSource } from '../tasks/input-format.js';
-import { canonicalTaskName, getTask } from '../tasks/registry.js';
-import { parseWith } from '../validate.js';
+import { canonicalTaskName, getTask, TASK_NAMES } from '../tasks/registry.js';
+import { clip, DEFAULT_LIMITS, describeValue, jsonDepth, MAX_CHARS_PER_TOKEN, MAX_JSON_DEPTH, predictRequestSchema, type RequestLimits } from './limits.js';
+import { ComputeQueue } from './queue.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<RequestLimits> {
   /** the frozen model, tagged with its family (registry's loadAnyModel) */
   model: AnyModel;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
-  /** inputs per request at most (default 256) */
-  maxInputs?: number;
   /** request body size limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
+  /** requests admitted besides the one computing before new ones get 429 (default 64) */
+  maxQueue?: number;
+  /** a request not finished this long after it arrived gets 504; its remaining batches are skipped (default 60 s) */
+  requestTimeoutMs?: number;
   /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
   batchSize?: number;
 }
 
-const PredictRequest = z.object({
-  adapter: z.string().min(1),
-  inputs: z.union([z.string(), z.array(z.string()).min(1)]),
-  task: z.string().optional(),
-  mode: z.enum(['generate', 'rank']).default('generate'),
-  labels: z.array(z.string().min(1)).min(2).optional(),
-  maxNewTokens: z.number().int().min(1).max(512).default(20),
-});
+export const SERVER_DEFAULTS = { ...DEFAULT_LIMITS, maxBodyBytes: 1 << 20, maxQueue: 64, requestTimeoutMs: 60_000 } as const;
+
+/** Every error code the server answers with, and its HTTP status. */
+export const ERROR_STATUS = {
+  malformed_request: 400, // not JSON, or nested deeper than MAX_JSON_DEPTH
+  invalid_request: 400, // a field missing, of the wrong type, unknown or out of range
+  too_many_inputs: 400,
+  input_too_long: 400,
+  max_new_tokens_too_large: 400,
+  invalid_data: 400, // an input that does not fit the task's format (e.g. a pair task without its tab)
+  unknown_adapter: 404,
+  not_found: 404,
+  body_too_large: 413,
+  queue_full: 429,
+  shutting_down: 503,
+  deadline_exceeded: 504,
+  native: 500,
+  internal: 500,
+} as const;
+export type ServeErrorCode = keyof typeof ERROR_STATUS;
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly path?: string) {
+  readonly status: number;
+  constructor(readonly code: ServeErrorCode, message: string, readonly path?: string, readonly headers: Record<string, string> = {}) {
     super(message);
+    this.status = ERROR_STATUS[code];
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+/** Bytes of an oversized body read (and discarded) so the client gets its 413 instead of a reset. */
+const DRAIN_LIMIT = 64 << 20;
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
   res.end(text);
 }
 
+/** The body as text, or a 413 once past `limit`; the rest of an oversized body is read and dropped (up to DRAIN_LIMIT). */
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new HttpError('body_too_large', `Request body exceeds ${limit} bytes (--max-body-bytes).`, undefined, { connection: 'close' });
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > DRAIN_LIMIT) {
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(new HttpError(413, 'body_too_large', `Request body exceeds ${limit} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      if (size > DRAIN_LIMIT) reject(tooLarge()); // settled promises ignore this; the socket closes after the 413
+      else if (size <= limit) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (size > limit ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
 }
@@ -81,62 +104,167 @@ export function describeAdapter(name: string, m: PeftMethod): Record<string, str
   return { name, type: m.type, numVirtualTokens: m.numVirtualTokens, params: m.numParams(), ...entryOf(m).facts(m) };
 }
 
-export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
-  const r = parseWith(PredictRequest, body, 'request');
+function limitsOf(o: ServerOptions): RequestLimits {
+  return { maxInputs: o.maxInputs ?? DEFAULT_LIMITS.maxInputs, maxInputTokens: o.maxInputTokens ?? DEFAULT_LIMITS.maxInputTokens, maxNewTokensCap: o.maxNewTokensCap ?? DEFAULT_LIMITS.maxNewTokensCap };
+}
+
+/** JSON text → value, refusing depth past MAX_JSON_DEPTH before the (recursive) parser sees it. */
+export function parseBody(text: string): unknown {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new HttpError('malformed_request', `Request body nests deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError('malformed_request', clip(`Request body is not valid JSON: ${(err as Error).message}`, 200));
+  }
+}
+
+/**
+ * A validated request, encoded and ready to compute: `chunks` do the model work one batch each (the queue calls
+ * them in turn; batches are independent, so the predictions equal one call over all inputs).
+ */
+export function prepareRequest(o: ServerOptions, body: unknown): { adapter: string; chunks: (() => string[])[] } {
+  const l = limitsOf(o);
+  // the caps are checked before the schema so a 100k-item array is refused without validating each item
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const inputs = (body as Record<string, unknown>)['inputs'];
+    if (Array.isArray(inputs) && inputs.length > l.maxInputs) {
+      throw new HttpError('too_many_inputs', `At most ${l.maxInputs} inputs per request (--max-inputs), got ${inputs.length}.`, 'inputs');
+    }
+    const mnt = (body as Record<string, unknown>)['maxNewTokens'];
+    if (typeof mnt === 'number' && mnt > l.maxNewTokensCap) {
+      throw new HttpError('max_new_tokens_too_large', `maxNewTokens is at most ${l.maxNewTokensCap} (--max-new-tokens-cap), got ${describeValue(mnt)}.`, 'maxNewTokens');
+    }
+  }
+  const parsed = predictRequestSchema(l).safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.slice(0, 5).map((k) => JSON.stringify(clip(k, 40))).join(', ');
+      throw new HttpError('invalid_request', `Unknown field(s) ${keys}; a request has adapter, inputs, task, mode, labels, maxNewTokens.`, clip(issue.keys[0]!, 40));
+    }
+    const path = issue.path.map(String).join('.');
+    let got: unknown = body;
+    for (const k of issue.path) got = got !== null && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
+    throw new HttpError('invalid_request', clip(`${path === '' ? 'request' : path}: ${issue.message}, got ${describeValue(got)}.`), path === '' ? undefined : path);
+  }
+  const r = parsed.data;
   const method = o.adapters.get(r.adapter);
   if (method === undefined) {
-    throw new HttpError(404, 'unknown_adapter', `No adapter "${r.adapter}"; this server has ${[...o.adapters.keys()].map((k) => `"${k}"`).join(', ')}.`, 'adapter');
+    throw new HttpError('unknown_adapter', clip(`No adapter ${JSON.stringify(clip(r.adapter, 60))}; this server has ${[...o.adapters.keys()].map((k) => `"${k}"`).join(', ')}.`, 1000), 'adapter');
   }
   const texts = typeof r.inputs === 'string' ? [r.inputs] : r.inputs;
-  const maxInputs = o.maxInputs ?? 256;
-  if (texts.length > maxInputs) throw new HttpError(400, 'too_many_inputs', `At most ${maxInputs} inputs per request, got ${texts.length}.`, 'inputs');
   const task = r.task === undefined ? undefined : canonicalTaskName(r.task);
-  if (r.task !== undefined && task === undefined) getTask(r.task); // throws invalid_config listing the tasks
+  if (r.task !== undefined && task === undefined) {
+    throw new HttpError('invalid_request', `Unknown task ${describeValue(r.task)}. Known tasks: ${TASK_NAMES.join(', ')}.`, 'task');
+  }
   const maxLength = inputLimit(method, o.maxLength);
   // decoder-only models read DePT's causal format: `${source} Label : `, then generate the label
-  const sources = texts.map((t, i) => toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`));
+  const sources = texts.map((t, i) => {
+    const tooLong = (n: string) => new HttpError('input_too_long', `inputs[${i}] has ${n}; at most ${l.maxInputTokens} tokens per input (--max-input-tokens).`, `inputs.${i}`);
+    if (t.length > l.maxInputTokens * MAX_CHARS_PER_TOKEN) throw tooLong(`${t.length} characters`);
+    const s = toSource({ text: t }, task === undefined ? {} : { task }, `inputs[${i}]`);
+    const n = o.tokenizer.encode(s).length;
+    if (n > l.maxInputTokens) throw tooLong(`${n} tokens`);
+    return s;
+  });
   const examples = encodeSources(o.model.kind, o.tokenizer, sources, maxLength);
   let labels: readonly string[] | null = null;
   if (r.mode === 'rank') {
     labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
-    if (labels === null) throw new HttpError(400, 'invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
+    if (labels === null) throw new HttpError('invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
-  const predictions = withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, examples, labels,
-    { batchSize: o.batchSize ?? 16, maxNewTokens: r.maxNewTokens, maxLength }));
-  return { adapter: r.adapter, predictions };
+  const batchSize = o.batchSize ?? 16;
+  const chunks: (() => string[])[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const part = examples.slice(i, i + batchSize);
+    chunks.push(() => withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels,
+      { batchSize, maxNewTokens: r.maxNewTokens, maxLength })));
+  }
+  return { adapter: r.adapter, chunks };
 }
 
+/** Validate and compute one request directly (no queue): what POST /v1/predict answers. */
+export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
+  const p = prepareRequest(o, body);
+  return { adapter: p.adapter, predictions: p.chunks.flatMap((run) => run()) };
+}
+
+function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
+  const wrap = (status: number, code: string, message: string, path?: string, headers: Record<string, string> = {}) => ({ status, body: { error: { code, message: clip(message, 2000), path: path ?? null } }, headers });
+  if (err instanceof HttpError) return wrap(err.status, err.code, err.message, err.path, err.headers);
+  if (err instanceof SoftpromptError) {
+    if (err.code === 'native') return wrap(500, 'native', err.message, err.path);
+    return wrap(400, err.code === 'invalid_data' ? 'invalid_data' : 'invalid_request', err.message, err.path);
+  }
+  return wrap(500, 'internal', err instanceof Error ? err.message : String(err));
+}
+
+interface ServerState {
+  queue: ComputeQueue;
+  closing: boolean;
+}
+const states = new WeakMap<http.Server, ServerState>();
+
 export function createServer(o: ServerOptions): http.Server {
-  const limit = o.maxBodyBytes ?? 1 << 20;
-  return http.createServer((req, res) => {
+  const limit = o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes;
+  const timeoutMs = o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
+  const state: ServerState = { queue: new ComputeQueue({ maxQueue: o.maxQueue ?? SERVER_DEFAULTS.maxQueue, timeoutMs }), closing: false };
+  const server = http.createServer((req, res) => {
+    const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handle = async (): Promise<void> => {
+      if (state.closing) throw new HttpError('shutting_down', 'The server is shutting down.', undefined, { connection: 'close' });
       if (req.method === 'GET' && url.pathname === '/health') {
-        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size });
+        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size, queue: state.queue.depth });
       }
       if (req.method === 'GET' && url.pathname === '/v1/adapters') {
         return send(res, 200, { adapters: [...o.adapters].map(([n, m]) => describeAdapter(n, m)) });
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
-        const text = await readBody(req, limit);
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch (err) {
-          throw new HttpError(400, 'malformed_request', `Request body is not valid JSON: ${(err as Error).message}`);
+        const p = prepareRequest(o, parseBody(await readBody(req, limit)));
+        let gone = false;
+        res.on('close', () => { gone = true; }); // before the answer: the client disconnected
+        const pending = state.queue.submit(p.chunks, arrivedAt, () => gone);
+        if (pending === null) {
+          const retry = state.queue.retryAfterSeconds();
+          throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
         }
-        return send(res, 200, predictRequest(o, body));
+        const outcome = await pending;
+        if (outcome.ok) return send(res, 200, { adapter: p.adapter, predictions: outcome.value }, state.closing ? { connection: 'close' } : {});
+        if (outcome.reason === 'expired') {
+          throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
+        }
+        if (outcome.reason === 'gone') return;
+        throw outcome.error;
       }
-      throw new HttpError(404, 'not_found', `No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`);
+      throw new HttpError('not_found', clip(`No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`, 300));
     };
     handle().catch((err: unknown) => {
       if (res.headersSent) return res.destroy();
-      if (err instanceof HttpError) return send(res, err.status, { error: { code: err.code, message: err.message, path: err.path ?? null } });
-      if (err instanceof SoftpromptError) {
-        const status = err.code === 'native' ? 500 : 400;
-        return send(res, status, { error: { code: err.code, message: err.message, path: err.path ?? null } });
-      }
-      send(res, 500, { error: { code: 'internal', message: err instanceof Error ? err.message : String(err), path: null } });
+      const e = errorBody(err);
+      send(res, e.status, e.body, state.closing ? { ...e.headers, connection: 'close' } : e.headers);
     });
   });
+  states.set(server, state);
+  return server;
+}
+
+/**
+ * Graceful stop: refuse new connections (and new requests on open ones, 503), finish every queued request,
+ * then close. Connections still open after `graceMs` are cut.
+ */
+export async function shutdown(server: http.Server, graceMs = 30_000): Promise<void> {
+  const state = states.get(server);
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  if (state !== undefined) {
+    state.closing = true;
+    await state.queue.drained();
+  }
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
 }
