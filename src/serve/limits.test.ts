@@ -199,11 +199,11 @@ test('deadline: requests still waiting past --request-timeout-ms get 504 and are
 const spin = (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); };
 
 test('the queue skips expired jobs: only the first of three runs when each takes longer than the deadline', async () => {
-  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 20 });
+  let clock = 0; // each job "takes" 40 ms of a fake clock: no dependence on how loaded the machine is
+  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 20, now: () => clock });
   let runs = 0;
-  const busy = () => { runs++; spin(40); return [runs]; };
-  const now = Date.now();
-  const outcomes = await Promise.all([q.submit([busy], now), q.submit([busy], now), q.submit([busy], now)]);
+  const busy = () => { runs++; clock += 40; return [runs]; };
+  const outcomes = await Promise.all([q.submit([busy], 0), q.submit([busy], 0), q.submit([busy], 0)]);
   assert.equal(runs, 1);
   assert.deepEqual(outcomes.map((o) => (o!.ok ? 'ok' : o!.reason)), ['ok', 'expired', 'expired']);
   await q.drained();
@@ -211,12 +211,13 @@ test('the queue skips expired jobs: only the first of three runs when each takes
 });
 
 test('the queue stops a long job at its deadline between chunks, and jobs take turns chunk by chunk', async () => {
-  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 50 });
+  let clock = 0;
+  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 50, now: () => clock });
   let runs = 0;
-  const long = Array.from({ length: 6 }, () => () => { runs++; spin(30); return [runs]; });
-  const expired = await q.submit(long, Date.now());
+  const long = Array.from({ length: 6 }, () => () => { runs++; clock += 30; return [runs]; });
+  const expired = await q.submit(long, 0);
   assert.ok(expired !== null && !expired.ok && expired.reason === 'expired' && expired.started, JSON.stringify(expired));
-  assert.ok(runs >= 1 && runs <= 2, `${runs} of 6 chunks ran`);
+  assert.equal(runs, 2, `${runs} of 6 chunks ran`); // at 0 and 30 ms; at 60 ms the deadline (50) has passed
 
   const order: string[] = [];
   const rr = new ComputeQueue({ maxQueue: 8, timeoutMs: 60_000 });
@@ -257,7 +258,7 @@ test('a client that disconnects has the rest of its request skipped', async () =
 
   const { server, port } = await listen({ batchSize: 2 });
   try {
-    const body = slow(16, 24); // 8 batches of 2
+    const body = slow(32, 24); // 16 batches of 2
     const t0 = Date.now();
     predictRequest({ ...base, batchSize: 2 }, JSON.parse(body));
     const fullMs = Date.now() - t0;
@@ -270,7 +271,8 @@ test('a client that disconnects has the rest of its request skipped', async () =
     let queue = 1;
     while (queue > 0) queue = ((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { queue: number }).queue;
     const leftMs = Date.now() - t1;
-    assert.ok(leftMs < fullMs / 2, `the server was busy ${leftMs} ms after the disconnect; the whole request computes in ${fullMs} ms`);
+    // generous bound (timing on a shared machine): the skip itself is tested exactly with the fake queue above
+    assert.ok(leftMs < 0.75 * fullMs, `the server was busy ${leftMs} ms after the disconnect; the whole request computes in ${fullMs} ms`);
   } finally {
     await close(server);
   }

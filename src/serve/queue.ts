@@ -12,6 +12,8 @@ export interface QueueOptions {
   maxQueue: number;
   /** milliseconds from arrival after which a request's remaining chunks are skipped */
   timeoutMs: number;
+  /** clock in ms (default Date.now); tests pass a fake one so deadlines do not depend on machine load */
+  now?: () => number;
 }
 
 export type JobOutcome<T> =
@@ -83,7 +85,8 @@ export class ComputeQueue {
       for (const w of this.idleWaiters.splice(0)) w();
       return;
     }
-    const start = Date.now();
+    const now = this.opts.now ?? Date.now;
+    const start = now();
     const elapsedMs = start - job.arrivedAt;
     if (job.gone()) {
       job.done({ ok: false, reason: 'gone' });
@@ -97,7 +100,7 @@ export class ComputeQueue {
       } catch (error) {
         job.done({ ok: false, reason: 'error', error });
       }
-      this.meanChunkMs = 0.8 * this.meanChunkMs + 0.2 * (Date.now() - start);
+      this.meanChunkMs = 0.8 * this.meanChunkMs + 0.2 * (now() - start);
     }
     this.schedule();
   }
