@@ -126,8 +126,10 @@ export function runPredict(o: PredictOptions): string[] {
   if (o.maxNewTokens < 1) throw usageError(`--max-new-tokens must be at least 1, got ${o.maxNewTokens}.`, { path: '--max-new-tokens' });
   const named: TaskSpec | undefined = o.task === undefined || o.task === 'local' ? undefined : getTask(o.task);
   const task = named !== undefined && o.labelWords !== undefined ? withLabelWords(named, o.labelWords) : named;
-  if (o.evalMode === 'rank' && (task === undefined || task.labelWords === null)) {
-    throw usageError(`--eval-mode rank picks among a task's label words; ${task === undefined ? 'give --task' : `${task.name} has none`}.`, { path: '--eval-mode' });
+  // rank mode picks among label words: the task's (relabelled by --label-words), or --label-words alone (local data)
+  const rankWords = task?.labelWords ?? (task === undefined ? o.labelWords ?? null : null);
+  if (o.evalMode === 'rank' && rankWords === null) {
+    throw usageError(`--eval-mode rank picks among label words; ${task === undefined ? 'give --task, or --label-words' : `${task.name} has none`}.`, { path: '--eval-mode' });
   }
   const items = readInputs(o);
   if (items.length === 0) throw usageError(`No inputs: ${o.input} has no non-empty lines.`, { path: '--input' });
@@ -138,7 +140,7 @@ export function runPredict(o: PredictOptions): string[] {
   const encoded = encodeSources(inf.lm.kind, inf.tok, sources, inf.maxLength);
   const opts = { batchSize: o.batchSize, maxNewTokens: o.maxNewTokens, maxLength: inf.maxLength };
   const method = inf.adapter.method;
-  const preds = withMethod(inf.model, method, () => predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? task!.labelWords! : null, opts));
+  const preds = withMethod(inf.model, method, () => predictAny(inf.lm, method, inf.tok, encoded, o.evalMode === 'rank' ? rankWords : null, opts));
   for (let i = 0; i < preds.length; i++) {
     const it = items[i]!;
     const input = 'text' in it.input ? it.input.text : 'source' in it.input ? it.input.source : it.input.fields;

@@ -172,18 +172,25 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   if (r.adapterDir !== '') {
     const model = displayPath(path.resolve(cfg.model));
     const tok = cfg.tokenizer !== undefined ? ` --tokenizer ${displayPath(path.resolve(cfg.tokenizer))}` : '';
-    const words = cfg.labelWords !== undefined ? ` --label-words ${cfg.labelWords.join(',')}` : '';
+    const q = (args: string[]): string => args.map(shellQuote).join(' ');
+    const local = cfg.task === 'local';
+    const words = cfg.labelWords !== undefined ? ` ${q(['--label-words', cfg.labelWords.join(',')])}` : '';
     const mode = (cfg.evalMode === 'rank' ? ' --eval-mode rank' : '') + words;
-    const data = cfg.dataDir !== undefined && cfg.task !== 'local' ? ` --data-dir ${displayPath(path.resolve(cfg.dataDir))}` : '';
+    const data = cfg.dataDir !== undefined && !local ? ` --data-dir ${q([displayPath(path.resolve(cfg.dataDir))])}` : '';
+    const localFlags = (all: boolean): string => (!local ? '' : ' ' + q([
+      ...(all ? ['--train-file', displayPath(path.resolve(cfg.trainFile!)), '--dev-file', displayPath(path.resolve(cfg.devFile!)),
+        '--text-column', cfg.textColumn, ...(cfg.textPairColumn !== undefined ? ['--text-pair-column', cfg.textPairColumn] : []), '--label-column', cfg.labelColumn] : []),
+      ...(cfg.template !== undefined ? ['--template', cfg.template] : []),
+    ]));
     const adapter = displayPath(path.resolve(r.adapterDir));
     out();
     out('Use it:');
-    out(`  softprompt eval --adapter ${adapter} --model ${model}${tok} --task ${r.task}${data} --split test${mode}`);
+    out(`  softprompt eval --adapter ${adapter} --model ${model}${tok} --task ${r.task}${data}${localFlags(true)} --split test${mode}`);
     const fields = taskFields(r.task);
     const input = fields === undefined ? '--raw --input inputs.txt'
       : fields.length === 1 ? '--text "a gorgeous, witty, seductive movie."'
         : `--input inputs.jsonl   # lines like {${fields.map((f) => `"${f}": "…"`).join(', ')}}`;
-    out(`  softprompt predict --adapter ${adapter} --model ${model}${tok} --task ${r.task}${mode} ${input}`);
+    out(`  softprompt predict --adapter ${adapter} --model ${model}${tok} --task ${r.task}${localFlags(false)}${mode} ${local ? '--text "a gorgeous, witty, seductive movie."' : input}`);
     out(`  softprompt inspect ${adapter}`);
   }
   if (tiny) printTinyNote(cfg, losses.length >= 2 && meanLoss(losses.slice(-k)) < meanLoss(losses.slice(0, k)));
