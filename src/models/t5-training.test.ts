@@ -10,26 +10,11 @@ import { T5Model, loadT5Weights, parseT5Config, t5TensorTable, type T5Config } f
 import type { ForwardOptions, LinearSidePath, Seq2SeqBatch, SideCall, WeightSource } from './types.js';
 import { expectError } from '../../test/expect-error.js';
 import { finiteDifferenceError } from '../../test/model-checks.js';
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
-}
+import { lcg, MatSidePath, randomSource } from '../../test/weight-checks.js';
 
 /** Seeded normal weights for every tensor of `cfg` (norm weights around 1). */
 function randomWeights(cfg: T5Config, seed: number): WeightSource {
-  const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
-  const u = lcg(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return {
-    has: (n) => shapes.has(n),
-    getF32Checked: (name, shape) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const norm = name.includes('layer_norm');
-      const std = norm ? 0.1 : name.includes('relative_attention_bias') ? 0.5 : 1 / Math.sqrt(shape[shape.length - 1]!);
-      return Float32Array.from({ length: n }, () => (norm ? 1 : 0) + std * normal());
-    },
-  };
+  return randomSource(t5TensorTable(cfg), seed, (name, shape) => (name.includes('relative_attention_bias') ? 0.5 : 1 / Math.sqrt(shape[shape.length - 1]!)));
 }
 
 function tinyModel(over: Record<string, unknown>, seed = 7): T5Model {
@@ -241,47 +226,6 @@ describe('trainable weights change nothing else', () => {
   });
 });
 
-/** Test side path: y += x·M with M (in, out) fixed; backward dx += dy·Mᵀ and dM += xᵀ·dy. */
-class MatSidePath implements LinearSidePath {
-  readonly M: Float32Array;
-  readonly dM: Float32Array;
-  readonly calls: SideCall[] = [];
-  private saved: Float32Array | null = null;
-
-  constructor(readonly inF: number, readonly outF: number, seed: number) {
-    const u = lcg(seed);
-    this.M = Float32Array.from({ length: inF * outF }, () => (u() * 2 - 1) * 0.5 / Math.sqrt(inF));
-    this.dM = new Float32Array(inF * outF);
-  }
-
-  forward(x: Float32Array, y: Float32Array, ldy: number, N: number, call: SideCall): void {
-    this.calls.push(call);
-    const { inF, outF, M } = this;
-    for (let n = 0; n < N; n++) {
-      for (let j = 0; j < outF; j++) {
-        let s = 0;
-        for (let i = 0; i < inF; i++) s += x[n * inF + i]! * M[i * outF + j]!;
-        y[n * ldy + j] += s;
-      }
-    }
-    this.saved = call.saveForBackward ? x.slice(0, N * inF) : null;
-  }
-
-  backward(dy: Float32Array, ldy: number, dx: Float32Array, N: number, call: SideCall): void {
-    assert.ok(this.saved !== null, `${call.module}: backward without a saved forward`);
-    const { inF, outF, M, dM } = this, x = this.saved;
-    for (let n = 0; n < N; n++) {
-      for (let i = 0; i < inF; i++) {
-        let s = 0;
-        for (let j = 0; j < outF; j++) {
-          s += dy[n * ldy + j]! * M[i * outF + j]!;
-          dM[i * outF + j] += x[n * inF + i]! * dy[n * ldy + j]!;
-        }
-        dx[n * inF + i] += s;
-      }
-    }
-  }
-}
 
 describe('side paths', () => {
   const crossKv = /EncDecAttention\.[kv]$/;
@@ -298,7 +242,7 @@ describe('side paths', () => {
       const tied = model.config.tie_word_embeddings;
       // y = x Wᵀ + x M = x (W + Mᵀ)ᵀ; a tied head shares `shared` with the embeddings, so it gets no path there
       const paths = new Map(model.linearModules().filter((m) => want(m.name) && !(tied && m.name === 'lm_head'))
-        .map((m, k) => [m.name, new MatSidePath(m.inFeatures, m.outFeatures, 100 + k)]));
+        .map((m, k) => [m.name, new MatSidePath(m.inFeatures, m.outFeatures, 100 + k, 0.5)]));
       model.setSidePaths(paths);
       const mw = new Map(merged.weights().map((w) => [w.name, w]));
       for (const [module, p] of paths) {
