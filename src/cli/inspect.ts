@@ -137,7 +137,7 @@ function printModel(rep: Record<string, unknown>): void {
 
 function inspectTensorFile(file: string): Record<string, unknown> {
   if (file.endsWith('.bin')) {
-    const t = readTorchBin(file);
+    const t = readTorchBin(file, { followSymlinks: true }); // a file named on the command line
     const tensors = [...t.entries()].map(([name, x]) => ({ name, dtype: x.dtype, shape: x.shape }));
     return { kind: 'pytorch', path: file, tensors, params: tensors.reduce((a, x) => a + numel(x.shape), 0) };
   }

@@ -15,10 +15,11 @@
  *   t.get('prompt_embeddings');   // { dtype: 'F32', shape: [80, 768], data: Float32Array(61440) }
  */
 
-import fs from 'node:fs';
+import buffer from 'node:buffer';
 import { SoftpromptError } from '../errors.js';
 import { bytesToF32, DTYPE_BYTES, formatShape, numel, type DType } from './dtype.js';
 import { PyDict, PyGlobal, PyTuple, unpickle, type PyOpaque, type PyValue } from './unpickle.js';
+import { readUntrusted } from './untrusted-file.js';
 import { ZipArchive } from './zip.js';
 
 export interface TorchTensor {
@@ -92,14 +93,9 @@ function callables(fail: (what: string) => SoftpromptError): Map<string, (args: 
 }
 
 /** Read every tensor of a torch.save zip archive, without running its pickle. */
-export function readTorchBin(file: string): Map<string, TorchTensor> {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SoftpromptError('file_not_found', `PyTorch file ${file} does not exist.`, { file });
-    throw err;
-  }
+export function readTorchBin(file: string, opts: { followSymlinks?: boolean } = {}): Map<string, TorchTensor> {
+  // a regular file only (never /dev/zero), and no symlink unless the caller named the file itself
+  const buf = readUntrusted(file, { maxBytes: buffer.constants.MAX_LENGTH, followSymlinks: opts.followSymlinks ?? false, what: 'PyTorch file' });
   if (buf.byteLength >= 2 && buf[0] === 0x80 && buf[1]! <= 5) {
     throw new SoftpromptError('unsupported', `${file} uses the legacy torch.save format (before PyTorch 1.6), which softprompt does not read.`, { file, hint: 'convert it to safetensors, or re-save it with a recent PyTorch.' });
   }

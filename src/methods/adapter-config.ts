@@ -12,9 +12,9 @@
  *   atomicWriteFile('out/adapter_config.json', formatAdapterConfig(json));
  *   const cfg = readAdapterConfig('out/adapter_config.json');   // { peftType: 'PROMPT_TUNING_LORA', rank: 15, … }
  */
-import fs from 'node:fs';
 import { z } from 'zod';
 import { SoftpromptError } from '../errors.js';
+import { readUntrustedText } from '../io/untrusted-file.js';
 import { parseWith } from '../validate.js';
 import type { DeptConfig } from './dept/config.js';
 import type { AdapterModelInfo } from './entry.js';
@@ -274,14 +274,7 @@ export function parseAdapterConfig(text: string, file: string): ParsedAdapterCon
 
 /** Read and parse `file` (adapter_config.json). */
 export function readAdapterConfig(file: string): ParsedAdapterConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SoftpromptError('file_not_found', `Adapter config ${file} does not exist.`, { file });
-    throw err;
-  }
-  return parseAdapterConfig(text, file);
+  return parseAdapterConfig(readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }), file);
 }
 
 /** Our DePT config from a parsed PROMPT_TUNING_LORA config. */

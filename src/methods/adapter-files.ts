@@ -23,6 +23,7 @@ import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { formatShape } from '../io/dtype.js';
 import { nearestNames, SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import { readTorchBin } from '../io/torch-bin.js';
+import { assertPlainFile } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, formatAdapterConfig, readAdapterConfig, type ParsedAdapterConfig } from './adapter-config.js';
 import type { LoadAdapterContext, SaveAdapterHooks, SaveStage } from './entry.js';
 
@@ -136,12 +137,13 @@ export interface AdapterWeights {
 
 export function openAdapterWeights(dir: string): AdapterWeights {
   const st = path.join(dir, ADAPTER_WEIGHTS_FILE);
-  if (fs.existsSync(st)) {
+  if (fs.lstatSync(st, { throwIfNoEntry: false }) !== undefined) {
+    assertPlainFile(st, 'Adapter weights');
     const f = SafetensorsFile.open(st);
     return { file: st, names: () => f.names(), shape: (n) => (f.has(n) ? f.info(n).shape : undefined), get: (n) => f.getF32(n) };
   }
   const bin = path.join(dir, ADAPTER_BIN_FILE);
-  if (fs.existsSync(bin)) {
+  if (fs.lstatSync(bin, { throwIfNoEntry: false }) !== undefined) {
     const t = readTorchBin(bin); // restricted unpickler: never runs code from the file
     return { file: bin, names: () => [...t.keys()], shape: (n) => t.get(n)?.shape, get: (n) => t.get(n)!.data };
   }

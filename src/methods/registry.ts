@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
+import { readUntrustedText } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
 import { deptEntry } from './dept/entry.js';
 import { fullEntry } from './full/entry.js';
@@ -140,7 +141,7 @@ export function saveAdapter(dir: string, m: PeftMethod, info: SaveAdapterInfo, h
 function readPeftType(file: string): unknown {
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = JSON.parse(readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }));
   } catch (err) {
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
