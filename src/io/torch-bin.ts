@@ -113,7 +113,7 @@ export function readTorchBin(file: string, opts: { followSymlinks?: boolean } = 
   const fail = (what: string): SoftpromptError => new SoftpromptError('malformed_file', `Malformed torch pickle ${entry} in ${file}: ${what}.`, { file, path: entry });
   const persistentLoad = (pid: PyValue): PyValue => {
     const [tag, type, key, , count] = pid instanceof PyTuple ? pid.items : [];
-    if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string' || typeof count !== 'number') {
+    if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
       throw fail('a persistent id other than (\'storage\', type, key, location, numel)');
     }
     const dtype = STORAGE_DTYPES[type.qualified];
@@ -141,11 +141,12 @@ export function readTorchBin(file: string, opts: { followSymlinks?: boolean } = 
 
 function loadStorage(zip: ZipArchive, entry: string, s: StorageRef, file: string, tensor: string): Float32Array {
   if (!zip.entries.has(entry)) throw new SoftpromptError('missing_tensor', `Storage ${entry} of tensor "${tensor}" is missing from ${file}.`, { file, path: tensor });
-  const bytes = zip.read(entry);
   const want = s.numel * DTYPE_BYTES[s.dtype];
-  if (bytes.byteLength !== want) {
-    throw new SoftpromptError('malformed_file', `Storage ${entry} of tensor "${tensor}" in ${file} is ${bytes.byteLength} bytes, expected ${s.numel} × ${s.dtype} = ${want}.`, { file, path: tensor });
+  const declared = zip.entries.get(entry)!.size; // checked before inflating or copying anything
+  if (declared !== want) {
+    throw new SoftpromptError('malformed_file', `Storage ${entry} of tensor "${tensor}" in ${file} is ${declared} bytes, expected ${s.numel} × ${s.dtype} = ${want}.`, { file, path: tensor });
   }
+  const bytes = zip.read(entry);
   const f = bytesToF32(s.dtype, bytes);
   if (f !== undefined) return f;
   const copy = new Uint8Array(bytes.byteLength); // aligned (a Buffer view may not be)
@@ -158,12 +159,17 @@ function loadStorage(zip: ZipArchive, entry: string, s: StorageRef, file: string
 /** C-order copy of the strided view t over `storage`. */
 function gather(storage: Float32Array, t: TensorRef, file: string, tensor: string): Float32Array {
   const n = numel(t.shape);
-  const out = new Float32Array(n);
-  if (n === 0) return out;
+  if (n === 0) return new Float32Array(0);
   const last = t.offset + t.shape.reduce((acc, d, i) => acc + (d - 1) * t.stride[i]!, 0);
   if (last >= storage.length) {
     throw new SoftpromptError('malformed_file', `Tensor "${tensor}" in ${file} (shape ${formatShape(t.shape)}, stride ${formatShape(t.stride)}, offset ${t.offset}) reaches element ${last} of a ${storage.length}-element storage.`, { file, path: tensor });
   }
+  // a tensor never holds more elements than its storage has from its offset on: this bounds the allocation by
+  // the bytes actually in the file (a stride-0 (16384, 16384) view of one float would otherwise take 1 GiB)
+  if (!(n <= storage.length - t.offset)) {
+    throw new SoftpromptError('malformed_file', `Tensor "${tensor}" in ${file} (shape ${formatShape(t.shape)}, stride ${formatShape(t.stride)}, offset ${t.offset}) has ${n} elements, more than the ${storage.length - t.offset} its storage holds from its offset.`, { file, path: tensor });
+  }
+  const out = new Float32Array(n);
   let contiguous = true;
   for (let i = t.shape.length - 1, expect = 1; i >= 0; i--) {
     if (t.shape[i]! !== 1 && t.stride[i] !== expect) contiguous = false;
