@@ -9,7 +9,7 @@
  * Every check here runs before any tensor byte is read, so a bad file fails at open with one clear error.
  */
 
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { DTYPE_BYTES, isDType, numel, type DType } from './dtype.js';
 
 /** Same cap as the reference implementation: a header larger than this is a corrupt length. */
@@ -88,7 +88,7 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
     if (name === '__metadata__') {
       if (!isPlainObject(raw)) throw malformed(file, '"__metadata__" is not an object of strings.', name);
       for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== 'string') throw malformed(file, `"__metadata__.${k}" is ${JSON.stringify(v)}, expected a string.`, `__metadata__.${k}`);
+        if (typeof v !== 'string') throw malformed(file, `"__metadata__.${k}" is ${preview(v)}, expected a string.`, `__metadata__.${k}`);
         metadata[k] = v;
       }
       continue;
@@ -120,10 +120,10 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number,
     throw new SoftpromptError('unsupported', `Unknown dtype "${dtype}" for tensor "${name}" in ${file}; supported: ${Object.keys(DTYPE_BYTES).join(', ')}.`, { file, path: name });
   }
   if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
-    throw malformed(file, `tensor "${name}" has shape ${JSON.stringify(shape)}, expected an array of non-negative integers.`, name);
+    throw malformed(file, `tensor "${name}" has shape ${preview(shape)}, expected an array of non-negative integers.`, name);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
-    throw malformed(file, `tensor "${name}" has data_offsets ${JSON.stringify(offsets)}, expected [begin, end].`, name);
+    throw malformed(file, `tensor "${name}" has data_offsets ${preview(offsets)}, expected [begin, end].`, name);
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataBytes) {

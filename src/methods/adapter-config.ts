@@ -13,7 +13,7 @@
  *   const cfg = readAdapterConfig('out/adapter_config.json');   // { peftType: 'PROMPT_TUNING_LORA', rank: 15, … }
  */
 import { z } from 'zod';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { readUntrustedText } from '../io/untrusted-file.js';
 import { parseWith } from '../validate.js';
 import type { DeptConfig } from './dept/config.js';
@@ -212,18 +212,18 @@ export function parseAdapterConfig(text: string, file: string): ParsedAdapterCon
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
   if (!isPlainObject(raw)) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}.`, { file });
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
   }
   const peftType = raw['peft_type'];
   if (peftType === undefined || peftType === null) {
     throw new SoftpromptError('invalid_config', `Adapter config ${file} has no peft_type; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
   }
   if (peftType !== 'PROMPT_TUNING' && peftType !== 'PROMPT_TUNING_LORA') {
-    throw new SoftpromptError('unsupported', `Adapter config ${file} has peft_type ${JSON.stringify(peftType)}; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${file} has peft_type ${preview(peftType)}; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
   }
   const taskType = raw['task_type'];
   if (taskType !== undefined && taskType !== null && !(TASK_TYPES as readonly unknown[]).includes(taskType)) {
-    throw new SoftpromptError('unsupported', `Adapter config ${file} has task_type ${JSON.stringify(taskType)}; softprompt runs ${TASK_TYPES.join(' and ')} adapters (a classification head would be missing).`, { file, path: 'adapter_config.task_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${file} has task_type ${preview(taskType)}; softprompt runs ${TASK_TYPES.join(' and ')} adapters (a classification head would be missing).`, { file, path: 'adapter_config.task_type' });
   }
 
   const common = (c: z.output<typeof PeftSchema> | z.output<typeof DeptSchema>): ParsedCommon => {

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { readUntrustedText } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
 import { deptEntry } from './dept/entry.js';
@@ -146,7 +146,7 @@ function readPeftType(file: string): unknown {
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}.`, { file });
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
   }
   return (raw as Record<string, unknown>)['peft_type'];
 }
@@ -167,7 +167,7 @@ export function entryForFolder(dir: string): AnyMethodEntry {
   }
   const e = METHOD_ENTRIES.find((x) => x.peftTypes.includes(String(peftType)));
   if (e === undefined || typeof peftType !== 'string') {
-    throw new SoftpromptError('unsupported', `Adapter config ${configFile} has peft_type ${JSON.stringify(peftType)}; softprompt loads ${known} adapters (found: ${listing(dir)}).`, { file: configFile, path: 'adapter_config.peft_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${configFile} has peft_type ${preview(peftType)}; softprompt loads ${known} adapters (found: ${listing(dir)}).`, { file: configFile, path: 'adapter_config.peft_type' });
   }
   return e;
 }

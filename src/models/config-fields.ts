@@ -1,5 +1,5 @@
 /** Reading numeric fields of a Hugging Face config.json with errors that name the file and the field. */
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 
 export interface NumberRule {
   /** whole numbers only (default true) */
@@ -15,7 +15,7 @@ export function configNumber(json: Record<string, unknown>, key: string, file: s
   const v = json[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < 0 || (positive && v === 0)) {
     throw new SoftpromptError('invalid_config',
-      `${key} in ${file} must be a ${positive ? 'positive' : 'non-negative'} ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}.`,
+      `${key} in ${file} must be a ${positive ? 'positive' : 'non-negative'} ${integer ? 'integer' : 'number'}, got ${preview(v)}.`,
       { path: key, file });
   }
   return v;
