@@ -41,4 +41,12 @@ describe('hostile config.json', () => {
       assert.ok(performance.now() - t0 < 2000);
     });
   }
+
+  it('config.json linked to /dev/zero is refused as not a regular file (no unbounded read)', () => {
+    const dir = path.join(ROOT, 'devzero');
+    fs.mkdirSync(dir);
+    fs.symlinkSync('/dev/zero', path.join(dir, 'config.json'));
+    fs.symlinkSync(fixture('gpt2-tiny', 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    expectError(() => loadAnyModel(dir), 'malformed_file', 'config.json', 'not a regular file');
+  });
 });
