@@ -15,6 +15,9 @@ import { DTYPE_BYTES, isDType, numel, type DType } from './dtype.js';
 /** Same cap as the reference implementation: a header larger than this is a corrupt length. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/** Far above any real shard (a 405B-parameter model has ~1,300 tensors in all); bounds the time a header takes. */
+export const MAX_TENSORS = 100_000;
+
 /** Dtypes the format defines but this library does not convert; kept so their files still open. */
 const OTHER_DTYPE_BYTES: Readonly<Record<string, number>> = {
   U16: 2,
@@ -81,6 +84,8 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
     throw malformed(file, `header is not valid UTF-8 JSON (${(err as Error).message}).`);
   }
   if (!isPlainObject(json)) throw malformed(file, 'header is not a JSON object.');
+  const count = Object.keys(json).length;
+  if (count > MAX_TENSORS + 1) throw malformed(file, `header lists ${count} entries, more than the ${MAX_TENSORS}-tensor limit.`);
 
   const metadata: Record<string, string> = {};
   const list: [string, HeaderEntry][] = [];
@@ -131,7 +136,7 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number,
   }
   const expected = numel(shape) * size;
   if (end - begin !== expected) {
-    throw malformed(file, `tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${expected} bytes, data_offsets [${begin}, ${end}] give ${end - begin}.`, name);
+    throw malformed(file, `tensor "${name}" (${dtype} ${preview(shape)}) needs ${expected} bytes, data_offsets [${begin}, ${end}] give ${end - begin}.`, name);
   }
   return { dtype, shape: [...shape], begin: dataStart + begin, end: dataStart + end };
 }
