@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readTorchBin } from '../io/torch-bin.js';
-import { ADAPTER_BIN_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './adapter-files.js';
+import { spawnSync } from 'node:child_process';
+import { ADAPTER_BIN_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, writeAdapterFolder } from './adapter-files.js';
 import { readAdapter } from './registry.js';
 import { fixture } from '../../test/paths.js';
 import { expectError } from '../../test/expect-error.js';
@@ -59,5 +60,18 @@ describe('hostile adapter folders', () => {
     fs.mkdirSync(dir);
     for (const f of [ADAPTER_CONFIG_FILE, ADAPTER_BIN_FILE]) fs.copyFileSync(fixture('dept-cola', f), path.join(dir, f));
     assert.equal(readAdapter(dir).peftType, 'PROMPT_TUNING_LORA');
+  });
+});
+
+describe('saving over a killed save', () => {
+  it('removes the staged temp files of a dead writer, keeps a live writer\'s and the .old recovery files', () => {
+    const dir = path.join(ROOT, 'stale');
+    fs.mkdirSync(dir);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid names no running process
+    const stale = [`.${ADAPTER_WEIGHTS_FILE}.tmp-${dead}-0badf00d`, `.${ADAPTER_CONFIG_FILE}.tmp-${dead}-0badf00d.tmp-${dead}`];
+    const kept = [`.${ADAPTER_WEIGHTS_FILE}.tmp-${process.ppid}-1234abcd`, `.${ADAPTER_CONFIG_FILE}.old-${dead}-0badf00d`, 'notes.txt'];
+    for (const f of [...stale, ...kept]) fs.writeFileSync(path.join(dir, f), 'x');
+    writeAdapterFolder(dir, { peftType: 'PROMPT_TUNING', config: { peft_type: 'PROMPT_TUNING' }, tensors: { prompt_embeddings: { dtype: 'F32', shape: [1, 2], data: Float32Array.of(1, 2) } } });
+    assert.deepEqual(fs.readdirSync(dir).sort(), [...kept, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE].sort());
   });
 });
