@@ -96,10 +96,15 @@ function callables(fail: (what: string) => SoftpromptError): Map<string, (args: 
 export function readTorchBin(file: string, opts: { followSymlinks?: boolean } = {}): Map<string, TorchTensor> {
   // a regular file only (never /dev/zero), and no symlink unless the caller named the file itself
   const buf = readUntrusted(file, { maxBytes: buffer.constants.MAX_LENGTH, followSymlinks: opts.followSymlinks ?? false, what: 'PyTorch file' });
+  return parseTorchBin(buf, file);
+}
+
+/** readTorchBin on bytes already in memory (`file` names them in errors). */
+export function parseTorchBin(buf: Uint8Array, file: string): Map<string, TorchTensor> {
   if (buf.byteLength >= 2 && buf[0] === 0x80 && buf[1]! <= 5) {
     throw new SoftpromptError('unsupported', `${file} uses the legacy torch.save format (before PyTorch 1.6), which softprompt does not read.`, { file, hint: 'convert it to safetensors, or re-save it with a recent PyTorch.' });
   }
-  if (buf.byteLength < 4 || buf.readUInt32LE(0) !== 0x04034b50) {
+  if (buf.byteLength < 4 || new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) !== 0x04034b50) {
     throw new SoftpromptError('malformed_file', `${file} is not a torch.save archive (no zip signature at the start).`, { file });
   }
   const zip = new ZipArchive(buf, file);
