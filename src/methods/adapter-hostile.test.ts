@@ -33,6 +33,7 @@ describe('hostile adapter folders', () => {
     const dir = folderWithLink(ADAPTER_CONFIG_FILE, SECRET);
     const err = expectError(() => readAdapter(dir), 'malformed_file', ADAPTER_CONFIG_FILE, 'symbolic link');
     assert.ok(!err.message.includes('root:x') && !err.message.includes('secret-line'), err.message);
+    assert.ok(!err.message.includes('not valid JSON'), err.message); // refused before parsing, not as bad JSON
   });
 
   it('refuses adapter_model.bin linked to /dev/zero (no unbounded read)', () => {

@@ -18,9 +18,10 @@ export function saveLora(dir: string, m: Lora, info: SaveAdapterInfo, hooks?: Sa
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
+  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
   let raw: unknown;
   try {
-    raw = JSON.parse(readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
