@@ -114,7 +114,8 @@ class Args {
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Args a(info, "alloc");
   int64_t n = a.num(0);
-  if (n < 0 && a.ok()) n = 0;
+  // at most 4 GiB, the largest ArrayBuffer this Node makes: a larger external buffer is a double free on failure
+  a.require(n >= 0 && n <= (int64_t{1} << 30), "n must be in [0, 2^30] floats, got " + std::to_string(n));
   if (!a.ok()) return info.Env().Undefined();
   size_t bytes = ((static_cast<size_t>(n) * 4 + 63) / 64) * 64;
   if (bytes == 0) bytes = 64;

@@ -25,6 +25,7 @@ describe('native binding: hostile arguments', () => {
     ['transposeToBf16 with 2^32 × 2^32 (int64 overflow to 0)', `n.transposeToBf16(new Uint16Array(4), ${f32(4)}, 2 ** 32, 2 ** 32)`, 'transposeToBf16: argument 2 must be an integer'],
     ['gemmBf16 with 2^32 dims', `n.gemmBf16(${f32(4)}, new Uint16Array(4), new Uint16Array(4), 2 ** 32, 2 ** 32, 2 ** 32, 2 ** 32, 0)`, 'gemmBf16: argument 3'],
     ['alloc(2^62)', 'n.alloc(2 ** 62)', 'alloc: argument 0'],
+    ['alloc(2^31 - 1) (an 8 GiB external buffer was a double free)', 'n.alloc(2 ** 31 - 1)', 'alloc: n must be in [0, 2^30]'],
     ['a fractional count', `n.add(${f32(4)}, ${f32(4)}, ${f32(4)}, 1.9)`, 'add: argument 3 must be an integer'],
     ['a NaN count', `n.add(${f32(4)}, ${f32(4)}, ${f32(4)}, NaN)`, 'add: argument 3 must be an integer'],
     ['dropout p = NaN', `n.dropoutForward(${f32(4)}, new Uint8Array(4), ${f32(4)}, NaN, 1, 4)`, 'dropoutForward: p must be in [0, 1)'],
