@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
@@ -260,5 +261,14 @@ describe('safetensors: hostile headers (issue 10)', () => {
     const t0 = performance.now();
     expectError(() => SafetensorsFile.open(file), 'malformed_file', file, '200000 entries', '100000-tensor limit');
     assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+  });
+});
+
+describe('safetensors: not a regular file (issue 10)', () => {
+  it('a FIFO is refused at once instead of blocking the open, and so is a device', () => {
+    const fifo = path.join(tmpDir(), 'model.safetensors');
+    const r = spawnSync('mkfifo', [fifo]);
+    if (r.status === 0) expectError(() => SafetensorsFile.open(fifo), 'malformed_file', fifo, 'not a regular file');
+    expectError(() => SafetensorsFile.open('/dev/zero'), 'malformed_file', '/dev/zero', 'not a regular file');
   });
 });
