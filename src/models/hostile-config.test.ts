@@ -24,12 +24,14 @@ function patched(fx: string, patch: Record<string, unknown>): string {
 
 describe('hostile config.json', () => {
   const cases: [fixture: string, patch: Record<string, unknown>, code: string, mention: string][] = [
-    ['t5-tiny', { num_heads: 2 ** 32 }, 'shape_mismatch', 'SelfAttention.q.weight'],
-    ['t5-tiny', { d_kv: 2 ** 31 }, 'shape_mismatch', 'SelfAttention.q.weight'],
+    ['t5-tiny', { num_heads: 2 ** 32 }, 'invalid_config', 'num_heads'],
+    ['t5-tiny', { d_kv: 2 ** 31 }, 'invalid_config', 'd_kv'],
+    ['t5-tiny', { num_heads: 2 ** 20, d_kv: 2 ** 20 }, 'shape_mismatch', 'SelfAttention.q.weight'], // each in range, product huge
     ['t5-tiny', { num_decoder_layers: 0 }, 'invalid_config', 'num_decoder_layers'],
     ['t5-tiny', { num_layers: 1_000_000 }, 'invalid_config', 'num_layers = 1000000'],
-    ['llama-tiny', { num_attention_heads: 1e308 }, 'shape_mismatch', 'q_proj.weight'],
-    ['llama-tiny', { num_attention_heads: 2 ** 32 }, 'shape_mismatch', 'q_proj.weight'],
+    ['llama-tiny', { num_attention_heads: 1e308 }, 'invalid_config', 'num_attention_heads'],
+    ['llama-tiny', { num_attention_heads: 2 ** 32 }, 'invalid_config', 'num_attention_heads'],
+    ['llama-tiny', { num_attention_heads: 2 ** 30, head_dim: 2 ** 30 }, 'shape_mismatch', 'q_proj.weight'],
     ['llama-tiny', { num_hidden_layers: 1_000_000 }, 'invalid_config', 'num_hidden_layers = 1000000'],
     ['gpt2-tiny', { n_layer: 1_000_000 }, 'invalid_config', 'n_layer = 1000000'],
   ];
