@@ -76,3 +76,32 @@ export function formatError(err: unknown): string {
   if (err.hint !== undefined) lines.push(`  hint: ${err.hint}`);
   return lines.join('\n');
 }
+
+/**
+ * A short rendering of a value taken from a user's file, for error messages: at most `max` characters, three
+ * levels deep and eight items per level, so a 100k-element array or a 300k-deep nesting is never echoed whole (nor
+ * overflows the stack, as JSON.stringify does past a few thousand levels).
+ */
+export function preview(value: unknown, max = 120): string {
+  const s = render(value, 3);
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+function render(v: unknown, depth: number): string {
+  const ITEMS = 8;
+  if (Array.isArray(v)) {
+    if (depth === 0) return v.length === 0 ? '[]' : '[…]';
+    const head = v.slice(0, ITEMS).map((x) => render(x, depth - 1));
+    return `[${head.join(',')}${v.length > ITEMS ? `,… ${v.length - ITEMS} more` : ''}]`;
+  }
+  if (v !== null && typeof v === 'object') {
+    if (depth === 0) return '{…}';
+    const keys = Object.keys(v);
+    const head = keys.slice(0, ITEMS).map((k) => `${render(k, 0)}:${render((v as Record<string, unknown>)[k], depth - 1)}`);
+    return `{${head.join(',')}${keys.length > ITEMS ? `,… ${keys.length - ITEMS} more` : ''}}`;
+  }
+  if (typeof v === 'string') return JSON.stringify(v.length > 200 ? `${v.slice(0, 200)}…` : v);
+  if (typeof v === 'bigint') return `${v}`;
+  if (v === undefined) return 'undefined';
+  return JSON.stringify(v) ?? String(v);
+}

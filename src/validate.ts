@@ -1,6 +1,6 @@
 /** Schema validation (zod) that fails with a SoftpromptError naming the field, the rule and the value. */
 import type { z } from 'zod';
-import { SoftpromptError } from './errors.js';
+import { preview, SoftpromptError } from './errors.js';
 
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string, file?: string): z.output<S> {
   const r = schema.safeParse(value);
@@ -9,7 +9,7 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where:
   const path = [where, ...issue.path.map(String)].filter((s) => s !== '').join('.');
   let got: unknown = value;
   for (const k of issue.path) got = got !== null && typeof got === 'object' ? (got as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
-  const shown = got === undefined ? 'nothing' : JSON.stringify(got);
+  const shown = got === undefined ? 'nothing' : preview(got);
   const opts: { path: string; file?: string } = { path };
   if (file !== undefined) opts.file = file;
   throw new SoftpromptError('invalid_config', `${path}: ${issue.message}, got ${shown}${file !== undefined ? ` (in ${file})` : ''}.`, opts);

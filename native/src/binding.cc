@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "bf16.h"
@@ -21,13 +22,30 @@ namespace {
 
 using sp::AttnDims;
 
+// Product of element counts, or -1 (which no buffer check accepts) when any factor is negative or it overflows.
+int64_t prod(std::initializer_list<int64_t> xs) {
+  int64_t r = 1;
+  for (int64_t x : xs)
+    if (x < 0 || __builtin_mul_overflow(r, x, &r)) return -1;
+  return r;
+}
+
 class Args {
  public:
   Args(const Napi::CallbackInfo& info, const char* kernel) : info_(info), kernel_(kernel) {}
 
+  // Counts, dims and strides: integers with |v| < 2^31 (1.9, NaN, Inf, 2^32 are refused, never truncated), so a
+  // product of two fits int64 and a larger one goes through prod() below.
   int64_t num(size_t i) {
     if (i >= info_.Length() || !info_[i].IsNumber()) return fail(i, "a number");
-    return info_[i].As<Napi::Number>().Int64Value();
+    const double d = info_[i].As<Napi::Number>().DoubleValue();
+    if (!(d > -2147483648.0 && d < 2147483648.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
+      if (error_.empty())
+        error_ = std::string(kernel_) + ": argument " + std::to_string(i) + " must be an integer in (-2^31, 2^31), got " +
+                 info_[i].ToString().Utf8Value();
+      return 0;
+    }
+    return static_cast<int64_t>(d);
   }
   double real(size_t i) {
     if (i >= info_.Length() || !info_[i].IsNumber()) return static_cast<double>(fail(i, "a number"));
@@ -53,8 +71,16 @@ class Args {
                  tname + " elements, got " + std::to_string(arr.ElementLength());
       return nullptr;
     }
-    auto* base = static_cast<uint8_t*>(arr.ArrayBuffer().Data());
-    return reinterpret_cast<T*>(base + arr.ByteOffset());
+    // The data pointer straight from napi_get_typedarray_info: arr.ArrayBuffer().Data() is a fatal error (abort)
+    // when the array sits on a SharedArrayBuffer.
+    void* data = nullptr;
+    size_t len = 0;
+    napi_typedarray_type t;
+    if (napi_get_typedarray_info(info_.Env(), arr, &t, &len, &data, nullptr, nullptr) != napi_ok || (data == nullptr && len > 0)) {
+      if (error_.empty()) error_ = std::string(kernel_) + ": argument " + std::to_string(i) + " has no readable buffer";
+      return nullptr;
+    }
+    return static_cast<T*>(data);
   }
   float* f32(size_t i, int64_t need, bool nullable = false) {
     return typed<float>(i, need, napi_float32_array, "Float32Array", nullable);
@@ -88,7 +114,8 @@ class Args {
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Args a(info, "alloc");
   int64_t n = a.num(0);
-  if (n < 0 && a.ok()) n = 0;
+  // at most 4 GiB, the largest ArrayBuffer this Node makes: a larger external buffer is a double free on failure
+  a.require(n >= 0 && n <= (int64_t{1} << 30), "n must be in [0, 2^30] floats, got " + std::to_string(n));
   if (!a.ok()) return info.Env().Undefined();
   size_t bytes = ((static_cast<size_t>(n) * 4 + 63) / 64) * 64;
   if (bytes == 0) bytes = 64;
@@ -107,9 +134,13 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   return Napi::Float32Array::New(info.Env(), static_cast<size_t>(n), ab, 0);
 }
 
+constexpr int64_t kMaxThreads = 1024;
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Args a(info, "setThreads");
   int64_t n = a.num(0);
+  // 100000 threads abort the process (thread creation fails inside the pool)
+  a.require(n >= 1 && n <= kMaxThreads, "threads must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(n));
   if (!a.ok()) return info.Env().Undefined();
   sp::set_pool_size(static_cast<int>(n));
   return Napi::Number::New(info.Env(), sp::pool_size());
@@ -324,7 +355,12 @@ bool read_attn_dims(const Napi::CallbackInfo& info, size_t i, AttnDims& d, std::
       err = std::string("attention: dims.") + k + " must be a number";
       return false;
     }
-    out = v.As<Napi::Number>().Int64Value();
+    const double x = v.As<Napi::Number>().DoubleValue();
+    if (!(x > -2147483648.0 && x < 2147483648.0) || x != static_cast<double>(static_cast<int64_t>(x))) {
+      err = std::string("attention: dims.") + k + " must be an integer in (-2^31, 2^31), got " + v.ToString().Utf8Value();
+      return false;
+    }
+    out = static_cast<int64_t>(x);
     return true;
   };
   if (!get("B", d.B) || !get("NH", d.NH) || !get("NKV", d.NKV) || !get("Tq", d.Tq) || !get("Tk", d.Tk) ||
@@ -338,7 +374,7 @@ bool read_attn_dims(const Napi::CallbackInfo& info, size_t i, AttnDims& d, std::
   d.dropP = dp.IsNumber() ? dp.As<Napi::Number>().FloatValue() : 0.0f;
   Napi::Value ds = o.Get("dropSeed");
   d.dropSeed = ds.IsNumber() ? static_cast<uint64_t>(ds.As<Napi::Number>().DoubleValue()) : 0;
-  if (d.dropP < 0.0f || d.dropP >= 1.0f) {
+  if (!(d.dropP >= 0.0f && d.dropP < 1.0f)) {  // NaN fails too
     err = "attention: dims.dropP must be in [0, 1), got " + std::to_string(d.dropP);
     return false;
   }
@@ -362,7 +398,11 @@ bool read_attn_dims(const Napi::CallbackInfo& info, size_t i, AttnDims& d, std::
 
 // Elements a strided (B, T, heads*HS) view reaches.
 int64_t strided_need(int64_t B, int64_t T, int64_t batch, int64_t row, int64_t width) {
-  return (B - 1) * batch + (T - 1) * row + width;
+  int64_t r = 0, s = 0;
+  if (__builtin_mul_overflow(B - 1, batch, &r) || __builtin_mul_overflow(T - 1, row, &s) || __builtin_add_overflow(r, s, &r) ||
+      __builtin_add_overflow(r, width, &r))
+    return -1;
+  return r;
 }
 
 // attentionForward(out, probs, q, k, v, bias|null, mask|null, dims)
@@ -374,12 +414,12 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   Args a(info, "attentionForward");
-  float* out = a.f32(0, d.B * d.Tq * d.NH * d.HS);
-  float* probs = a.f32(1, d.B * d.NH * d.Tq * d.Tk);
+  float* out = a.f32(0, prod({d.B, d.Tq, d.NH, d.HS}));
+  float* probs = a.f32(1, prod({d.B, d.NH, d.Tq, d.Tk}));
   const float* q = a.f32(2, strided_need(d.B, d.Tq, d.qBatch, d.qRow, d.NH * d.HS));
   const float* k = a.f32(3, strided_need(d.B, d.Tk, d.kBatch, d.kRow, d.NKV * d.HS));
   const float* v = a.f32(4, strided_need(d.B, d.Tk, d.vBatch, d.vRow, d.NKV * d.HS));
-  const float* bias = a.f32(5, d.NH * d.Tq * d.Tk, true);
+  const float* bias = a.f32(5, prod({d.NH, d.Tq, d.Tk}), true);
   const float* mask = a.f32(6, d.B * d.Tk, true);
   if (!a.ok()) return info.Env().Undefined();
   sp::attention_forward(out, probs, q, k, v, bias, mask, d);
@@ -401,12 +441,12 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* dq = a.f32(0, nq, true);
   float* dk = a.f32(1, nk, true);
   float* dv = a.f32(2, nv, true);
-  const float* dout = a.f32(3, d.B * d.Tq * d.NH * d.HS);
+  const float* dout = a.f32(3, prod({d.B, d.Tq, d.NH, d.HS}));
   const float* q = a.f32(4, nq);
   const float* k = a.f32(5, nk);
   const float* v = a.f32(6, nv);
-  const float* probs = a.f32(7, d.B * d.NH * d.Tq * d.Tk);
-  float* dbias = a.f32(9, d.NH * d.Tq * d.Tk, true);
+  const float* probs = a.f32(7, prod({d.B, d.NH, d.Tq, d.Tk}));
+  float* dbias = a.f32(9, prod({d.NH, d.Tq, d.Tk}), true);
   if (!a.ok()) return info.Env().Undefined();
   sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d, dbias);
   return info.Env().Undefined();
@@ -480,6 +520,7 @@ Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
   const float* inp = a.f32(2, n);
   float p = static_cast<float>(a.real(3));
   double seed = a.real(4);
+  a.require(p >= 0.0f && p < 1.0f, "p must be in [0, 1), got " + std::to_string(p));  // NaN fails too
   if (!a.ok()) return info.Env().Undefined();
   sp::dropout_forward(out, keep, inp, p, static_cast<uint64_t>(seed), n);
   return info.Env().Undefined();
@@ -491,6 +532,7 @@ Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
   const float* dout = a.f32(1, n);
   const uint8_t* keep = a.u8(2, n);
   float p = static_cast<float>(a.real(3));
+  a.require(p >= 0.0f && p < 1.0f, "p must be in [0, 1), got " + std::to_string(p));
   if (!a.ok()) return info.Env().Undefined();
   sp::dropout_backward(dinp, dout, keep, p, n);
   return info.Env().Undefined();

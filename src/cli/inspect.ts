@@ -15,6 +15,10 @@ import { readTorchBin } from '../io/torch-bin.js';
 import { ADAPTER_CONFIG_FILE } from '../methods/adapter-files.js';
 import type { TensorReport } from '../methods/entry.js';
 import { readAdapter } from '../methods/registry.js';
+import { parseGPT2Config } from '../models/gpt2-config.js';
+import { parseLlamaConfig } from '../models/llama-config.js';
+import { parseT5Config } from '../models/t5-config.js';
+import { checkLayerCount } from '../models/types.js';
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -84,10 +88,30 @@ function printAdapter(rep: Record<string, unknown>): void {
 
 // ---- model folder -----------------------------------------------------------------------------------------
 
+/** The checks loading would make on config.json's values and layer counts (inspect must not accept what load refuses). */
+function checkModelConfig(config: Record<string, unknown>, names: ReadonlySet<string>, file: string): void {
+  const type = config['model_type'];
+  const layers = (key: string, count: number, tensorOf: (l: number) => string): void =>
+    checkLayerCount({ has: (n) => names.has(n), getF32Checked: () => new Float32Array(0) }, key, count, tensorOf);
+  if (type === 't5' || type === 'mt5') {
+    const c = parseT5Config(config, file);
+    layers('num_layers', c.num_layers, (l) => `encoder.block.${l}.layer.0.layer_norm.weight`);
+    layers('num_decoder_layers', c.num_decoder_layers, (l) => `decoder.block.${l}.layer.0.layer_norm.weight`);
+  } else if (type === 'gpt2') {
+    const c = parseGPT2Config(config, file);
+    const prefix = names.has('transformer.wte.weight') || !names.has('wte.weight') ? 'transformer.' : '';
+    layers('n_layer', c.n_layer, (l) => `${prefix}h.${l}.ln_1.weight`);
+  } else if (type === 'llama') {
+    const c = parseLlamaConfig(config, file);
+    layers('num_hidden_layers', c.num_hidden_layers, (l) => `model.layers.${l}.input_layernorm.weight`);
+  }
+}
+
 function inspectModel(dir: string): Record<string, unknown> {
   const config = loadConfig(dir);
   const weights = openWeights(dir);
   const names = weights.names();
+  checkModelConfig(config, new Set(names), path.join(dir, CONFIG_FILE));
   let params = 0;
   const dtypes: Record<string, number> = {};
   for (const n of names) {
@@ -137,7 +161,7 @@ function printModel(rep: Record<string, unknown>): void {
 
 function inspectTensorFile(file: string): Record<string, unknown> {
   if (file.endsWith('.bin')) {
-    const t = readTorchBin(file);
+    const t = readTorchBin(file, { followSymlinks: true }); // a file named on the command line
     const tensors = [...t.entries()].map(([name, x]) => ({ name, dtype: x.dtype, shape: x.shape }));
     return { kind: 'pytorch', path: file, tensors, params: tensors.reduce((a, x) => a + numel(x.shape), 0) };
   }

@@ -2,6 +2,7 @@
  * The compute engine: the only layer that knows about threads, BLAS and memory layout. Everything above calls
  * these kernels on flat Float32Arrays with explicit dims; shapes are written next to each argument.
  */
+import { SoftpromptError } from '../errors.js';
 import { nativeEngine, type AttnDims, type NativeEngine } from './native.js';
 
 export type { AttnDims, NativeEngine };
@@ -25,7 +26,13 @@ export function alloc(n: number): Float32Array {
   return nativeEngine().alloc(n);
 }
 
+/** The binding's limit too (more threads than this abort in thread creation). */
+export const MAX_THREADS = 1024;
+
 export function setThreads(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new SoftpromptError('usage', `--threads must be an integer from 1 to ${MAX_THREADS} (0: one per core), got ${n}.`, { path: 'threads' });
+  }
   return nativeEngine().setThreads(n);
 }
 

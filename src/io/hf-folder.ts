@@ -13,6 +13,7 @@ import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { formatShape, type TensorInfo } from './dtype.js';
 import { nearestNames, SafetensorsFile } from './safetensors.js';
+import { readUntrustedText } from './untrusted-file.js';
 
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -36,15 +37,8 @@ export interface WeightStore {
 }
 
 function readJson(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new SoftpromptError('file_not_found', `${what} ${file} does not exist.`, { file });
-    }
-    throw err;
-  }
+  // a regular file of bounded size (symlinks followed: the Hugging Face cache links snapshots to blobs)
+  const text = readUntrustedText(file, { followSymlinks: true, what });
   try {
     return JSON.parse(text);
   } catch (err) {

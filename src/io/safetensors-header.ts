@@ -9,11 +9,14 @@
  * Every check here runs before any tensor byte is read, so a bad file fails at open with one clear error.
  */
 
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { DTYPE_BYTES, isDType, numel, type DType } from './dtype.js';
 
 /** Same cap as the reference implementation: a header larger than this is a corrupt length. */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Far above any real shard (a 405B-parameter model has ~1,300 tensors in all); bounds the time a header takes. */
+export const MAX_TENSORS = 100_000;
 
 /** Dtypes the format defines but this library does not convert; kept so their files still open. */
 const OTHER_DTYPE_BYTES: Readonly<Record<string, number>> = {
@@ -81,6 +84,8 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
     throw malformed(file, `header is not valid UTF-8 JSON (${(err as Error).message}).`);
   }
   if (!isPlainObject(json)) throw malformed(file, 'header is not a JSON object.');
+  const count = Object.keys(json).length;
+  if (count > MAX_TENSORS + 1) throw malformed(file, `header lists ${count} entries, more than the ${MAX_TENSORS}-tensor limit.`);
 
   const metadata: Record<string, string> = {};
   const list: [string, HeaderEntry][] = [];
@@ -88,7 +93,7 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
     if (name === '__metadata__') {
       if (!isPlainObject(raw)) throw malformed(file, '"__metadata__" is not an object of strings.', name);
       for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== 'string') throw malformed(file, `"__metadata__.${k}" is ${JSON.stringify(v)}, expected a string.`, `__metadata__.${k}`);
+        if (typeof v !== 'string') throw malformed(file, `"__metadata__.${k}" is ${preview(v)}, expected a string.`, `__metadata__.${k}`);
         metadata[k] = v;
       }
       continue;
@@ -120,10 +125,10 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number,
     throw new SoftpromptError('unsupported', `Unknown dtype "${dtype}" for tensor "${name}" in ${file}; supported: ${Object.keys(DTYPE_BYTES).join(', ')}.`, { file, path: name });
   }
   if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
-    throw malformed(file, `tensor "${name}" has shape ${JSON.stringify(shape)}, expected an array of non-negative integers.`, name);
+    throw malformed(file, `tensor "${name}" has shape ${preview(shape)}, expected an array of non-negative integers.`, name);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
-    throw malformed(file, `tensor "${name}" has data_offsets ${JSON.stringify(offsets)}, expected [begin, end].`, name);
+    throw malformed(file, `tensor "${name}" has data_offsets ${preview(offsets)}, expected [begin, end].`, name);
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataBytes) {
@@ -131,7 +136,7 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number,
   }
   const expected = numel(shape) * size;
   if (end - begin !== expected) {
-    throw malformed(file, `tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${expected} bytes, data_offsets [${begin}, ${end}] give ${end - begin}.`, name);
+    throw malformed(file, `tensor "${name}" (${dtype} ${preview(shape)}) needs ${expected} bytes, data_offsets [${begin}, ${end}] give ${end - begin}.`, name);
   }
   return { dtype, shape: [...shape], begin: dataStart + begin, end: dataStart + end };
 }

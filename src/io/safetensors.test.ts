@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.js';
@@ -246,5 +247,28 @@ describe('safetensors: malformed files', () => {
     assert.equal(err.file, GOLDEN);
     const nope = path.join(ROOT, 'does-not-exist.safetensors');
     expectError(() => SafetensorsFile.open(nope), 'file_not_found', nope);
+  });
+});
+
+describe('safetensors: hostile headers (issue 10)', () => {
+  it('a header listing 200,000 empty tensors is refused by the entry cap, fast', () => {
+    const entries = Array.from({ length: 200_000 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+    const json = Buffer.from(`{${entries.join(',')}}`);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.byteLength));
+    const file = path.join(tmpDir(), 'many.safetensors');
+    fs.writeFileSync(file, Buffer.concat([len, json]));
+    const t0 = performance.now();
+    expectError(() => SafetensorsFile.open(file), 'malformed_file', file, '200000 entries', '100000-tensor limit');
+    assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+  });
+});
+
+describe('safetensors: not a regular file (issue 10)', () => {
+  it('a FIFO is refused at once instead of blocking the open, and so is a device', () => {
+    const fifo = path.join(tmpDir(), 'model.safetensors');
+    const r = spawnSync('mkfifo', [fifo]);
+    if (r.status === 0) expectError(() => SafetensorsFile.open(fifo), 'malformed_file', fifo, 'not a regular file');
+    expectError(() => SafetensorsFile.open('/dev/zero'), 'malformed_file', '/dev/zero', 'not a regular file');
   });
 });

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { SoftpromptError } from '../errors.js';
 import { assertLittleEndian, bytesToF32, bytesToI32, DTYPE_BYTES, isDType, type DType, type TensorInfo } from './dtype.js';
 import { parseHeader, parseHeaderLength, type HeaderEntry } from './safetensors-header.js';
+import { openUntrusted } from './untrusted-file.js';
 
 export type { DType, TensorInfo } from './dtype.js';
 export { writeSafetensors, encodeSafetensors, type WritableTensor } from './safetensors-writer.js';
@@ -52,17 +53,12 @@ export class SafetensorsFile {
 
   /** Read and validate the header of `file`; no tensor data is read yet. */
   static open(file: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new SoftpromptError('file_not_found', `Safetensors file ${file} does not exist.`, { file });
-      if (code === 'EISDIR') throw new SoftpromptError('file_not_found', `${file} is a directory, expected a .safetensors file.`, { file });
-      throw err;
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) {
+      throw new SoftpromptError('file_not_found', `${file} is a directory, expected a .safetensors file.`, { file });
     }
+    // a regular file only: a FIFO would block the open, a device has no size to check offsets against
+    const { fd, size } = openUntrusted(file, { maxBytes: Number.MAX_SAFE_INTEGER, followSymlinks: true, what: 'Safetensors file' });
     try {
-      const size = fs.fstatSync(fd).size;
       const first8 = new Uint8Array(Math.min(8, size));
       readExactly(fd, first8, 0, file, '(header length)');
       const n = parseHeaderLength(file, first8, size);

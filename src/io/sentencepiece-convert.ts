@@ -135,17 +135,21 @@ export function spmToTokenizerJson(m: SentencePieceModel, file: string, opts: Sp
 export function bpeMerges(m: SentencePieceModel): [string, string][] {
   const ids = new Map<string, number>();
   m.pieces.forEach((p, i) => ids.set(p.piece, i));
+  // only split points where both parts have the length of some piece can match: O(length) per piece, not
+  // O(length²) (a 20k-character piece took 8.6 s when every prefix and suffix was built)
+  const lengths = new Set(m.pieces.map((p) => Array.from(p.piece).length));
   const all: { l: string; r: string; score: number; ll: number; lr: number }[] = [];
   m.pieces.forEach((p) => {
     const chars = Array.from(p.piece); // code points, as Python slices
     const local: { l: string; r: string; score: number; ll: number; lr: number }[] = [];
     for (let i = 1; i < chars.length; i++) {
+      if (!lengths.has(i) || !lengths.has(chars.length - i)) continue;
       const l = chars.slice(0, i).join('');
       const r = chars.slice(i).join('');
       if (ids.has(l) && ids.has(r)) local.push({ l, r, score: p.score, ll: i, lr: chars.length - i });
     }
     local.sort((a, b) => ids.get(a.l)! - ids.get(b.l)! || ids.get(a.r)! - ids.get(b.r)!);
-    all.push(...local);
+    for (const x of local) all.push(x);
   });
   all.sort((a, b) => b.score - a.score || b.ll - a.ll || b.lr - a.lr); // stable, like Python's sorted
   return all.map((x) => [x.l, x.r]);

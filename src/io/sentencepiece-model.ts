@@ -151,6 +151,9 @@ export function parseSentencePieceModel(buf: Uint8Array, file: string): Sentence
   if (m.pieces.length === 0) throw new SoftpromptError('malformed_file', `Malformed SentencePiece model ${file}: no pieces (is it a SentencePiece .model file?).`, { file });
   for (const [field, id] of [['unk_id', m.unkId], ['bos_id', m.bosId], ['eos_id', m.eosId], ['pad_id', m.padId]] as const) {
     if (id >= m.pieces.length) throw new SoftpromptError('malformed_file', `Malformed SentencePiece model ${file}: trainer_spec.${field} = ${id} but there are ${m.pieces.length} pieces.`, { file, path: `trainer_spec.${field}` });
+    // SentencePiece requires an unknown piece; the others may be -1 (none)
+    const least = field === 'unk_id' ? 0 : -1;
+    if (id < least) throw new SoftpromptError('malformed_file', `Malformed SentencePiece model ${file}: trainer_spec.${field} = ${id}, expected ${least === 0 ? 'a piece id ≥ 0' : '-1 (none) or a piece id'}.`, { file, path: `trainer_spec.${field}` });
   }
   return m;
 }

@@ -173,3 +173,27 @@ describe('tokenizer: errors', () => {
     expectError(() => loadTokenizerSync(junk), 'malformed_file', junk);
   });
 });
+
+describe('tokenizer: hostile folders (issue 10)', () => {
+  it('extra_ids 1,000,000 (or -1, or 1.5) in tokenizer_config.json is invalid_config naming the file, at once', () => {
+    for (const v of [1_000_000, -1, 1.5, '100']) {
+      const dir = fs.mkdtempSync(path.join(ROOT, 'extra-'));
+      fs.copyFileSync(T5_SPM, path.join(dir, 'spiece.model'));
+      fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ extra_ids: v }));
+      const t0 = performance.now();
+      const err = expectError(() => loadTokenizerSync(dir), 'invalid_config', 'extra_ids', path.join(dir, 'tokenizer_config.json'));
+      assert.equal(err.path, 'extra_ids');
+      assert.ok(performance.now() - t0 < 1000);
+    }
+  });
+
+  it('tokenizer files linked to a device are refused, not read', () => {
+    const dir = fs.mkdtempSync(path.join(ROOT, 'dev-'));
+    fs.symlinkSync('/dev/zero', path.join(dir, 'spiece.model'));
+    expectError(() => loadTokenizerSync(dir), 'malformed_file', 'spiece.model', 'not a regular file');
+    const dir2 = fs.mkdtempSync(path.join(ROOT, 'dev-'));
+    fs.copyFileSync(T5_SPM, path.join(dir2, 'spiece.model'));
+    fs.symlinkSync('/dev/zero', path.join(dir2, 'tokenizer_config.json'));
+    expectError(() => loadTokenizerSync(dir2), 'malformed_file', 'tokenizer_config.json', 'not a regular file');
+  });
+});

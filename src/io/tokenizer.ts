@@ -14,9 +14,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { spmToTokenizerJson, type JsonObject } from './sentencepiece-convert.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
+import { readUntrusted, readUntrustedText } from './untrusted-file.js';
+
+/** Sentinel tokens <extra_id_i> a SentencePiece tokenizer may add (each becomes an added token). */
+const MAX_EXTRA_IDS = 10_000;
+/** Real SentencePiece models are a few MB (LLaMA-2: 0.5 MB, mT5: 4.3 MB). */
+const MAX_SPM_BYTES = 256 << 20;
 
 export interface Tokenizer {
   /** Token ids of `text`; special tokens (T5 `</s>`, LLaMA `<s>`) added unless addSpecialTokens is false. */
@@ -40,10 +46,10 @@ export const SPM_FILES = ['spiece.model', 'tokenizer.model'] as const;
 
 function readJsonObject(file: string): JsonObject {
   let json: unknown;
+  const text = readUntrustedText(file, { followSymlinks: true, what: 'Tokenizer file' }); // regular, bounded
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SoftpromptError('file_not_found', `Tokenizer file ${file} does not exist.`, { file });
     throw new SoftpromptError('malformed_file', `Tokenizer file ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -96,9 +102,14 @@ export function loadTokenizerSync(dirOrFile: string): Tokenizer {
   const userConfig = readConfig(dir);
   if (kind === 'json') return wrap(readJsonObject(file), userConfig, file);
 
-  const model = parseSentencePieceModel(fs.readFileSync(file), file);
+  const model = parseSentencePieceModel(readUntrusted(file, { maxBytes: MAX_SPM_BYTES, followSymlinks: true, what: 'SentencePiece model' }), file);
+  const extraIds = userConfig.extra_ids;
+  if (extraIds !== undefined && (typeof extraIds !== 'number' || !Number.isInteger(extraIds) || extraIds < 0 || extraIds > MAX_EXTRA_IDS)) {
+    const cfgFile = path.join(dir, TOKENIZER_CONFIG);
+    throw new SoftpromptError('invalid_config', `extra_ids in ${cfgFile} must be an integer from 0 to ${MAX_EXTRA_IDS} (T5 uses 100), got ${preview(extraIds)}.`, { file: cfgFile, path: 'extra_ids' });
+  }
   const opts = {
-    extraIds: typeof userConfig.extra_ids === 'number' ? userConfig.extra_ids : undefined,
+    extraIds: typeof extraIds === 'number' ? extraIds : undefined,
     addBos: typeof userConfig.add_bos_token === 'boolean' ? userConfig.add_bos_token : undefined,
     addEos: typeof userConfig.add_eos_token === 'boolean' ? userConfig.add_eos_token : undefined,
   };

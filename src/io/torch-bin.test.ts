@@ -217,3 +217,44 @@ describe('torch-bin: hand-built archives', () => {
     expectError(() => readTorchBin(path.join(ROOT, 'nope.bin')), 'file_not_found', 'nope.bin');
   });
 });
+
+describe('torch-bin: hostile files stay small (issue 10)', () => {
+  /** The archive with the central directory's uncompressed size of `entry` set to `size`. */
+  function withDeclaredSize(archive: Buffer, entry: string, size: number): Buffer {
+    for (let p = archive.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); p >= 0; p = archive.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), p - 1)) {
+      if (archive.subarray(p + 46, p + 46 + archive.readUInt16LE(p + 28)).toString() === entry) {
+        archive.writeUInt32LE(size, p + 24);
+        return archive;
+      }
+    }
+    throw new Error(`no entry ${entry}`);
+  }
+
+  it('a stride-0 (16384, 16384) view of a 1-float storage is refused before allocating', () => {
+    const pkl = Buffer.concat([op.proto, op.emptyDict, op.str('w'), tensorPickle('FloatStorage', '0', 1, 0, [16384, 16384], [0, 0]), op.setitem, op.stop]);
+    const file = writeArchive('stride0.bin', pkl, [['0', new Uint8Array(4)]]);
+    assert.ok(fs.statSync(file).size < 1024);
+    expectError(() => readTorchBin(file), 'malformed_file', file, '"w"', '268435456 elements', 'more than the 1');
+  });
+
+  it('inflating data.pkl stops at its declared size (a 16 MiB bomb declaring 4 bytes)', () => {
+    const bomb = withDeclaredSize(zipArchive([['archive/data.pkl', new Uint8Array(16 << 20), true]]), 'archive/data.pkl', 4);
+    const file = path.join(ROOT, 'bomb.bin');
+    fs.writeFileSync(file, bomb);
+    // "does not inflate" = stopped by the output cap; without it the whole 16 MiB is inflated, then size-checked
+    expectError(() => readTorchBin(file), 'malformed_file', file, 'archive/data.pkl', 'does not inflate');
+  });
+
+  it('an entry declaring more than deflate can produce is refused before inflating', () => {
+    const lie = withDeclaredSize(zipArchive([['archive/data.pkl', new Uint8Array(1024), true]]), 'archive/data.pkl', 0x7fffffff);
+    const file = path.join(ROOT, 'lie.bin');
+    fs.writeFileSync(file, lie);
+    expectError(() => readTorchBin(file), 'malformed_file', file, 'archive/data.pkl', 'more than deflate can produce');
+  });
+
+  it('a storage whose entry declares another size is refused before it is read', () => {
+    const pkl = Buffer.concat([op.proto, op.emptyDict, op.str('w'), tensorPickle('FloatStorage', '0', 1 << 28, 0, [1], [1]), op.setitem, op.stop]);
+    const file = writeArchive('huge-storage.bin', pkl, [['0', new Uint8Array(4)]]);
+    expectError(() => readTorchBin(file), 'malformed_file', file, '"w"', 'is 4 bytes', '1073741824');
+  });
+});

@@ -15,10 +15,11 @@
  *   t.get('prompt_embeddings');   // { dtype: 'F32', shape: [80, 768], data: Float32Array(61440) }
  */
 
-import fs from 'node:fs';
+import buffer from 'node:buffer';
 import { SoftpromptError } from '../errors.js';
 import { bytesToF32, DTYPE_BYTES, formatShape, numel, type DType } from './dtype.js';
 import { PyDict, PyGlobal, PyTuple, unpickle, type PyOpaque, type PyValue } from './unpickle.js';
+import { readUntrusted } from './untrusted-file.js';
 import { ZipArchive } from './zip.js';
 
 export interface TorchTensor {
@@ -92,18 +93,18 @@ function callables(fail: (what: string) => SoftpromptError): Map<string, (args: 
 }
 
 /** Read every tensor of a torch.save zip archive, without running its pickle. */
-export function readTorchBin(file: string): Map<string, TorchTensor> {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SoftpromptError('file_not_found', `PyTorch file ${file} does not exist.`, { file });
-    throw err;
-  }
+export function readTorchBin(file: string, opts: { followSymlinks?: boolean } = {}): Map<string, TorchTensor> {
+  // a regular file only (never /dev/zero), and no symlink unless the caller named the file itself
+  const buf = readUntrusted(file, { maxBytes: buffer.constants.MAX_LENGTH, followSymlinks: opts.followSymlinks ?? false, what: 'PyTorch file' });
+  return parseTorchBin(buf, file);
+}
+
+/** readTorchBin on bytes already in memory (`file` names them in errors). */
+export function parseTorchBin(buf: Uint8Array, file: string): Map<string, TorchTensor> {
   if (buf.byteLength >= 2 && buf[0] === 0x80 && buf[1]! <= 5) {
     throw new SoftpromptError('unsupported', `${file} uses the legacy torch.save format (before PyTorch 1.6), which softprompt does not read.`, { file, hint: 'convert it to safetensors, or re-save it with a recent PyTorch.' });
   }
-  if (buf.byteLength < 4 || buf.readUInt32LE(0) !== 0x04034b50) {
+  if (buf.byteLength < 4 || new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(0, true) !== 0x04034b50) {
     throw new SoftpromptError('malformed_file', `${file} is not a torch.save archive (no zip signature at the start).`, { file });
   }
   const zip = new ZipArchive(buf, file);
@@ -117,7 +118,7 @@ export function readTorchBin(file: string): Map<string, TorchTensor> {
   const fail = (what: string): SoftpromptError => new SoftpromptError('malformed_file', `Malformed torch pickle ${entry} in ${file}: ${what}.`, { file, path: entry });
   const persistentLoad = (pid: PyValue): PyValue => {
     const [tag, type, key, , count] = pid instanceof PyTuple ? pid.items : [];
-    if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string' || typeof count !== 'number') {
+    if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
       throw fail('a persistent id other than (\'storage\', type, key, location, numel)');
     }
     const dtype = STORAGE_DTYPES[type.qualified];
@@ -145,11 +146,12 @@ export function readTorchBin(file: string): Map<string, TorchTensor> {
 
 function loadStorage(zip: ZipArchive, entry: string, s: StorageRef, file: string, tensor: string): Float32Array {
   if (!zip.entries.has(entry)) throw new SoftpromptError('missing_tensor', `Storage ${entry} of tensor "${tensor}" is missing from ${file}.`, { file, path: tensor });
-  const bytes = zip.read(entry);
   const want = s.numel * DTYPE_BYTES[s.dtype];
-  if (bytes.byteLength !== want) {
-    throw new SoftpromptError('malformed_file', `Storage ${entry} of tensor "${tensor}" in ${file} is ${bytes.byteLength} bytes, expected ${s.numel} × ${s.dtype} = ${want}.`, { file, path: tensor });
+  const declared = zip.entries.get(entry)!.size; // checked before inflating or copying anything
+  if (declared !== want) {
+    throw new SoftpromptError('malformed_file', `Storage ${entry} of tensor "${tensor}" in ${file} is ${declared} bytes, expected ${s.numel} × ${s.dtype} = ${want}.`, { file, path: tensor });
   }
+  const bytes = zip.read(entry);
   const f = bytesToF32(s.dtype, bytes);
   if (f !== undefined) return f;
   const copy = new Uint8Array(bytes.byteLength); // aligned (a Buffer view may not be)
@@ -162,12 +164,17 @@ function loadStorage(zip: ZipArchive, entry: string, s: StorageRef, file: string
 /** C-order copy of the strided view t over `storage`. */
 function gather(storage: Float32Array, t: TensorRef, file: string, tensor: string): Float32Array {
   const n = numel(t.shape);
-  const out = new Float32Array(n);
-  if (n === 0) return out;
+  if (n === 0) return new Float32Array(0);
   const last = t.offset + t.shape.reduce((acc, d, i) => acc + (d - 1) * t.stride[i]!, 0);
   if (last >= storage.length) {
     throw new SoftpromptError('malformed_file', `Tensor "${tensor}" in ${file} (shape ${formatShape(t.shape)}, stride ${formatShape(t.stride)}, offset ${t.offset}) reaches element ${last} of a ${storage.length}-element storage.`, { file, path: tensor });
   }
+  // a tensor never holds more elements than its storage has from its offset on: this bounds the allocation by
+  // the bytes actually in the file (a stride-0 (16384, 16384) view of one float would otherwise take 1 GiB)
+  if (!(n <= storage.length - t.offset)) {
+    throw new SoftpromptError('malformed_file', `Tensor "${tensor}" in ${file} (shape ${formatShape(t.shape)}, stride ${formatShape(t.stride)}, offset ${t.offset}) has ${n} elements, more than the ${storage.length - t.offset} its storage holds from its offset.`, { file, path: tensor });
+  }
+  const out = new Float32Array(n);
   let contiguous = true;
   for (let i = t.shape.length - 1, expect = 1; i >= 0; i--) {
     if (t.shape[i]! !== 1 && t.stride[i] !== expect) contiguous = false;

@@ -106,3 +106,15 @@ describe('unpickle: refuses code execution', () => {
     expectUnsafe(Buffer.from([0x80, 0x02, 0x5d, 0x7d, 0x62, 0x2e]), 'BUILD');
   });
 });
+
+describe('unpickle: large inputs (issue 10)', () => {
+  it('APPENDS of 130,000 items builds the list (no stack overflow from push(...items))', () => {
+    const n = 130_000;
+    const items = Buffer.alloc(n, 'N'); // NONE, n times, between MARK and APPENDS
+    const pkl = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from(']('), items, Buffer.from('e.')]);
+    const v = unpickle(Uint8Array.from(pkl), opts());
+    assert.ok(Array.isArray(v));
+    assert.equal(v.length, n);
+    assert.equal(v[n - 1], null);
+  });
+});

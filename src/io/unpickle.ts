@@ -172,7 +172,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PyValue {
   };
   const append = (list: PyValue, items: PyValue[]): void => {
     if (!Array.isArray(list)) throw malformed('APPEND(S) on a non-list');
-    list.push(...items);
+    for (const x of items) list.push(x); // not push(...items): a 130k-item APPENDS would overflow the stack
   };
   const getMemo = (i: number): PyValue => {
     if (!memo.has(i)) throw malformed(`memo key ${i} was never stored`);

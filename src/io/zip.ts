@@ -22,6 +22,9 @@ export interface ZipEntry {
   localHeaderOffset: number;
 }
 
+/** Deflate's largest expansion is about 1032:1 (RFC 1951: 258-byte matches coded in ~2 bits). */
+const MAX_DEFLATE_RATIO = 1032;
+
 let crcTable: Uint32Array | undefined;
 
 export function crc32(bytes: Uint8Array): number {
@@ -141,11 +144,15 @@ export class ZipArchive {
     const start = h + 30 + this.u16(h + 26) + this.u16(h + 28);
     if (start + e.compressedSize > this.buf.byteLength) throw this.fail(`entry "${name}" [${start}, ${start + e.compressedSize}) runs past the end (${this.buf.byteLength} bytes)`);
     const raw = this.buf.subarray(start, start + e.compressedSize);
+    if (e.method === 8 && e.size > MAX_DEFLATE_RATIO * e.compressedSize + 1024) {
+      throw this.fail(`entry "${name}" declares ${e.size} bytes from ${e.compressedSize} deflated bytes, more than deflate can produce`);
+    }
     let data: Uint8Array;
     if (e.method === 0) data = raw;
     else if (e.method === 8) {
       try {
-        data = zlib.inflateRawSync(raw);
+        // never more than the directory declares (a 1 MB bomb declaring 4 bytes stops at 4, not at 1 GiB)
+        data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
         throw this.fail(`entry "${name}" does not inflate (${(err as Error).message})`);
       }

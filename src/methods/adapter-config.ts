@@ -12,9 +12,9 @@
  *   atomicWriteFile('out/adapter_config.json', formatAdapterConfig(json));
  *   const cfg = readAdapterConfig('out/adapter_config.json');   // { peftType: 'PROMPT_TUNING_LORA', rank: 15, … }
  */
-import fs from 'node:fs';
 import { z } from 'zod';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
+import { readUntrustedText } from '../io/untrusted-file.js';
 import { parseWith } from '../validate.js';
 import type { DeptConfig } from './dept/config.js';
 import type { AdapterModelInfo } from './entry.js';
@@ -212,18 +212,18 @@ export function parseAdapterConfig(text: string, file: string): ParsedAdapterCon
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
   if (!isPlainObject(raw)) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}.`, { file });
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
   }
   const peftType = raw['peft_type'];
   if (peftType === undefined || peftType === null) {
     throw new SoftpromptError('invalid_config', `Adapter config ${file} has no peft_type; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
   }
   if (peftType !== 'PROMPT_TUNING' && peftType !== 'PROMPT_TUNING_LORA') {
-    throw new SoftpromptError('unsupported', `Adapter config ${file} has peft_type ${JSON.stringify(peftType)}; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${file} has peft_type ${preview(peftType)}; softprompt loads PROMPT_TUNING and PROMPT_TUNING_LORA adapters.`, { file, path: 'adapter_config.peft_type' });
   }
   const taskType = raw['task_type'];
   if (taskType !== undefined && taskType !== null && !(TASK_TYPES as readonly unknown[]).includes(taskType)) {
-    throw new SoftpromptError('unsupported', `Adapter config ${file} has task_type ${JSON.stringify(taskType)}; softprompt runs ${TASK_TYPES.join(' and ')} adapters (a classification head would be missing).`, { file, path: 'adapter_config.task_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${file} has task_type ${preview(taskType)}; softprompt runs ${TASK_TYPES.join(' and ')} adapters (a classification head would be missing).`, { file, path: 'adapter_config.task_type' });
   }
 
   const common = (c: z.output<typeof PeftSchema> | z.output<typeof DeptSchema>): ParsedCommon => {
@@ -274,14 +274,7 @@ export function parseAdapterConfig(text: string, file: string): ParsedAdapterCon
 
 /** Read and parse `file` (adapter_config.json). */
 export function readAdapterConfig(file: string): ParsedAdapterConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SoftpromptError('file_not_found', `Adapter config ${file} does not exist.`, { file });
-    throw err;
-  }
-  return parseAdapterConfig(text, file);
+  return parseAdapterConfig(readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }), file);
 }
 
 /** Our DePT config from a parsed PROMPT_TUNING_LORA config. */

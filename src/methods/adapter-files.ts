@@ -23,6 +23,7 @@ import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { formatShape } from '../io/dtype.js';
 import { nearestNames, SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import { readTorchBin } from '../io/torch-bin.js';
+import { assertPlainFile } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, formatAdapterConfig, readAdapterConfig, type ParsedAdapterConfig } from './adapter-config.js';
 import type { LoadAdapterContext, SaveAdapterHooks, SaveStage } from './entry.js';
 
@@ -63,6 +64,26 @@ function ensureDir(dir: string): void {
   }
 }
 
+const STAGED_TEMP = /^\.(?:adapter_model\.safetensors|adapter_config\.json)\.tmp-(\d+)-[0-9a-f]+(?:\.tmp-\d+)?$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // saves are synchronous: none of ours is in flight
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/** Staged files of a save that was killed (their writer is gone); .old files are kept for manual recovery. */
+function removeStaleTemps(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    const m = STAGED_TEMP.exec(name);
+    if (m !== null && !processAlive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
 /**
  * Write `content` to `dir` as a PEFT adapter folder (created if missing; other files in it are left alone).
  *
@@ -76,6 +97,7 @@ function ensureDir(dir: string): void {
 export function writeAdapterFolder(dir: string, content: AdapterContent, hooks: SaveAdapterHooks = {}): { dir: string; peftType: string; files: string[] } {
   const { peftType, config, tensors } = content;
   ensureDir(dir);
+  removeStaleTemps(dir);
   const stage = (s: SaveStage): void => hooks.onStage?.(s);
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const at = (f: string): string => path.join(dir, f);
@@ -136,12 +158,13 @@ export interface AdapterWeights {
 
 export function openAdapterWeights(dir: string): AdapterWeights {
   const st = path.join(dir, ADAPTER_WEIGHTS_FILE);
-  if (fs.existsSync(st)) {
+  if (fs.lstatSync(st, { throwIfNoEntry: false }) !== undefined) {
+    assertPlainFile(st, 'Adapter weights');
     const f = SafetensorsFile.open(st);
     return { file: st, names: () => f.names(), shape: (n) => (f.has(n) ? f.info(n).shape : undefined), get: (n) => f.getF32(n) };
   }
   const bin = path.join(dir, ADAPTER_BIN_FILE);
-  if (fs.existsSync(bin)) {
+  if (fs.lstatSync(bin, { throwIfNoEntry: false }) !== undefined) {
     const t = readTorchBin(bin); // restricted unpickler: never runs code from the file
     return { file: bin, names: () => [...t.keys()], shape: (n) => t.get(n)?.shape, get: (n) => t.get(n)!.data };
   }

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
+import { readUntrustedText } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
 import { deptEntry } from './dept/entry.js';
 import { fullEntry } from './full/entry.js';
@@ -138,14 +139,15 @@ export function saveAdapter(dir: string, m: PeftMethod, info: SaveAdapterInfo, h
 }
 
 function readPeftType(file: string): unknown {
+  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}.`, { file });
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
   }
   return (raw as Record<string, unknown>)['peft_type'];
 }
@@ -166,7 +168,7 @@ export function entryForFolder(dir: string): AnyMethodEntry {
   }
   const e = METHOD_ENTRIES.find((x) => x.peftTypes.includes(String(peftType)));
   if (e === undefined || typeof peftType !== 'string') {
-    throw new SoftpromptError('unsupported', `Adapter config ${configFile} has peft_type ${JSON.stringify(peftType)}; softprompt loads ${known} adapters (found: ${listing(dir)}).`, { file: configFile, path: 'adapter_config.peft_type' });
+    throw new SoftpromptError('unsupported', `Adapter config ${configFile} has peft_type ${preview(peftType)}; softprompt loads ${known} adapters (found: ${listing(dir)}).`, { file: configFile, path: 'adapter_config.peft_type' });
   }
   return e;
 }

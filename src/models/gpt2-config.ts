@@ -2,7 +2,7 @@
  * GPT-2 configuration: the field names of Hugging Face's `config.json` (GPT2Config), unchanged, with named
  * defaults (those of GPT2Config.__init__, i.e. the 124M `gpt2` checkpoint).
  */
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { Act } from '../engine/index.js';
 import { configNumber } from './config-fields.js';
 
@@ -96,7 +96,7 @@ function readOptionalInt(j: Record<string, unknown>, key: OptIntKey, file: strin
   const v = j[key];
   if (v === null) return null;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new SoftpromptError('invalid_config', `${key} in ${file} must be a non-negative integer or null, got ${JSON.stringify(v)}.`,
+    throw new SoftpromptError('invalid_config', `${key} in ${file} must be a non-negative integer or null, got ${preview(v)}.`,
       { path: key, file });
   }
   return v;
@@ -105,7 +105,7 @@ function readOptionalInt(j: Record<string, unknown>, key: OptIntKey, file: strin
 function readBool(j: Record<string, unknown>, key: BoolKey, file: string): boolean {
   const v = j[key] ?? GPT2_DEFAULTS[key];
   if (typeof v !== 'boolean') {
-    throw new SoftpromptError('invalid_config', `${key} in ${file} must be true or false, got ${JSON.stringify(v)}.`, { path: key, file });
+    throw new SoftpromptError('invalid_config', `${key} in ${file} must be true or false, got ${preview(v)}.`, { path: key, file });
   }
   return v;
 }

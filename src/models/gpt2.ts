@@ -30,6 +30,7 @@ import type {
   CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, LinearModule, LinearSidePath,
   ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
+import { checkLayerCount } from './types.js';
 import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
@@ -106,6 +107,7 @@ function transpose(x: F32, rows: number, cols: number): F32 {
 export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights {
   const prefix = src.has('transformer.wte.weight') || !src.has('wte.weight') ? 'transformer.' : '';
   const hint = `config.json gives n_embd=${cfg.n_embd}, n_inner=${gpt2Inner(cfg)}, n_positions=${cfg.n_positions}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
+  checkLayerCount(src, 'n_layer', cfg.n_layer, (l) => `${prefix}h.${l}.ln_1.weight`);
   const table = new Map(gpt2TensorTable(cfg, prefix).map((r) => [r.name, r]));
   const get = (name: string): F32 => {
     const row = table.get(prefix + name) ?? table.get(name)!;

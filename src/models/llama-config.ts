@@ -3,7 +3,7 @@
  * defaults. RoPE settings are read from transformers 5's `rope_parameters` or from the older `rope_theta` +
  * `rope_scaling` pair, and resolved into `rope`.
  */
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { SUPPORTED_ROPE_TYPES, type RopeParams } from './rope.js';
 import { configNumber } from './config-fields.js';
 
@@ -54,7 +54,7 @@ const SILU_NAMES = ['silu', 'swish'];
 type Json = Record<string, unknown>;
 
 function invalid(key: string, file: string, what: string, got: unknown): SoftpromptError {
-  return new SoftpromptError('invalid_config', `${key} in ${file} must be ${what}, got ${JSON.stringify(got)}.`, { path: key, file });
+  return new SoftpromptError('invalid_config', `${key} in ${file} must be ${what}, got ${preview(got)}.`, { path: key, file });
 }
 
 /** Llama fields default to positive integers. */

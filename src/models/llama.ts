@@ -23,6 +23,7 @@ import type {
   CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, LinearModule, LinearSidePath,
   ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
+import { checkLayerCount } from './types.js';
 import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
@@ -71,16 +72,18 @@ export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile
   const C = cfg.hidden_size, HS = cfg.head_dim;
   const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
   const hint = `${configFile} gives hidden_size=${C}, num_attention_heads × head_dim = ${cfg.num_attention_heads} × ${HS}, num_key_value_heads=${cfg.num_key_value_heads}, intermediate_size=${cfg.intermediate_size}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
+  checkLayerCount(src, 'num_hidden_layers', cfg.num_hidden_layers, (l) => `model.layers.${l}.input_layernorm.weight`);
   const shapes = new Map(llamaTensorTable(cfg).map((r) => [r.name, r.shape]));
   const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
   const embed = get('model.embed_tokens.weight');
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
-    const qkv = new Float32Array((D + 2 * Dkv) * C);
-    qkv.set(get(`${p}.self_attn.q_proj.weight`), 0);
-    qkv.set(get(`${p}.self_attn.k_proj.weight`), D * C);
-    qkv.set(get(`${p}.self_attn.v_proj.weight`), (D + Dkv) * C);
+    const q = get(`${p}.self_attn.q_proj.weight`), k = get(`${p}.self_attn.k_proj.weight`), v = get(`${p}.self_attn.v_proj.weight`);
+    const qkv = new Float32Array((D + 2 * Dkv) * C); // after the shape checks: a config's dims alone never size it
+    qkv.set(q, 0);
+    qkv.set(k, D * C);
+    qkv.set(v, (D + Dkv) * C);
     layers.push({
       ln1: get(`${p}.input_layernorm.weight`), qkv, o: get(`${p}.self_attn.o_proj.weight`),
       ln2: get(`${p}.post_attention_layernorm.weight`),

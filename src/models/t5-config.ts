@@ -105,7 +105,7 @@ export function parseT5Config(json: unknown, file = 'config.json'): T5Config {
     cfg.feed_forward_proj = j['feed_forward_proj'];
   }
   if (j['tie_word_embeddings'] !== undefined) cfg.tie_word_embeddings = j['tie_word_embeddings'] !== false;
-  for (const k of ['d_model', 'd_kv', 'num_heads', 'vocab_size', 'd_ff'] as const) {
+  for (const k of ['d_model', 'd_kv', 'num_heads', 'vocab_size', 'd_ff', 'num_layers', 'num_decoder_layers'] as const) {
     if (cfg[k] === 0) throw new SoftpromptError('invalid_config', `${k} in ${file} must be > 0.`, { path: k, file });
   }
   if (cfg.dropout_rate >= 1) {

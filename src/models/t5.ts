@@ -27,6 +27,7 @@ import type {
   ForwardOptions, GenerateOptions, GenerateOutput, LinearModule, LinearSidePath, ModelInfo, ModelWeight, Seq2SeqBatch,
   Seq2SeqLM, Seq2SeqOutput, WeightSource, WeightTraining,
 } from './types.js';
+import { checkLayerCount } from './types.js';
 import { Workspace } from './workspace.js';
 
 export { parseT5Config, type T5Config };
@@ -123,6 +124,8 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
   keepFp32: (name: string) => boolean = () => false): T5Weights {
   const C = cfg.d_model;
   const hint = `config.json gives d_model=${C}, num_heads × d_kv = ${cfg.num_heads} × ${cfg.d_kv}, d_ff=${cfg.d_ff}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
+  checkLayerCount(src, 'num_layers', cfg.num_layers, (l) => `encoder.block.${l}.layer.0.layer_norm.weight`);
+  checkLayerCount(src, 'num_decoder_layers', cfg.num_decoder_layers, (l) => `decoder.block.${l}.layer.0.layer_norm.weight`);
   const shapes = new Map(t5TensorTable(cfg).map((r) => [r.name, r.shape]));
   const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
   // Some exports store the embedding only as encoder.embed_tokens.weight.
@@ -147,10 +150,11 @@ export function loadT5Weights(cfg: T5Config, src: WeightSource, precision: Preci
   };
   const attn = (p: string, perHead = false): AttnWeights => {
     if (bf16 && !['q', 'k', 'v'].some((x) => keepFp32(`${p}.${x}.weight`))) return attnBf16(p, perHead);
+    const [q, k, v] = [get(`${p}.q.weight`), get(`${p}.k.weight`), get(`${p}.v.weight`)]; // shapes checked before allocating
     const qkv = new Float32Array(3 * D * C);
-    qkv.set(get(`${p}.q.weight`), 0);
-    qkv.set(get(`${p}.k.weight`), D * C);
-    qkv.set(get(`${p}.v.weight`), 2 * D * C);
+    qkv.set(q, 0);
+    qkv.set(k, D * C);
+    qkv.set(v, 2 * D * C);
     return {
       qkv, q: qkv.subarray(0, D * C), k: qkv.subarray(D * C, 2 * D * C), v: qkv.subarray(2 * D * C),
       kv: qkv.subarray(D * C), o: mat(`${p}.o.weight`, C, D),

@@ -1,5 +1,7 @@
 /** What every model exposes to methods, tasks and the trainer. Models never import methods. */
 
+import { SoftpromptError } from '../errors.js';
+
 /** Where weights come from: a safetensors file or an HF folder (src/io/hf-folder.ts implements it). */
 export interface WeightSource {
   has(name: string): boolean;
@@ -198,4 +200,17 @@ export interface WeightTraining {
    * the table is trainable. The trainer calls it after every lossAndGrad.
    */
   embedBackward(ids: Int32Array, dInputsEmbeds: Float32Array, B: number, T: number, skip: number): void;
+}
+
+/**
+ * Throws invalid_config unless the weights hold layer `count - 1` (`tensorOf(i)` names one tensor of layer i).
+ * Run before the tensor table is built: a config claiming 1,000,000 layers would otherwise build a table of
+ * millions of names (2.3 GB) before the first missing tensor is noticed.
+ */
+export function checkLayerCount(src: WeightSource, key: string, count: number, tensorOf: (layer: number) => string): void {
+  if (count > 0 && !src.has(tensorOf(count - 1))) {
+    throw new SoftpromptError('invalid_config', `${key} = ${count} in config.json, but the weights have no layer ${count - 1} (no ${tensorOf(count - 1)}).`, {
+      path: key, hint: 'does the checkpoint belong to this config?',
+    });
+  }
 }

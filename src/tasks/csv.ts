@@ -45,19 +45,20 @@ export function parseCsv(text: string, file: string, delimiter = ','): CsvRecord
         if (i >= n) {
           throw new SoftpromptError('malformed_file', `${file} line ${openLine}: quoted field is never closed.`, { file, path: `line ${openLine}` });
         }
-        const c = text[i] as string;
-        if (c === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
+        // up to the next quote in one slice (char-by-char concatenation parsed ~9 MB/s)
+        const q = text.indexOf('"', i);
+        const chunk = text.slice(i, q < 0 ? n : q);
+        for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', nl + 1)) line++;
+        field += chunk;
+        i += chunk.length;
+        if (q < 0) continue; // reports the unclosed quote above
+        if (text[q + 1] === '"') {
+          field += '"';
+          i = q + 2;
+          continue;
         }
-        if (c === '\n') line++;
-        field += c;
-        i++;
+        i = q + 1;
+        break;
       }
       const next = text[i];
       if (next !== undefined && next !== delimiter && next !== '\n' && next !== '\r') {
@@ -78,8 +79,14 @@ export function parseCsv(text: string, file: string, delimiter = ','): CsvRecord
       line++;
       recordLine = line;
     } else {
-      field += ch;
-      i++;
+      let j = i + 1; // the rest of an unquoted run in one slice
+      while (j < n) {
+        const c = text[j];
+        if (c === delimiter || c === '\n' || c === '\r') break;
+        j++;
+      }
+      field += text.slice(i, j);
+      i = j;
     }
   }
   if (field !== '' || cells.length > 0) endRecord();

@@ -1,6 +1,6 @@
 /** Field access for data rows, with `invalid_data` errors that name the file, the line and the field. */
 
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 
 /** Where a row came from. For JSON object files (glue-samples) `line` is the record key. */
 export interface RowRef {
@@ -20,7 +20,7 @@ export function rowError(ref: RowRef, field: string, problem: string): Softpromp
 
 function describe(v: unknown): string {
   if (v === undefined) return 'missing';
-  return `got ${JSON.stringify(v)}`;
+  return `got ${preview(v)}`;
 }
 
 export function getString(obj: JsonObject, field: string, ref: RowRef): string {

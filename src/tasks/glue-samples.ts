@@ -6,7 +6,7 @@
  */
 
 import path from 'node:path';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { getString, isJsonObject, mapLabel, rowError } from './fields.js';
 import { readText } from './read-text.js';
 import type { Example } from './types.js';
@@ -30,7 +30,7 @@ export function parseSamplesJson(text: string, file: string, fmt: SamplesFormat)
   const name = path.basename(file);
   return Object.entries(doc).map(([key, rec]) => {
     const ref = { file, line: key };
-    if (!isJsonObject(rec)) throw rowError(ref, '(record)', `expected an object, got ${JSON.stringify(rec)}.`);
+    if (!isJsonObject(rec)) throw rowError(ref, '(record)', `expected an object, got ${preview(rec)}.`);
     const a = getString(rec, 'text_a', ref);
     const b = getString(rec, 'text_b', ref);
     const label = mapLabel(rec['label'], fmt.labels, 'label', ref);

@@ -1,6 +1,6 @@
 /** JSON Lines (SuperGLUE, user data): one JSON object per line; blank lines are skipped. */
 
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { isJsonObject, type JsonObject } from './fields.js';
 import { numberedLines, readText } from './read-text.js';
 
@@ -24,7 +24,7 @@ export function parseJsonl(text: string, file: string): JsonlRow[] {
       });
     }
     if (!isJsonObject(value)) {
-      throw new SoftpromptError('invalid_data', `${file} line ${line}: expected a JSON object, got ${JSON.stringify(value)}.`, {
+      throw new SoftpromptError('invalid_data', `${file} line ${line}: expected a JSON object, got ${preview(value)}.`, {
         file,
         path: `line ${line}`,
       });

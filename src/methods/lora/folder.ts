@@ -1,7 +1,7 @@
 /** Saving and loading a LoRA method as a PEFT adapter folder (see files.ts for the format). */
-import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../../errors.js';
+import { readUntrustedText } from '../../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, openAdapterWeights, writeAdapterFolder } from '../adapter-files.js';
 import type { LoadAdapterContext, LoadedAdapter, SaveAdapterHooks, SaveAdapterInfo, SavedAdapter } from '../entry.js';
 import { loraAdapterConfigJson, loraTensors, parseLoraAdapterFile, readLoraPairs, type ParsedLoraAdapterConfig } from './files.js';
@@ -18,9 +18,10 @@ export function saveLora(dir: string, m: Lora, info: SaveAdapterInfo, hooks?: Sa
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
+  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
   }
