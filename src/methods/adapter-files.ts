@@ -18,12 +18,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SoftpromptError } from '../errors.js';
+import { preview, SoftpromptError } from '../errors.js';
 import { atomicWriteFile, syncDir } from '../io/atomic.js';
 import { formatShape } from '../io/dtype.js';
 import { nearestNames, SafetensorsFile, writeSafetensors, type WritableTensor } from '../io/safetensors.js';
 import { readTorchBin } from '../io/torch-bin.js';
-import { assertPlainFile } from '../io/untrusted-file.js';
+import { assertPlainFile, readUntrustedText } from '../io/untrusted-file.js';
 import { ADAPTER_CONFIG_FILE, formatAdapterConfig, readAdapterConfig, type ParsedAdapterConfig } from './adapter-config.js';
 import type { LoadAdapterContext, SaveAdapterHooks, SaveStage } from './entry.js';
 
@@ -266,4 +266,19 @@ export function readPromptAdapter<T extends ParsedAdapterConfig['peftType']>(dir
 /** The prompt tensor as saved: P (l, d). */
 export function promptTensors(P: Float32Array, l: number, d: number): Record<string, WritableTensor> {
   return { [PROMPT_KEY]: { dtype: 'F32', shape: [l, d], data: P } };
+}
+
+/** adapter_config.json as a JSON object, read as an untrusted file (a plain file of bounded size; no symlinks). */
+export function readAdapterConfigObject(file: string): Record<string, unknown> {
+  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
+  }
+  return raw as Record<string, unknown>;
 }

@@ -11,8 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { preview, SoftpromptError } from '../errors.js';
-import { readUntrustedText } from '../io/untrusted-file.js';
-import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing } from './adapter-files.js';
+import { ADAPTER_CONFIG_FILE, checkAdapterFolder, listing, readAdapterConfigObject } from './adapter-files.js';
 import { deptEntry } from './dept/entry.js';
 import { fullEntry } from './full/entry.js';
 import type {
@@ -139,17 +138,7 @@ export function saveAdapter(dir: string, m: PeftMethod, info: SaveAdapterInfo, h
 }
 
 function readPeftType(file: string): unknown {
-  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} should hold a JSON object, got ${Array.isArray(raw) ? 'an array' : preview(raw)}.`, { file });
-  }
-  return (raw as Record<string, unknown>)['peft_type'];
+  return readAdapterConfigObject(file)['peft_type'];
 }
 
 /** The entry that reads the folder `dir`: by adapter_config.json's peft_type, else by an entry's detect(). */

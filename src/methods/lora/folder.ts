@@ -1,8 +1,6 @@
 /** Saving and loading a LoRA method as a PEFT adapter folder (see files.ts for the format). */
 import path from 'node:path';
-import { SoftpromptError } from '../../errors.js';
-import { readUntrustedText } from '../../io/untrusted-file.js';
-import { ADAPTER_CONFIG_FILE, openAdapterWeights, writeAdapterFolder } from '../adapter-files.js';
+import { ADAPTER_CONFIG_FILE, openAdapterWeights, readAdapterConfigObject, writeAdapterFolder } from '../adapter-files.js';
 import type { LoadAdapterContext, LoadedAdapter, SaveAdapterHooks, SaveAdapterInfo, SavedAdapter } from '../entry.js';
 import { loraAdapterConfigJson, loraTensors, parseLoraAdapterFile, readLoraPairs, type ParsedLoraAdapterConfig } from './files.js';
 import { Lora } from './lora.js';
@@ -17,21 +15,10 @@ export function saveLora(dir: string, m: Lora, info: SaveAdapterInfo, hooks?: Sa
   return writeAdapterFolder(dir, { peftType: 'LORA', config, tensors: loraTensors(m.pairs()) }, hooks);
 }
 
-function readJsonObject(file: string): Record<string, unknown> {
-  const text = readUntrustedText(file, { followSymlinks: false, what: 'Adapter config' }); // its own typed errors
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new SoftpromptError('malformed_file', `Adapter config ${file} is not valid JSON: ${(err as Error).message}.`, { file, cause: err });
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SoftpromptError('malformed_file', `Adapter config ${file} is not a JSON object.`, { file });
-  return raw as Record<string, unknown>;
-}
 
 export function loadLora(dir: string, _ctx: LoadAdapterContext): LoadedAdapter<Lora, ParsedLoraAdapterConfig> {
   const configFile = path.join(dir, ADAPTER_CONFIG_FILE);
-  const config = parseLoraAdapterFile(readJsonObject(configFile), configFile);
+  const config = parseLoraAdapterFile(readAdapterConfigObject(configFile), configFile);
   const w = openAdapterWeights(dir);
   const pairs = readLoraPairs({ names: () => w.names(), shape: (n) => w.shape(n) ?? [], getF32: (n) => w.get(n) }, config.lora.r, w.file);
   // LoRA records no model width; attach() checks every pair against the model's layers and sets it.
