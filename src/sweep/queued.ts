@@ -69,6 +69,8 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
       }
       if (next.state === 'done') {
         if (info?.result !== undefined) next = { ...next, worker: info.result.worker };
+        // finished on disk, but its worker has not returned the job to Redis yet: wait a poll for its result
+        else if (info !== null && (info.state === 'active' || info.state === 'waiting' || info.state === 'delayed')) next = before;
       } else if (info !== null) {
         const rec = (state: JobState, summary: RunSummary | null, extra: Parameters<typeof jobRecord>[6] = {}): JobRecord =>
           jobRecord(job, plan.output, plan.select, metrics[i]!, state, summary, extra);

@@ -104,7 +104,12 @@ function trainInThread(config: TrainConfig, lock: RunLock, job: JobData, opts: J
     if (opts.signal?.aborted === true) onAbort();
     thread.on('message', (m: ThreadMessage) => {
       if (m.type === 'log') opts.onLog?.(`${job.name}: ${m.line}`);
-      else if (m.type === 'done') finish(() => resolve(m.summary as unknown as RunSummary));
+      else if (m.type === 'done') {
+        // a short job can finish between two polls: report its last step before the result
+        const p = readProgress(job.runDir);
+        if (p !== null && p.step !== lastStep) opts.onProgress?.({ ...p, steps: config.steps });
+        finish(() => resolve(m.summary as unknown as RunSummary));
+      }
       else finish(() => reject(rebuildError(m)));
     });
     thread.on('error', (err) => finish(() => reject(err)));
