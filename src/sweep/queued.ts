@@ -62,6 +62,8 @@ export async function runQueuedSweep(plan: SweepPlan, q: SweepQueue, opts: Queue
       if (!health.isDown) {
         try {
           info = await q.info(job.id);
+          // the job hash and its state are two reads: a job completing between them shows no result yet
+          if (info.state === 'completed' && info.result === undefined) info = await q.info(job.id);
           health.ok();
         } catch (err) {
           health.failed(err);
