@@ -17,6 +17,7 @@ export { METHOD_ENTRIES, getMethod, loadAdapter, readAdapter, saveAdapter } from
 export { PromptTuning, validatePromptTuningConfig, type PromptTuningConfig } from './methods/prompt-tuning/index.js';
 export { Dept, validateDeptConfig, deptRankForBudget, deptParamCount, deptScaling, type DeptConfig } from './methods/dept/index.js';
 export { FullFineTune, validateFullConfig, selectWeights, type FullConfig } from './methods/full/index.js';
+export { Lora, LoraLinear, validateLoraConfig, loraScaling, type LoraConfig } from './methods/lora/index.js';
 export { getTask, loadSplits, TASK_NAMES } from './tasks/registry.js';
 export { createLocalTask } from './tasks/local.js';
 export { parseTrainConfig, TrainConfigSchema, type TrainConfig } from './train/config.js';
@@ -25,3 +26,5 @@ export { DEFAULT_MAX_LENGTH, inputLimit, encodeSources, meanTokenLoss, predictAn
 export { encodeCausalExample, encodeCausalExamples, encodeCausalSource, collateCausal, CAUSAL_SOURCE_SUFFIX } from './tasks/encode-causal.js';
 export { createServer, type ServerOptions } from './serve/server.js';
 export type { CausalLM, CausalBatch, CausalOutput, CausalGenerateOptions } from './models/types.js';
+export type { WeightTraining, ModelWeight, LinearModule, LinearSidePath, SideCall } from './models/types.js';
+export { hfLayout } from './models/weight-grads.js';
