@@ -57,6 +57,11 @@ export function selfCommand(): string[] {
   return ['node', displayPath(path.resolve(script))];
 }
 
+/** One shell word: as is when it needs no quoting, else single-quoted (for the command lines the CLI prints). */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 export function displayPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) && rel.length < p.length ? rel : p;

@@ -13,7 +13,7 @@ import { parsePretrainConfig, type PretrainConfig } from '../pretrain/config.js'
 import { describeModel, describePretraining, prepareModel, preparePretraining, tokenCacheDir } from '../pretrain/prepare.js';
 import { runPretraining, writeInitialModel } from '../pretrain/run.js';
 import { choiceArg, collect, floatArg, intArg } from './options.js';
-import { displayPath, packageRoot, selfCommand } from './paths.js';
+import { displayPath, packageRoot, selfCommand, shellQuote } from './paths.js';
 
 const HELP_AFTER = `
 The corpus files are plain text (one document per line), .jsonl (--text-field, default "text") or .tsv
@@ -113,7 +113,7 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
   const prepared = preparePretraining(cfg, bundledTokenizer, mode.dryRun ? {} : { cacheDir: tokenCacheDir(cfg) });
   for (const line of describePretraining(cfg, prepared)) out(line);
   if (mode.dryRun) return;
-  const resumeHint = [...selfCommand(), ...process.argv.slice(2).filter((a) => a !== '--resume'), '--resume'].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const resumeHint = [...selfCommand(), ...process.argv.slice(2).filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' ');
   const r = runPretraining(cfg, prepared, cfg.quiet ? () => {} : (l) => process.stderr.write(l + '\n'), { resumeHint });
   if (r.interrupted) {
     throw new SoftpromptError('interrupted', `Pretraining stopped after step ${r.steps} of ${cfg.steps}; the checkpoint is saved in ${displayPath(cfg.output)}.`, { hint: `continue with: ${resumeHint}` });

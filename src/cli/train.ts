@@ -16,7 +16,7 @@ import { resolveTask } from '../train/data.js';
 import { METRICS_FILE } from '../train/loop.js';
 import { readMetrics } from '../train/metrics-log.js';
 import { defaultRunDir, trainRun, type TrainRunResult } from '../train/run.js';
-import { bundledTinyModel, displayPath, samePath, selfCommand } from './paths.js';
+import { bundledTinyModel, displayPath, samePath, selfCommand, shellQuote } from './paths.js';
 import { taskFields } from '../tasks/input-format.js';
 import { flagValues, kebab, resolveTrainConfig, trainOptions, type ResolvedTrainConfig } from './train-config.js';
 
@@ -125,9 +125,6 @@ export function resumeCommand(resolved: ResolvedTrainConfig, cfg: TrainConfig): 
   return [...selfCommand(), ...args].map(shellQuote).join(' ');
 }
 
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 function fmtMetrics(m: Record<string, number> | null): string {
   if (m === null) return '(none)';
