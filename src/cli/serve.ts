@@ -83,6 +83,7 @@ Errors are JSON {"error": {"code", "message", "path"}}:
       invalid_data (an input that does not fit the task's format)
   404 unknown_adapter · not_found    413 body_too_large    429 queue_full (Retry-After: seconds)
   503 shutting_down    504 deadline_exceeded    500 native · internal
+  Admin routes: 400 invalid_adapter · 401 unauthorized · 403 admin_disabled · 409 adapter_conflict
 SIGTERM / SIGINT: stop accepting, finish the queued requests, exit 0. A port in use exits 2.
 
 OpenAI-compatible routes (\`model\` = an adapter name, or the base model's --model for none):
@@ -100,6 +101,7 @@ Examples:
 }
 
 export function runServe(o: ServeOptions): Promise<void> {
+  const admin = adminSettings(o); // before the model loads: a bad flag fails at once
   if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
   const model = loadAnyModel(o.model);
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
@@ -111,7 +113,7 @@ export function runServe(o: ServeOptions): Promise<void> {
   const { server } = createApp({
     model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
     maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
-    maxAdapters: o.maxAdapters, admin: adminSettings(o), logger: createLogger(o.logLevel),
+    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel),
   });
   return new Promise((resolve, reject) => {
     server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
