@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { fixture } from '../../../test/paths.js';
 import { buildRandomGpt2 } from '../../../test/random-causal.js';
@@ -190,6 +190,41 @@ describe('OpenAI-compatible routes (openai client, decoder-only model)', () => {
     assert.ok(past instanceof OpenAI.BadRequestError);
     assert.match(past.message, /maximum context length is 128 tokens/);
   });
+});
+
+test('a full queue answers 429 with Retry-After in OpenAI\'s error shape; the admitted requests complete', async () => {
+  const { server: s } = createApp({ model: { kind: 'causal', model: gpt2 }, modelName: 'gpt2-random', tokenizer: tok, adapters: new Map([['sst2', dept]]), maxQueue: 1 });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const port = (s.address() as AddressInfo).port;
+    const body = JSON.stringify({ model: 'gpt2-random', prompt: Array.from({ length: 8 }, (_, i) => `review ${i}: it was`), max_tokens: 20 });
+    // open every connection first, then write all requests at once: the server reads them in one poll
+    const sockets = await Promise.all(Array.from({ length: 4 }, () => new Promise<net.Socket>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
+      sock.on('error', reject);
+    })));
+    await new Promise((r) => setTimeout(r, 30));
+    const replies = sockets.map((sock) => new Promise<{ status: number; head: string; json: { error?: Record<string, unknown>; choices?: unknown[] } }>((resolve) => {
+      let raw = '';
+      sock.on('data', (c: Buffer) => { raw += c.toString(); });
+      sock.on('end', () => {
+        const [head, text] = raw.split('\r\n\r\n', 2) as [string, string];
+        resolve({ status: Number(head.split(' ')[1]), head, json: JSON.parse(text) as { error?: Record<string, unknown> } });
+      });
+    }));
+    for (const sock of sockets) sock.write(`POST /v1/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const got = await Promise.all(replies);
+    assert.deepEqual(got.map((r) => r.status).sort(), [200, 200, 429, 429]);
+    for (const r of got.filter((x) => x.status === 429)) {
+      assert.deepEqual(Object.keys(r.json.error!).sort(), ['code', 'message', 'param', 'type']);
+      assert.equal(r.json.error!['code'], 'queue_full');
+      assert.equal(r.json.error!['type'], 'rate_limit_error');
+      assert.match(r.head, /\r\nretry-after: \d+\r\n/i);
+    }
+    for (const r of got.filter((x) => x.status === 200)) assert.equal(r.json.choices!.length, 8);
+  } finally {
+    await shutdown(s, 1000);
+  }
 });
 
 test('T5: /v1/completions is text-to-text (greedy decoder output), chat is refused', async () => {
