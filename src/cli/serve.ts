@@ -2,6 +2,7 @@
  * `softprompt serve`: one frozen model, many adapters, a small JSON HTTP API (src/serve/server.ts).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
@@ -11,6 +12,7 @@ import { loadAnyModel } from '../models/registry.js';
 import { ADMIN_TOKEN_ENV } from '../serve/admin.js';
 import { createApp, DEFAULT_MAX_ADAPTERS } from '../serve/app.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../serve/log.js';
+import { readChatTemplate } from '../serve/openai/chat-template.js';
 import { SERVER_DEFAULTS, shutdown } from '../serve/server.js';
 import { usageError } from './errors.js';
 import { intArg } from './options.js';
@@ -89,6 +91,7 @@ SIGTERM / SIGINT: stop accepting, finish the queued requests, exit 0. A port in 
 OpenAI-compatible routes (\`model\` = an adapter name, or the base model's --model for none):
   GET /v1/models · POST /v1/completions · POST /v1/chat/completions ("stream": true: server-sent events).
   Greedy decoding only (temperature 0 or absent); T5 answers completions text-to-text and refuses chat.
+  Chat renders the tokenizer's chat_template when it has one, else "User: …\\nAssistant:" lines (see README).
   Their errors use OpenAI's shape {"error": {"message", "type", "param", "code"}}.
 GET /metrics: Prometheus text (requests, latency, batch rows, queue depth, tokens generated).
 
@@ -105,6 +108,8 @@ export function runServe(o: ServeOptions): Promise<void> {
   if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
   const model = loadAnyModel(o.model);
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
+  const tokenizerPath = o.tokenizer ?? o.model;
+  const chatTemplate = readChatTemplate(fs.statSync(tokenizerPath).isDirectory() ? tokenizerPath : path.dirname(tokenizerPath));
   const adapters = new Map<string, PeftMethod>();
   for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
   if (adapters.size > o.maxAdapters) {
@@ -113,7 +118,7 @@ export function runServe(o: ServeOptions): Promise<void> {
   const { server } = createApp({
     model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
     maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
-    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel),
+    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel), chatTemplate,
   });
   return new Promise((resolve, reject) => {
     server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));

@@ -13,6 +13,7 @@ import { AdapterRegistry } from './adapters.js';
 import { adminRoute } from './admin.js';
 import { ServeMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
+import { jinjaChat, PLAIN_CHAT } from './openai/chat-template.js';
 import { openaiRoute } from './openai/routes.js';
 import { createServer, queueDepth, type ServerOptions } from './server.js';
 
@@ -25,6 +26,8 @@ export interface AppOptions extends Omit<ServerOptions, 'adapters' | 'routes' | 
   admin?: { token: string; root: string } | null;
   /** access log; absent: none */
   logger?: Logger;
+  /** the tokenizer's Jinja chat_template (openai/chat-template.ts readChatTemplate); absent: the plain template */
+  chatTemplate?: string | null;
 }
 
 export const DEFAULT_MAX_ADAPTERS = 64;
@@ -34,7 +37,10 @@ export function createApp(o: AppOptions): { server: http.Server; registry: Adapt
   let server: http.Server | null = null;
   const metrics = new ServeMetrics({ queueDepth: () => (server === null ? 0 : queueDepth(server)), adapters: () => registry.size });
   const base: ServerOptions = { ...o, adapters: registry, observer: metrics.observer };
-  const routes = [metrics.route(), openaiRoute(base), adminRoute({ registry, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
+  const tok = o.tokenizer;
+  const chat = o.chatTemplate == null ? PLAIN_CHAT
+    : jinjaChat(o.chatTemplate, { bos: tok.bosId === undefined ? undefined : tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) });
+  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
   server = createServer({ ...base, routes });
   observeServer(server, o.logger === undefined ? { metrics } : { metrics, logger: o.logger });
   return { server, registry, metrics };

@@ -16,7 +16,11 @@ import { withMethod, type PeftMethod } from '../../methods/method.js';
 import { getMethod } from '../../methods/registry.js';
 import { loadCausalModel, loadModel } from '../../models/registry.js';
 import type { CausalLM, Seq2SeqLM } from '../../models/types.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp } from '../app.js';
+import { readChatTemplate } from './chat-template.js';
 import { shutdown } from '../server.js';
 
 const dir = buildRandomGpt2({ seed: 11 });
@@ -222,6 +226,31 @@ test('a full queue answers 429 with Retry-After in OpenAI\'s error shape; the ad
       assert.match(r.head, /\r\nretry-after: \d+\r\n/i);
     }
     for (const r of got.filter((x) => x.status === 200)) assert.equal(r.json.choices!.length, 8);
+  } finally {
+    await shutdown(s, 1000);
+  }
+});
+
+test('chat with the tokenizer\'s own Jinja chat_template: rendered as transformers does, raise_exception is a 400', async () => {
+  const template = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    + "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+  const tdir = mkdtempSync(join(tmpdir(), 'sp-chat-'));
+  writeFileSync(join(tdir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>', chat_template: [{ name: 'tool_use', template: 'x' }, { name: 'default', template }] }));
+  assert.equal(readChatTemplate(tdir), template);
+  const { server: s } = createApp({ model: { kind: 'causal', model: gpt2 }, modelName: 'gpt2-random', tokenizer: tok, adapters: new Map([['sst2', dept]]), chatTemplate: readChatTemplate(tdir) });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const c = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+    const r = await c.chat.completions.create({ model: 'sst2', messages: [{ role: 'user', content: 'Hello there' }, { role: 'assistant', content: 'Hi.' }, { role: 'user', content: 'Go on' }], max_tokens: 6 });
+    const rendered = '<|user|>\nHello there<|endoftext|>\n<|assistant|>\nHi.<|endoftext|>\n<|user|>\nGo on<|endoftext|>\n<|assistant|>\n';
+    const ids = tok.encode(rendered, { addSpecialTokens: false });
+    assert.equal(ids.filter((t) => t === tok.eosId).length, 3, 'the eos_token text is the special token');
+    assert.equal(r.usage!.prompt_tokens, ids.length);
+    assert.equal(r.choices[0]!.message.content, text(naiveCausal(gpt2, dept, ids, 6)));
+    const refused = await c.chat.completions.create({ model: 'sst2', messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'y' }] }).catch((e: unknown) => e);
+    assert.ok(refused instanceof OpenAI.BadRequestError);
+    assert.equal(refused.code, 'chat_template_error');
+    assert.match(refused.message, /System role not supported/);
   } finally {
     await shutdown(s, 1000);
   }

@@ -10,7 +10,7 @@
  * answers server-sent events in OpenAI's chunk format ending with `data: [DONE]`; the tokens are computed before
  * the first event (one batch at a time, like every request), then sent one delta per token. Decoder-only models
  * (GPT-2, LLaMA) continue the prompt; T5 answers /v1/completions text-to-text (the prompt is its encoder input)
- * and refuses chat (400 `unsupported_model`). Prompts are never truncated: longer than the adapter or the model
+ * and refuses chat (400 `unsupported_model`); chat-template.ts says how messages become a prompt. Prompts are never truncated: longer than the adapter or the model
  * allows is a 400 `context_length_exceeded`. Every limit of /v1/predict applies (inputs, tokens per input,
  * max_tokens cap, queue, deadline, body size).
  */
@@ -20,7 +20,7 @@ import type { PeftMethod } from '../../methods/method.js';
 import { clip, DEFAULT_LIMITS, describeValue, MAX_CHARS_PER_TOKEN } from '../limits.js';
 import { tagRequest } from '../request-tags.js';
 import { send, type RouteContext, type ServeRoute, type ServerOptions } from '../server.js';
-import { CHAT_STOP, renderChat } from './chat-template.js';
+import { ChatTemplateError, PLAIN_CHAT, type ChatFormat } from './chat-template.js';
 import { OpenAIError, sendOpenAIError } from './errors.js';
 import { generateBatch, type GeneratedRow } from './generate.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schema.js';
@@ -30,17 +30,18 @@ import { finishText, type FinishedText } from './text.js';
 export const COMPLETION_DEFAULT_MAX_TOKENS = 16;
 export const CHAT_DEFAULT_MAX_TOKENS = 256;
 
-export function openaiRoute(o: ServerOptions): ServeRoute {
+/** @param chat how messages become a prompt (chat-template.ts: the tokenizer's Jinja template, or the plain one) */
+export function openaiRoute(o: ServerOptions, chat: ChatFormat = PLAIN_CHAT): ServeRoute {
   return async (ctx) => {
     const { req, res, url } = ctx;
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       send(res, 200, listModels(o));
       return true;
     }
-    const chat = url.pathname === '/v1/chat/completions';
-    if (req.method !== 'POST' || (!chat && url.pathname !== '/v1/completions')) return false;
+    const isChat = url.pathname === '/v1/chat/completions';
+    if (req.method !== 'POST' || (!isChat && url.pathname !== '/v1/completions')) return false;
     try {
-      await complete(o, ctx, chat);
+      await complete(o, ctx, isChat ? chat : null);
     } catch (err) {
       if (res.headersSent) res.destroy();
       else sendOpenAIError(res, err, ctx.closing ? { connection: 'close' } : {});
@@ -74,10 +75,12 @@ interface Plan {
   stops: string[];
   stream: boolean;
   includeUsage: boolean;
+  trimStart: boolean;
 }
 
 /** Validate a request into what to compute; every refusal happens here, before the queue. */
-function plan(o: ServerOptions, body: unknown, chat: boolean): Plan {
+function plan(o: ServerOptions, body: unknown, format: ChatFormat | null): Plan {
+  const chat = format !== null;
   const cap = o.maxNewTokensCap ?? DEFAULT_LIMITS.maxNewTokensCap;
   const maxInputs = o.maxInputs ?? DEFAULT_LIMITS.maxInputs;
   const maxInputTokens = o.maxInputTokens ?? DEFAULT_LIMITS.maxInputTokens;
@@ -112,8 +115,19 @@ function plan(o: ServerOptions, body: unknown, chat: boolean): Plan {
     throw new OpenAIError(400, 'unsupported_model', `Chat needs a decoder-only model; this ${o.model.model.info.architecture} model answers /v1/completions (text-to-text) instead.`, 'model');
   }
 
-  const texts = chat ? [renderChat((r as ChatRequest).messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') })))]
-    : typeof (r as CompletionRequest).prompt === 'string' ? [(r as CompletionRequest).prompt as string] : (r as CompletionRequest).prompt as string[];
+  let texts: string[];
+  if (chat) {
+    const messages = (r as ChatRequest).messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
+    try {
+      texts = [format.render(messages)];
+    } catch (err) {
+      if (err instanceof ChatTemplateError) throw new OpenAIError(400, 'chat_template_error', clip(err.message), 'messages');
+      throw err;
+    }
+  } else {
+    const prompt = (r as CompletionRequest).prompt;
+    texts = typeof prompt === 'string' ? [prompt] : prompt;
+  }
   const param = chat ? 'messages' : 'prompt';
   const adapterLimit = method?.maxInputLength ?? Infinity;
   const virtual = method?.numVirtualTokens ?? 0;
@@ -122,7 +136,7 @@ function plan(o: ServerOptions, body: unknown, chat: boolean): Plan {
     const which = texts.length > 1 ? `prompt[${i}]` : chat ? 'The conversation' : 'The prompt';
     const tooLong = (n: string, limit: number, by: string) => new OpenAIError(400, 'context_length_exceeded', `${which} has ${n}; at most ${limit} tokens ${by}.`, param);
     if (t.length > maxInputTokens * MAX_CHARS_PER_TOKEN) throw tooLong(`${t.length} characters`, maxInputTokens, 'per prompt (--max-input-tokens)');
-    const ids = Int32Array.from(o.tokenizer.encode(t));
+    const ids = Int32Array.from(o.tokenizer.encode(t, { addSpecialTokens: format?.templated !== true }));
     if (ids.length === 0) throw new OpenAIError(400, 'invalid_request', `${which} is empty (no tokens).`, param);
     if (ids.length > maxInputTokens) throw tooLong(`${ids.length} tokens`, maxInputTokens, 'per prompt (--max-input-tokens)');
     if (ids.length > adapterLimit) throw tooLong(`${ids.length} tokens`, adapterLimit, `for adapter "${r.model}"`);
@@ -132,12 +146,13 @@ function plan(o: ServerOptions, body: unknown, chat: boolean): Plan {
     return ids;
   });
   const stops = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : [...r.stop];
-  if (chat) stops.push(CHAT_STOP);
-  return { model: r.model, method, prompts, maxNewTokens, stops, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true };
+  if (chat) stops.push(...format.stops);
+  return { model: r.model, method, prompts, maxNewTokens, stops, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, trimStart: format?.trimStart === true };
 }
 
-async function complete(o: ServerOptions, ctx: RouteContext, chat: boolean): Promise<void> {
-  const p = plan(o, await ctx.readJson(), chat);
+async function complete(o: ServerOptions, ctx: RouteContext, format: ChatFormat | null): Promise<void> {
+  const chat = format !== null;
+  const p = plan(o, await ctx.readJson(), format);
   const adapter = p.method === null ? undefined : p.model;
   tagRequest(ctx.res, { adapter });
   const batchSize = o.batchSize ?? 16;
@@ -151,7 +166,7 @@ async function complete(o: ServerOptions, ctx: RouteContext, chat: boolean): Pro
   }
   const rows = await ctx.compute(chunks);
   if (rows === null) return; // the client left
-  const done = rows.map((row) => finishText(o.tokenizer, row, p.stops, { trimStart: chat }));
+  const done = rows.map((row) => finishText(o.tokenizer, row, p.stops, { trimStart: p.trimStart }));
   const promptTokens = p.prompts.reduce((n, x) => n + x.length, 0);
   const completionTokens = done.reduce((n, d) => n + d.tokens, 0);
   tagRequest(ctx.res, { promptTokens, completionTokens });
