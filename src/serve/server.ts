@@ -11,6 +11,8 @@
  * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
  * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
  * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
+ * More routes plug in through `routes` and compute through the same queue (RouteContext.compute); app.ts adds
+ * the OpenAI-compatible ones, adapter admin and /metrics.
  */
 import http from 'node:http';
 import { SoftpromptError } from '../errors.js';
