@@ -65,12 +65,12 @@ describe('softprompt pretrain', () => {
     const model = T5Model.load(loadConfig(whole), openWeights(whole));
     assert.equal(openWeights(whole).info('shared.weight').dtype, 'BF16');
     assert.equal(model.config.d_model, 32);
-    // interrupted at step 5, then resumed: same weights as the uninterrupted run
+    // stopped at step 5 (--stop-after: a first stage saves its model folder), then resumed: same weights as the uninterrupted run
     const split = path.join(ROOT, 'split');
     const c2 = cfg(split);
     const r2 = runPretraining(c2, prep(c2), () => {}, { stopAtStep: 5 });
     assert.equal(r2.interrupted, true);
-    assert.equal(fs.existsSync(path.join(split, 'model.safetensors.index.json')), false);
+    assert.equal(T5Model.load(loadConfig(split), openWeights(split)).config.d_model, 32);
     const c3 = { ...cfg(split), resume: true };
     const r3 = runPretraining(c3, prep(c3), () => {});
     assert.equal(r3.steps, 12);

@@ -42,6 +42,7 @@ const FLAGS: readonly { key: Key; flags: string; help: string; parse?: (v: strin
   { key: 'meanNoiseSpanLength', flags: '--mean-span-length <x>', help: 'mean masked span length (default 3)', parse: floatArg },
   { key: 'batchSize', flags: '--batch-size <n>', help: 'rows per step (default 8)', parse: intArg },
   { key: 'steps', flags: '--steps <n>', help: 'optimizer steps (default 1000)', parse: intArg },
+  { key: 'stopAfter', flags: '--stop-after <n>', help: 'end after step n of the --steps schedule and save the model folder (a first stage; resumable with a larger value)', parse: intArg },
   { key: 'lr', flags: '--lr <x>', help: 'peak learning rate (default 1e-3)', parse: floatArg },
   { key: 'schedule', flags: '--schedule <kind>', help: 'linear | constant after warmup (default linear)', parse: choiceArg({ linear: 'linear', constant: 'constant' }, 'linear, constant') },
   { key: 'warmupSteps', flags: '--warmup-steps <n>', help: 'linear warmup steps (default 100)', parse: intArg },
@@ -114,8 +115,8 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
   for (const line of describePretraining(cfg, prepared)) out(line);
   if (mode.dryRun) return;
   const resumeHint = [...selfCommand(), ...process.argv.slice(2).filter((a) => a !== '--resume'), '--resume'].map(shellQuote).join(' ');
-  const r = runPretraining(cfg, prepared, cfg.quiet ? () => {} : (l) => process.stderr.write(l + '\n'), { resumeHint });
-  if (r.interrupted) {
+  const r = runPretraining(cfg, prepared, cfg.quiet ? () => {} : (l) => process.stderr.write(l + '\n'), { resumeHint, ...(cfg.stopAfter !== undefined ? { stopAtStep: cfg.stopAfter } : {}) });
+  if (r.interrupted && r.modelFiles.length === 0) {
     throw new SoftpromptError('interrupted', `Pretraining stopped after step ${r.steps} of ${cfg.steps}; the checkpoint is saved in ${displayPath(cfg.output)}.`, { hint: `continue with: ${resumeHint}` });
   }
   out(`Pretrained ${r.steps} steps in ${(r.seconds / 60).toFixed(1)} min (${Math.round(r.tokens / r.seconds)} input tokens/s): loss ${r.firstLoss.toFixed(3)} (step 1) → ${r.lastLoss.toFixed(3)} (last step).`);

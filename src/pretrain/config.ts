@@ -18,7 +18,8 @@ export const PretrainConfigSchema = z.object({
   noiseDensity: z.number().gt(0).lt(1).default(0.15),
   meanNoiseSpanLength: z.number().min(1).default(3),
   batchSize: z.number().int().min(1).default(8),
-  steps: z.number().int().min(1).default(1000), // optimizer steps
+  steps: z.number().int().min(1).default(1000), // optimizer steps (the schedule's length)
+  stopAfter: z.number().int().min(1).optional(), // end the run after this step of the `steps` schedule, saving the model folder (a stage of a longer schedule)
   lr: z.number().positive().default(1e-3),
   schedule: z.enum(['linear', 'constant']).default('linear'), // decay after warmup (the trainer's kinds)
   warmupSteps: z.number().int().min(0).default(100),
@@ -48,6 +49,9 @@ export function parsePretrainConfig(value: unknown, file?: string): PretrainConf
   }
   if (cfg.warmupSteps > cfg.steps) {
     throw new SoftpromptError('invalid_config', `warmupSteps (${cfg.warmupSteps}) must not exceed steps (${cfg.steps}).`, { path: 'config.warmupSteps' });
+  }
+  if (cfg.stopAfter !== undefined && cfg.stopAfter > cfg.steps) {
+    throw new SoftpromptError('invalid_config', `stopAfter (${cfg.stopAfter}) must not exceed steps (${cfg.steps}).`, { path: 'config.stopAfter' });
   }
   return cfg;
 }

@@ -120,7 +120,9 @@ export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log:
     },
   });
   let modelFiles: string[] = [];
-  if (!loop.interrupted) {
+  // a planned stop (stopAtStep) saves the model folder as the end of a run does; a signal leaves only the checkpoint
+  const plannedStop = hooks.stopAtStep !== undefined && loop.step === hooks.stopAtStep;
+  if (!loop.interrupted || plannedStop) {
     const written = saveT5Folder(cfg.output, p.configJson, model.config, model.tensors, { dtype: 'BF16', maxShardBytes: shardBudget(cfg.maxShardMb) });
     modelFiles = [...written.files.map((f) => path.basename(f)), 'config.json', ...copyTokenizerFiles(p.tokenizerDir, cfg.output)];
   }
