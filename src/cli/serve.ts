@@ -9,6 +9,7 @@ import type { PeftMethod } from '../methods/method.js';
 import { loadAnyModel } from '../models/registry.js';
 import { createServer, SERVER_DEFAULTS, shutdown } from '../serve/server.js';
 import { usageError } from './errors.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubAdapters, resolveHubFlags } from './hub-paths.js';
 import { intArg } from './options.js';
 
 interface ServeOptions {
@@ -52,6 +53,7 @@ export function serveCommand(): Command {
       + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
+    .option(REVISION_FLAG, REVISION_HELP)
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', intArg, 8080)
@@ -75,7 +77,9 @@ Examples:
   $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --adapter rte=runs/rte-dept/adapter
   $ curl -s localhost:8080/v1/predict -d '{"adapter": "sst2", "task": "sst2", "inputs": ["a gorgeous film."]}'
 `)
-    .action((o: ServeOptions) => runServe(o));
+    .action(async (o: ServeOptions & { revision?: string }) => runServe({
+      ...o, ...await resolveHubFlags({ model: o.model, tokenizer: o.tokenizer, revision: o.revision }), adapter: await resolveHubAdapters(adapterEntries(o.adapter), o.revision),
+    }));
 }
 
 export function runServe(o: ServeOptions): Promise<void> {
