@@ -83,7 +83,11 @@ export function linkSnapshotFile(repoDir: string, commit: string, file: string, 
   const pointer = path.join(snapshotDir(repoDir, commit), file);
   fs.mkdirSync(path.dirname(pointer), { recursive: true });
   fs.rmSync(pointer, { force: true });
-  fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
+  try {
+    fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !hasFile(pointer)) throw err; // another process linked it
+  }
   return pointer;
 }
 

@@ -18,6 +18,7 @@ import { loadAnyModel } from '../../models/registry.js';
 import { loadTokenizerSync } from '../tokenizer.js';
 import { hubCacheBlobTarget, hubIdOfPath, isHubId } from './cache.js';
 import { hubEnv, type HubEnv } from './env.js';
+import { lockBlob } from './lock.js';
 import { fetchHubSnapshot, resolveHubPath } from './resolve.js';
 import type { ByteProgressStream } from './progress.js';
 
@@ -232,6 +233,33 @@ describe('Hub ids: the server stopped, a wrong checksum, an interrupted download
     assert.deepEqual(get.map((r) => r.range), [`bytes=${have}-`]);
     assert.ok(fs.readFileSync(path.join(s.dir, 'model.safetensors')).equals(weights));
     assert.ok(!fs.existsSync(part));
+  });
+
+  it('two downloads of the same model at once: each file is fetched once (a lock file), both get the snapshot; a dead holder\'s lock is taken over', async () => {
+    const e = env();
+    const lockDir = path.join(e.cacheDir, '.locks', 'models--softprompt-test--t5-tiny');
+    fs.mkdirSync(lockDir, { recursive: true });
+    const stale = path.join(lockDir, `${sha256(modelFiles['spiece.model']!)}.softprompt.lock`);
+    fs.writeFileSync(stale, `${os.hostname()} 999999999`); // no such process
+    const n0 = hub.requests.length;
+    const notes: string[] = [];
+    const [a, b] = await Promise.all([1, 2].map(() => fetchHubSnapshot(MODEL_ID, { kind: 'model', env: e, progress: null, log: (l) => notes.push(l) })));
+    assert.equal(a!.dir, b!.dir);
+    const gets = hub.requests.slice(n0).filter((r) => r.url.includes('/resolve/')).map((r) => r.url.split('/').pop());
+    assert.deepEqual(gets.sort(), ['config.json', 'model.safetensors', 'special_tokens_map.json', 'spiece.model', 'tokenizer.json', 'tokenizer_config.json']);
+    assert.deepEqual([...a!.downloaded, ...b!.downloaded].sort(), gets);
+    assert.deepEqual(fs.readdirSync(lockDir), []); // released
+    // a live holder (this process, lock fresh) is waited for: no request for that file until it lets go
+    const e2 = env();
+    const weights = sha256(modelFiles['model.safetensors']!);
+    const held = await lockBlob(path.join(e2.cacheDir, '.locks', 'models--softprompt-test--t5-tiny', `${weights}.softprompt.lock`));
+    const n1 = hub.requests.length;
+    const pending = fetchHubSnapshot(MODEL_ID, { kind: 'model', env: e2, progress: null, log: (l) => notes.push(l) });
+    await new Promise((ok) => setTimeout(ok, 600));
+    assert.ok(!hub.requests.slice(n1).some((r) => r.url.endsWith('/model.safetensors')));
+    assert.ok(notes.some((l) => l.startsWith('waiting for another process downloading softprompt-test/t5-tiny model.safetensors')), notes.join('\n'));
+    held.release();
+    assert.ok((await pending).downloaded.includes('model.safetensors'));
   });
 
   it('a private repo: 401 without HF_TOKEN (typed, with a hint), downloads with it; the cached adapter loads through its blob links', async () => {

@@ -18,7 +18,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { SoftpromptError } from '../../errors.js';
 import {
   blobPath, cachedCommit, checkRevision, hasFile, isCommitHash, isHubId, isSafeRepoPath, linkSnapshotFile, repoFolder, snapshotDir, writeRef,
@@ -26,6 +25,7 @@ import {
 import { downloadBlob, httpError, type RemoteFile } from './download.js';
 import { DEFAULT_REVISION, hubEnv, type HubEnv } from './env.js';
 import { concreteKind, MODEL_WEIGHTS, MODEL_WEIGHTS_INDEX, selectFiles, shardFiles, TOKENIZER_FILES, type HubFileKind } from './files.js';
+import { lockBlob } from './lock.js';
 import { createByteProgress, type ByteProgressStream } from './progress.js';
 
 export interface HubResolveOptions {
@@ -121,6 +121,7 @@ export async function fetchHubSnapshot(repoId: string, opts: HubResolveOptions):
     const c = cached();
     if (c !== null) return c;
   }
+  const { HubApiError, listFiles, modelInfo } = await import('@huggingface/hub'); // loaded only when the network is used (~150 ms)
   const f = authedFetch(env, opts.fetch ?? globalThis.fetch);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let commit: string;
@@ -163,10 +164,19 @@ export async function fetchHubSnapshot(repoId: string, opts: HubResolveOptions):
     if (hasFile(pointer)) return pointer;
     const blob = blobPath(repoDir, remote.etag);
     if (!hasFile(blob)) {
-      fs.mkdirSync(path.dirname(blob), { recursive: true });
-      const url = `${env.endpoint}/${repoId}/resolve/${commit}/${name.split('/').map(encodeURIComponent).join('/')}`;
-      await downloadBlob({ url, file: remote, blob, fetch: f, progress, repoId }, {}, env.token !== undefined);
-      downloaded.push(name);
+      const lock = await lockBlob(path.join(env.cacheDir, '.locks', path.basename(repoDir), `${remote.etag}.softprompt.lock`),
+        () => log(`waiting for another process downloading ${repoId} ${name}…`));
+      try {
+        if (!hasFile(blob)) { // the other process may have finished it
+          fs.mkdirSync(path.dirname(blob), { recursive: true });
+          const url = `${env.endpoint}/${repoId}/resolve/${commit}/${name.split('/').map(encodeURIComponent).join('/')}`;
+          const alive = { ...progress, add: (n: number) => { lock.refresh(); progress.add(n); } };
+          await downloadBlob({ url, file: remote, blob, fetch: f, progress: alive, repoId }, {}, env.token !== undefined);
+          downloaded.push(name);
+        }
+      } finally {
+        lock.release();
+      }
     }
     return linkSnapshotFile(repoDir, commit, name, blob);
   };
