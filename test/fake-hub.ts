@@ -7,6 +7,9 @@
  *   GET|HEAD /{id}/resolve/{rev}/{path}          the bytes, with ETag, X-Repo-Commit, X-Linked-Size and
  *                                                X-Linked-Etag (LFS files), Accept-Ranges; "Range: bytes=N-" → 206
  *
+ * With `lfsRedirect`, LFS files answer 302 to a second server (another origin, like the Hub's CDN) that serves the
+ * bytes; its requests are logged in `cdnRequests` (a token must never reach it).
+ *
  * As the Hub does: an unknown repo or a private one asked without its token → 401 (X-Error-Code: RepoNotFound), an
  * unknown revision → 404 (RevisionNotFound), a missing file → 404 (EntryNotFound). Faults for tests: `corrupt`
  * serves a file with one byte flipped (its listed hash unchanged), `cutAfter` drops the connection after n bytes
@@ -38,6 +41,7 @@ export interface FakeHubRequest {
 export interface FakeHub {
   url: string;
   requests: FakeHubRequest[];
+  cdnRequests: FakeHubRequest[];
   corrupt: Set<string>;
   /** "<id>/<path>" → bytes sent before the connection is dropped (once) */
   cutAfter: Map<string, number>;
@@ -63,15 +67,65 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
-export async function startFakeHub(repos: readonly FakeRepo[]): Promise<FakeHub> {
+function logged(req: http.IncomingMessage): FakeHubRequest {
+  return { method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization };
+}
+
+export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedirect?: boolean } = {}): Promise<FakeHub> {
   const byId = new Map(repos.map((r) => [r.id, r]));
   const requests: FakeHubRequest[] = [];
+  const cdnRequests: FakeHubRequest[] = [];
   const corrupt = new Set<string>();
   const cutAfter = new Map<string, number>();
 
+  /** the bytes of `key` ("<id>/<path>"), with Range support and the test faults */
+  const serveBytes = (req: http.IncomingMessage, res: http.ServerResponse, content: Buffer, key: string, headers: Record<string, string>): void => {
+    let body = content;
+    if (corrupt.has(key)) {
+      body = Buffer.from(body);
+      body[body.length >> 1] ^= 0xff;
+    }
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    let status = 200;
+    const h: Record<string, string> = { ...headers, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+    if (range !== null) {
+      const start = Number(range[1]);
+      if (start >= body.length) {
+        res.writeHead(416, { 'content-range': `bytes */${body.length}` });
+        res.end();
+        return;
+      }
+      h['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+      body = body.subarray(start);
+      status = 206;
+    }
+    h['content-length'] = String(body.length);
+    res.writeHead(status, h);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const cut = cutAfter.get(key);
+    if (cut !== undefined && range === null) {
+      cutAfter.delete(key);
+      res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
+      return;
+    }
+    res.end(body);
+  };
+
+  const blobs = new Map<string, { content: Buffer; key: string }>(); // CDN: etag → bytes
+  const cdn = http.createServer((req, res) => {
+    cdnRequests.push(logged(req));
+    const b = blobs.get((req.url ?? '').slice(1));
+    if (b === undefined) return send(res, 404, { error: 'no such blob' });
+    serveBytes(req, res, b.content, b.key, {});
+  });
+  if (opts.lfsRedirect === true) await new Promise<void>((ok) => cdn.listen(0, '127.0.0.1', ok));
+
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    requests.push({ method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization });
+    requests.push(logged(req));
     const p = decodeURIComponent(url.pathname);
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/(.+)$/.exec(p);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(p);
@@ -101,41 +155,25 @@ export async function startFakeHub(repos: readonly FakeRepo[]): Promise<FakeHub>
     const file = resolve![3]!;
     if (!(file in repo.files)) return send(res, 404, { error: 'Entry not found' }, { 'x-error-code': 'EntryNotFound' });
     const e = entry(file);
-    let body = e.content;
-    if (corrupt.has(`${repo.id}/${file}`)) {
-      body = Buffer.from(body);
-      body[body.length >> 1] ^= 0xff;
-    }
-    const headers: Record<string, string> = { 'x-repo-commit': commit, etag: `"${e.etag}"`, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
+    const headers: Record<string, string> = { 'x-repo-commit': commit, etag: `"${e.etag}"` };
     if (e.lfs) Object.assign(headers, { 'x-linked-etag': `"${e.etag}"`, 'x-linked-size': String(e.content.length) });
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    let status = 200;
-    if (range !== null) {
-      const start = Number(range[1]);
-      if (start >= body.length) {
-        res.writeHead(416, { 'content-range': `bytes */${body.length}` });
-        return res.end();
-      }
-      headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
-      body = body.subarray(start);
-      status = 206;
+    if (e.lfs && opts.lfsRedirect === true) {
+      blobs.set(e.etag, { content: e.content, key: `${repo.id}/${file}` });
+      res.writeHead(302, { ...headers, location: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/${e.etag}`, 'content-length': '0' });
+      return res.end();
     }
-    headers['content-length'] = String(body.length);
-    res.writeHead(status, headers);
-    if (req.method === 'HEAD') return res.end();
-    const cut = cutAfter.get(`${repo.id}/${file}`);
-    if (cut !== undefined && range === null) {
-      cutAfter.delete(`${repo.id}/${file}`);
-      res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
-      return;
-    }
-    res.end(body);
+    serveBytes(req, res, e.content, `${repo.id}/${file}`, headers);
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    requests, corrupt, cutAfter,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    requests, cdnRequests, corrupt, cutAfter,
+    close: async () => {
+      for (const srv of opts.lfsRedirect === true ? [server, cdn] : [server]) {
+        srv.closeAllConnections();
+        await new Promise<void>((ok) => srv.close(() => ok()));
+      }
+    },
   };
 }

@@ -276,6 +276,27 @@ describe('Hub ids: the server stopped, a wrong checksum, an interrupted download
   });
 });
 
+describe('Hub ids: LFS files redirected to a CDN, as the real Hub does', () => {
+  it('the token goes to the Hub only, never to the CDN; an interrupted CDN download resumes there with Range', async () => {
+    const cdnHub = await startFakeHub([{ ...REPOS[0]!, token: TOKEN }], { lfsRedirect: true });
+    try {
+      const e = hubEnv({ HF_ENDPOINT: cdnHub.url, HF_HUB_CACHE: path.join(tmp, 'cdn'), HF_TOKEN: TOKEN });
+      cdnHub.cutAfter.set(`${MODEL_ID}/model.safetensors`, 1_000_000);
+      await rejectsWith(fetchHubSnapshot(MODEL_ID, { kind: 'model', env: e, ...quiet }), 'hub_unavailable', 'stopped at byte');
+      const s = await fetchHubSnapshot(MODEL_ID, { kind: 'model', env: e, ...quiet });
+      assert.ok(fs.readFileSync(path.join(s.dir, 'model.safetensors')).equals(modelFiles['model.safetensors']!));
+      assert.ok(cdnHub.requests.length > 0 && cdnHub.requests.every((r) => r.authorization === `Bearer ${TOKEN}`));
+      const weights = cdnHub.cdnRequests.filter((r) => r.url === `/${sha256(modelFiles['model.safetensors']!)}`);
+      assert.equal(weights.length, 2);
+      assert.equal(weights[0]!.range, undefined);
+      assert.match(weights[1]!.range ?? '', /^bytes=\d+-$/);
+      assert.ok(cdnHub.cdnRequests.every((r) => r.authorization === undefined), 'the token reached the CDN');
+    } finally {
+      await cdnHub.close();
+    }
+  });
+});
+
 describe('Hub cache links: exactly the ones the cache makes are followed in adapter folders', () => {
   it('a snapshot link out of its repo\'s blobs/ (another repo, a secret file) is refused', () => {
     const repo = path.join(tmp, 'hostile', 'models--evil--adapter');
