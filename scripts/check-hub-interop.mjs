@@ -21,7 +21,7 @@ const tok = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json
 const hub = await startFakeHub([{
   id, refs: { main: commit }, lfs: ['model.safetensors', 'spiece.model'],
   files: { 'config.json': read('t5-tiny', 'config.json'), 'model.safetensors': read('t5-tiny', 'model.safetensors'), ...Object.fromEntries(tok.map((f) => [f, read('tokenizers', 't5', f)])) },
-}]);
+}], { lfsRedirect: true }); // LFS files via a 'CDN' on another origin, as on the real Hub
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-interop-'));
 // async: the imitation Hub answers from this process while Python runs
 const py = async (args, env) => JSON.parse((await promisify(execFile)(python, [path.join(root, 'scripts', 'check-hub-interop.py'), ...args], { env: { ...process.env, HF_ENDPOINT: hub.url, ...env } })).stdout.trim().split('\n').pop());

@@ -121,7 +121,8 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
     if (b === undefined) return send(res, 404, { error: 'no such blob' });
     serveBytes(req, res, b.content, b.key, {});
   });
-  if (opts.lfsRedirect === true) await new Promise<void>((ok) => cdn.listen(0, '127.0.0.1', ok));
+  // another host name (Linux routes all of 127/8 to loopback), so clients see another origin, as for the Hub's CDN
+  if (opts.lfsRedirect === true) await new Promise<void>((ok) => cdn.listen(0, '127.0.0.2', ok));
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -159,7 +160,7 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
     if (e.lfs) Object.assign(headers, { 'x-linked-etag': `"${e.etag}"`, 'x-linked-size': String(e.content.length) });
     if (e.lfs && opts.lfsRedirect === true) {
       blobs.set(e.etag, { content: e.content, key: `${repo.id}/${file}` });
-      res.writeHead(302, { ...headers, location: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/${e.etag}`, 'content-length': '0' });
+      res.writeHead(302, { ...headers, location: `http://127.0.0.2:${(cdn.address() as AddressInfo).port}/${e.etag}`, 'content-length': '0' });
       return res.end();
     }
     serveBytes(req, res, e.content, `${repo.id}/${file}`, headers);
