@@ -45,6 +45,8 @@ export interface FakeHub {
   corrupt: Set<string>;
   /** "<id>/<path>" → bytes sent before the connection is dropped (once) */
   cutAfter: Map<string, number>;
+  /** set: every API call answers this status (a Hub in trouble: 429, 503) */
+  failApi: number | null;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
   const cdnRequests: FakeHubRequest[] = [];
   const corrupt = new Set<string>();
   const cutAfter = new Map<string, number>();
+  const hub = { failApi: null } as FakeHub;
 
   /** the bytes of `key` ("<id>/<path>"), with Range support and the test faults */
   const serveBytes = (req: http.IncomingMessage, res: http.ServerResponse, content: Buffer, key: string, headers: Record<string, string>): void => {
@@ -132,6 +135,7 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(p);
     const m = api ?? resolve;
     if (m === null) return send(res, 404, { error: 'Not found' });
+    if (api !== null && hub.failApi !== null) return send(res, hub.failApi, { error: 'Service unavailable' });
     const repo = byId.get(m[1]!);
     if (repo === undefined || (repo.token !== undefined && req.headers.authorization !== `Bearer ${repo.token}`)) {
       return send(res, 401, { error: 'Repository not found' }, { 'x-error-code': 'RepoNotFound' });
@@ -167,7 +171,7 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
-  return {
+  Object.assign(hub, {
     url: `http://127.0.0.1:${port}`,
     requests, cdnRequests, corrupt, cutAfter,
     close: async () => {
@@ -176,5 +180,6 @@ export async function startFakeHub(repos: readonly FakeRepo[], opts: { lfsRedire
         await new Promise<void>((ok) => srv.close(() => ok()));
       }
     },
-  };
+  });
+  return hub;
 }

@@ -196,9 +196,26 @@ describe('Hub ids: the server stopped, a wrong checksum, an interrupted download
     await other.close();
     const notes: string[] = [];
     assert.equal(await resolveHubPath(MODEL_ID, { kind: 'model', env: e, progress: null, log: (l) => notes.push(l) }), first);
-    assert.match(notes.join('\n'), /could not be reached.*using the cached softprompt-test\/t5-tiny/);
+    assert.match(notes.join('\n'), /could not be reached \(fetch failed: [A-Z_]+\); using the cached softprompt-test\/t5-tiny/);
     // an id the cache does not hold: a typed error saying real downloads need internet
     await rejectsWith(resolveHubPath(ADAPTER_ID, { kind: 'adapter', env: e, ...quiet }), 'hub_unavailable', 'could not be reached', ADAPTER_ID);
+  });
+
+  it('a Hub in trouble (503) falls back to the cache too; a refusal (401) does not', async () => {
+    const e = env();
+    await fetchHubSnapshot(MODEL_ID, { kind: 'tokenizer', env: e, ...quiet });
+    hub.failApi = 503;
+    try {
+      const notes: string[] = [];
+      const s = await fetchHubSnapshot(MODEL_ID, { kind: 'tokenizer', env: e, progress: null, log: (l) => notes.push(l) });
+      assert.equal(s.commit, C_MAIN);
+      assert.match(notes.join('\n'), /could not be reached \(HTTP 503\); using the cached/);
+      await rejectsWith(fetchHubSnapshot(MODEL_ID, { kind: 'model', env: e, ...quiet }), 'hub_unavailable', '503'); // the weights are not cached
+      hub.failApi = 401;
+      await rejectsWith(fetchHubSnapshot(MODEL_ID, { kind: 'tokenizer', env: e, ...quiet }), 'hub_unavailable', '401');
+    } finally {
+      hub.failApi = null;
+    }
   });
 
   it('a file whose bytes do not match the sha256 the Hub lists is refused and not kept', async () => {

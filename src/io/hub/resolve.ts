@@ -95,6 +95,14 @@ function authedFetch(env: HubEnv, base: typeof fetch): typeof fetch {
   };
 }
 
+/** "fetch failed: ECONNREFUSED" rather than Node's bare "fetch failed"; "HTTP 503" for a Hub in trouble. */
+function networkReason(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string }; statusCode?: unknown };
+  if (typeof e.statusCode === 'number') return `HTTP ${e.statusCode}`;
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause !== undefined ? `${e.message}: ${cause}` : String(e.message ?? err);
+}
+
 function notCached(repoId: string, revision: string, env: HubEnv, why: string, hint: string): SoftpromptError {
   const repoDir = repoFolder(env.cacheDir, repoId);
   return new SoftpromptError('hub_unavailable', `${why}, and ${repoId} (revision ${revision}) is not in the Hugging Face cache ${repoDir}.`, { path: repoId, file: repoDir, hint });
@@ -141,13 +149,16 @@ export async function fetchHubSnapshot(repoId: string, opts: HubResolveOptions):
     }
   } catch (err) {
     if (err instanceof SoftpromptError) throw err;
-    if (err instanceof HubApiError) throw httpError(repoId, `revision ${revision}`, err.statusCode, env.token !== undefined);
-    const c = cached(); // no network: the cache, as huggingface_hub falls back to it
+    // the Hub refusing (401, 403, 404) is an answer; no network, or the Hub failing (429, 5xx), falls back to the cache as huggingface_hub does
+    const failing = err instanceof HubApiError && (err.statusCode === 429 || err.statusCode >= 500);
+    if (err instanceof HubApiError && !failing) throw httpError(repoId, `revision ${revision}`, err.statusCode, env.token !== undefined);
+    const c = cached();
     if (c !== null) {
-      log(`note: the Hub at ${env.endpoint} could not be reached (${(err as Error).message}); using the cached ${repoId} (commit ${c.commit.slice(0, 12)}).`);
+      log(`note: the Hub at ${env.endpoint} could not be reached (${networkReason(err)}); using the cached ${repoId} (commit ${c.commit.slice(0, 12)}).`);
       return c;
     }
-    throw notCached(repoId, revision, env, `The Hub at ${env.endpoint} could not be reached (${(err as Error).message})`, NETWORK_HINT);
+    if (err instanceof HubApiError) throw httpError(repoId, `revision ${revision}`, err.statusCode, env.token !== undefined);
+    throw notCached(repoId, revision, env, `The Hub at ${env.endpoint} could not be reached (${networkReason(err)})`, NETWORK_HINT);
   }
 
   const repoDir = repoFolder(env.cacheDir, repoId);
