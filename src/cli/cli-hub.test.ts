@@ -2,7 +2,8 @@
  * Hub ids from the command line, against the local Hub imitation (test/fake-hub.ts): `predict` with an adapter id
  * whose config names a base-model id downloads both and predicts exactly what the local folders predict; then with
  * HF_HUB_OFFLINE=1 the same command makes zero requests; `inspect` takes an id; `train --model <id>` records the
- * id (not the cache path) as the adapter's base model; an id the Hub refuses exits 14.
+ * id (not the cache path) as the adapter's base model; an id the Hub refuses exits 14; on a pseudo-terminal (util-linux
+ * `script`) the download draws a progress bar.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -89,6 +90,24 @@ describe('Hub ids on the command line', () => {
     const offline = await cli(['eval', '--adapter', 'softprompt-test/not-cached', '--task', 'sst2'], { HF_HUB_OFFLINE: '1' });
     assert.equal(offline.status, 14, offline.stderr);
     assert.match(offline.stderr, /HF_HUB_OFFLINE.*not in the Hugging Face cache .*models--softprompt-test--not-cached/);
+  });
+
+  // a real terminal: util-linux `script` runs the CLI on a pseudo-terminal (skipped where it is not installed)
+  const SCRIPT = ['/usr/bin/script', '/bin/script'].find((f) => fs.existsSync(f));
+  it('on a terminal the download shows a cli-progress bar per file', { skip: SCRIPT === undefined ? 'util-linux script not installed' : false }, async () => {
+    const r = await new Promise<{ status: number | null; out: string }>((ok) => {
+      const cmd = [process.execPath, BIN, 'inspect', MODEL_ID].map((w) => `'${w}'`).join(' ');
+      const child = spawn(SCRIPT!, ['-qec', cmd, '/dev/null'], {
+        cwd: tmp, env: { ...process.env, HF_ENDPOINT: hub.url, HF_HUB_CACHE: path.join(tmp, 'tty-cache'), HF_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      child.on('close', (status) => ok({ status, out }));
+    });
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /softprompt-test\/t5-tiny model\.safetensors \[[█░]+\] 100% \| 8\.\d MB \/ 8\.\d MB/);
+    assert.match(r.out, /softprompt-test\/t5-tiny config\.json \[/);
   });
 
   it('train --model <id> records the id as the adapter\'s base model, and the printed predict command works', async () => {
