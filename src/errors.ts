@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'native' // the compute engine refused a call (wrong buffer size…)
   | 'queue_unavailable' // the job queue's Redis cannot be reached
   | 'sweep_failed' // a sweep finished with failed jobs
-  | 'interrupted'; // Ctrl-C / SIGTERM: stopped after saving a checkpoint
+  | 'interrupted' // Ctrl-C / SIGTERM: stopped after saving a checkpoint
+  | 'hub_unavailable'; // a Hugging Face Hub id that could not be fetched (no network, 401/404, offline and not cached)
 
 /** Exit status per error kind; 1 stays for unexpected crashes. */
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
@@ -35,6 +36,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   queue_unavailable: 12,
   sweep_failed: 13,
   interrupted: 130,
+  hub_unavailable: 14,
 };
 
 export interface SoftpromptErrorOptions {

@@ -9,6 +9,7 @@ import { targetLength } from '../tasks/encode.js';
 import { encodeSplit, meanTokenLoss, predictAny, withMethod } from '../predict/index.js';
 import { resolveTask } from '../train/data.js';
 import { usageError } from './errors.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubFlags } from './hub-paths.js';
 import { loadInference } from './load.js';
 import { choiceArg, EVAL_MODE_CHOICES, intArg, labelWordsArg, SPLIT_CHOICES } from './options.js';
 import { displayPath } from './paths.js';
@@ -45,6 +46,7 @@ export function evalCommand(): Command {
     .requiredOption('--adapter <dir>', 'adapter folder (adapter_config.json + adapter_model.safetensors or .bin)')
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder, else the adapter\'s tokenizer path)')
+    .option(REVISION_FLAG, REVISION_HELP)
     .requiredOption('--task <name>', 'task name (see `softprompt tasks`) or "local"')
     .option('--label-words <words>', 'classification: the targets of the classes, comma-separated in class order (as given to train)', labelWordsArg)
     .option('--data-dir <dir>', 'task data folder (default: the bundled slices in data/)')
@@ -69,7 +71,7 @@ Examples:
       --tokenizer test/fixtures/tokenizers/t5 --task sst2 --eval-mode rank
   $ softprompt eval --adapter runs/sst2-dept/adapter --model ./t5-base --task sst2 --data-dir ~/glue --split validation --json
 `)
-    .action((o: EvalOptions) => { runEval(o); });
+    .action(async (o: EvalOptions) => { runEval(await resolveHubFlags(o)); });
 }
 
 export interface EvalResult {

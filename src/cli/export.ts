@@ -14,6 +14,7 @@ import { saveAdapter } from '../methods/registry.js';
 import { hfLayout } from '../models/weight-grads.js';
 import { weightTraining } from '../methods/method.js';
 import { usageError } from './errors.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubFlags } from './hub-paths.js';
 import { loadInference } from './load.js';
 import { displayPath } from './paths.js';
 
@@ -24,6 +25,7 @@ export function exportCommand(): Command {
     .requiredOption('--adapter <dir>', 'adapter folder')
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')
     .option('--tokenizer <path>', 'tokenizer folder copied into a merged folder (default: the model folder)')
+    .option(REVISION_FLAG, REVISION_HELP)
     .requiredOption('--output <dir>', 'folder to write')
     .option('--merge', 'fold the adapter into the weights and write a full HF model folder (LoRA)')
     .option('--adapter-format <fmt>', 're-save the adapter in this format of its method (e.g. peft)')
@@ -31,7 +33,8 @@ export function exportCommand(): Command {
 Examples:
   $ softprompt export --adapter runs/sst2-lora/adapter --model ./t5-base --merge --output t5-base-sst2
   $ softprompt export --adapter runs/sst2-dept/adapter --model ./t5-base --adapter-format peft --output sst2-peft   # DePT with a zero offset only`)
-    .action((o: { adapter: string; model?: string; tokenizer?: string; output: string; merge?: boolean; adapterFormat?: string }) => {
+    .action(async (given: { adapter: string; model?: string; tokenizer?: string; revision?: string; output: string; merge?: boolean; adapterFormat?: string }) => {
+      const o = await resolveHubFlags(given);
       if ((o.merge === true) === (o.adapterFormat !== undefined)) throw usageError('give exactly one of --merge and --adapter-format.', { path: '--merge' });
       const inf = loadInference({ adapter: o.adapter, ...(o.model !== undefined ? { model: o.model } : {}), ...(o.tokenizer !== undefined ? { tokenizer: o.tokenizer } : {}) });
       const m = inf.adapter.method;

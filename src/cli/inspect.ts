@@ -19,6 +19,7 @@ import { parseGPT2Config } from '../models/gpt2-config.js';
 import { parseLlamaConfig } from '../models/llama-config.js';
 import { parseT5Config } from '../models/t5-config.js';
 import { checkLayerCount } from '../models/types.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubFlag } from './hub-paths.js';
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -26,8 +27,9 @@ export function inspectCommand(): Command {
     .description('Describe PATH: an adapter folder (type, format, l, r, s, α, tensor shapes and norms, parameter count, base\n'
       + 'model), a model folder (model_type, dims, parameters, tensors, tokenizer), a run folder (its adapter/), or a\n'
       + '.safetensors / .bin file (its tensors).')
-    .argument('<path>', 'adapter folder, model folder, run folder, .safetensors or .bin file')
+    .argument('<path>', 'adapter folder, model folder, run folder, .safetensors or .bin file, or a Hub id (org/name)')
     .option('--json', 'print one JSON object')
+    .option(REVISION_FLAG, REVISION_HELP)
     .addHelpText('after', `
 Examples:
   $ softprompt inspect runs/quickstart/adapter
@@ -35,7 +37,7 @@ Examples:
   $ softprompt inspect ./t5-base --json
   $ softprompt inspect ./t5-base/model.safetensors
 `)
-    .action((p: string, o: { json?: boolean }) => { runInspect(p, o.json === true); });
+    .action(async (p: string, o: { json?: boolean; revision?: string }) => { runInspect(await resolveHubFlag(p, 'any', o.revision), o.json === true); });
 }
 
 // ---- adapter ----------------------------------------------------------------------------------------------

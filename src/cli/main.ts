@@ -29,7 +29,7 @@ import { workerCommand } from './worker.js';
 const HELP_AFTER = `
 Exit status: 0 ok · 2 usage · 3 invalid config · 4 file not found · 5 malformed file · 6 missing tensor / shape
 mismatch · 7 unsupported · 8 invalid data · 9 unsafe pickle · 10 non-finite loss · 11 engine · 12 queue (Redis)
-unreachable · 13 sweep finished with failed jobs · 1 bug · 130 Ctrl-C.
+unreachable · 13 sweep finished with failed jobs · 14 Hugging Face Hub id not fetched · 1 bug · 130 Ctrl-C.
 Set SOFTPROMPT_DEBUG=1 to see stack traces.
 
 Examples:

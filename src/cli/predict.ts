@@ -9,6 +9,7 @@ import { getTask } from '../tasks/registry.js';
 import type { TaskSpec } from '../tasks/types.js';
 import { encodeSources, predictAny, withMethod } from '../predict/index.js';
 import { usageError } from './errors.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubFlags } from './hub-paths.js';
 import { loadInference } from './load.js';
 import { choiceArg, collect, EVAL_MODE_CHOICES, intArg, labelWordsArg } from './options.js';
 import { withLabelWords } from '../tasks/label-words.js';
@@ -43,6 +44,7 @@ export function predictCommand(): Command {
     .requiredOption('--adapter <dir>', 'adapter folder')
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder, else the adapter\'s tokenizer path)')
+    .option(REVISION_FLAG, REVISION_HELP)
     .option('--task <name>', 'task whose input format and label words to use (see `softprompt tasks`)')
     .option('--label-words <words>', 'with --task: the targets of its classes, comma-separated in class order (as given to train)', labelWordsArg)
     .option('--text <text>', 'an input text; repeat for more', collect)
@@ -63,7 +65,7 @@ Examples:
   $ softprompt predict --adapter runs/rte/adapter --model ./t5-base --task rte --input pairs.jsonl --json
   $ cat reviews.txt | softprompt predict --adapter runs/sst2-dept/adapter --model ./t5-base --task sst2 --input -
 `)
-    .action((o: PredictOptions) => { runPredict(o); });
+    .action(async (o: PredictOptions) => { runPredict(await resolveHubFlags(o)); });
 }
 
 interface Item {

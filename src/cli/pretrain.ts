@@ -12,6 +12,7 @@ import { SoftpromptError } from '../errors.js';
 import { parsePretrainConfig, type PretrainConfig } from '../pretrain/config.js';
 import { describeModel, describePretraining, prepareModel, preparePretraining, tokenCacheDir } from '../pretrain/prepare.js';
 import { runPretraining, writeInitialModel } from '../pretrain/run.js';
+import { resolveTrainHubIds } from './hub-paths.js';
 import { choiceArg, collect, floatArg, intArg } from './options.js';
 import { displayPath, packageRoot, selfCommand, shellQuote } from './paths.js';
 
@@ -91,10 +92,10 @@ export function pretrainCommand(): Command {
     cmd.addOption(opt);
   }
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action((opts: Record<string, unknown>) => {
+  cmd.action(async (opts: Record<string, unknown>) => {
     const flags: Record<string, unknown> = {};
     for (const f of FLAGS) if (opts[f.key] !== undefined) flags[f.key] = opts[f.key];
-    const cfg = resolvePretrainConfig(flags, typeof opts['config'] === 'string' ? opts['config'] : undefined);
+    const cfg = await resolveTrainHubIds(resolvePretrainConfig(flags, typeof opts['config'] === 'string' ? opts['config'] : undefined));
     runPretrainCommand(cfg, { dryRun: opts['dryRun'] === true, initOnly: opts['initOnly'] === true });
   });
   return cmd;

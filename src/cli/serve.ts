@@ -15,6 +15,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../serve/log.js';
 import { readChatTemplate } from '../serve/openai/chat-template.js';
 import { SERVER_DEFAULTS, shutdown } from '../serve/server.js';
 import { usageError } from './errors.js';
+import { REVISION_FLAG, REVISION_HELP, resolveHubAdapters, resolveHubFlags } from './hub-paths.js';
 import { intArg } from './options.js';
 
 interface ServeOptions {
@@ -63,6 +64,7 @@ export function serveCommand(): Command {
       + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
+    .option(REVISION_FLAG, REVISION_HELP)
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', intArg, 8080)
@@ -100,7 +102,9 @@ Examples:
   $ curl -s localhost:8080/v1/predict -d '{"adapter": "sst2", "task": "sst2", "inputs": ["a gorgeous film."]}'
   $ curl -s localhost:8080/v1/completions -d '{"model": "sst2", "prompt": "sentence: a gorgeous film.", "max_tokens": 5}'
 `)
-    .action((o: ServeOptions) => runServe(o));
+    .action(async (o: ServeOptions & { revision?: string }) => runServe({
+      ...o, ...await resolveHubFlags({ model: o.model, tokenizer: o.tokenizer, revision: o.revision }), adapter: await resolveHubAdapters(adapterEntries(o.adapter), o.revision),
+    }));
 }
 
 export function runServe(o: ServeOptions): Promise<void> {

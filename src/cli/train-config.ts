@@ -42,8 +42,9 @@ const OUT = 'Output and runtime:';
 
 /** The train flags, in help order. Each maps to one TrainConfig field. */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
-  { key: 'model', flags: '--model <dir>', help: 'Hugging Face model folder (config.json + model.safetensors); default: the bundled quickstart', group: MODEL },
+  { key: 'model', flags: '--model <dir>', help: 'Hugging Face model folder (config.json + model.safetensors) or Hub id (org/name); default: the bundled quickstart', group: MODEL },
   { key: 'tokenizer', flags: '--tokenizer <path>', help: 'folder with tokenizer.json / spiece.model, or the file (default: the model folder)', group: MODEL },
+  { key: 'revision', flags: '--revision <rev>', help: 'branch, tag or commit of Hugging Face Hub ids given as --model / --tokenizer / --init-adapter (default main)', group: MODEL },
   { key: 'task', flags: '--task <name>', help: 'task name (see `softprompt tasks`) or "local"', group: MODEL },
   { key: 'dataDir', flags: '--data-dir <dir>', help: 'task data folder, e.g. a GLUE root holding SST-2/ (default: the bundled slices in data/)', group: MODEL },
   { key: 'trainFile', flags: '--train-file <file>', help: 'local task: training file (.jsonl, .csv, .tsv)', group: MODEL },

@@ -18,6 +18,7 @@ import { readMetrics } from '../train/metrics-log.js';
 import { defaultRunDir, trainRun, type TrainRunResult } from '../train/run.js';
 import { bundledTinyModel, displayPath, samePath, selfCommand, shellQuote } from './paths.js';
 import { taskFields } from '../tasks/input-format.js';
+import { resolveTrainHubIds } from './hub-paths.js';
 import { flagValues, kebab, resolveTrainConfig, trainOptions, type ResolvedTrainConfig } from './train-config.js';
 
 const HELP_AFTER = `
@@ -49,12 +50,12 @@ export function trainCommand(): Command {
     .option('--config <file>', 'JSON file of training options (flags override it)');
   for (const opt of trainOptions()) cmd.addOption(opt);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action((opts: Record<string, unknown>, command: Command) => {
+  cmd.action(async (opts: Record<string, unknown>, command: Command) => {
     const resolved = resolveTrainConfig(
       flagValues(opts, (k) => command.getOptionValueSource(k)),
       typeof opts['config'] === 'string' ? opts['config'] : undefined,
     );
-    runTrain(resolved);
+    runTrain({ ...resolved, config: await resolveTrainHubIds(resolved.config) });
   });
   return cmd;
 }

@@ -2,11 +2,13 @@
  * Reading files that may come from strangers (adapter folders given to serve / predict / inspect, downloaded model
  * folders). Only regular files are read (adapter_model.bin → /dev/zero would read forever, a FIFO would block), never
  * more than a cap fixed before the first byte, and in adapter folders never through a symlink (adapter_config.json →
- * /etc/passwd would leak its first bytes in a JSON error). Model folders may hold symlinks (the Hugging Face cache
- * links snapshots to blobs), so there the target only has to be a regular file.
+ * /etc/passwd would leak its first bytes in a JSON error), except the one kind of link the Hugging Face cache makes:
+ * snapshots/<commit>/<file> → ../../blobs/<etag> inside the same cache repo (hub/cache.ts: hubCacheBlobTarget).
+ * Model folders may hold symlinks, so there the target only has to be a regular file.
  */
 import fs from 'node:fs';
 import { SoftpromptError } from '../errors.js';
+import { hubCacheBlobTarget } from './hub/cache.js';
 
 /** Configs, tokenizer configs and other JSON side files: far above any real one. */
 export const MAX_JSON_BYTES = 64 << 20;
@@ -33,6 +35,8 @@ export function openUntrusted(file: string, opts: UntrustedReadOptions): { fd: n
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SoftpromptError('file_not_found', `${opts.what} ${file} does not exist.`, { file });
+    const blob = code === 'ELOOP' ? hubCacheBlobTarget(file) : null;
+    if (blob !== null) return openUntrusted(blob, opts); // the real path: no link left to follow
     if (code === 'ELOOP') throw unsafe(file, opts.what, 'is a symbolic link');
     if (code === 'EISDIR') throw unsafe(file, opts.what, 'is a directory');
     throw err;
@@ -72,10 +76,15 @@ export function readUntrustedText(file: string, opts: Omit<UntrustedReadOptions,
   return readUntrusted(file, { maxBytes: MAX_JSON_BYTES, ...opts }).toString('utf8');
 }
 
-/** Throws unless `file` is a regular file reached without a symlink (for readers that open files themselves). */
+/** Throws unless `file` is a regular file reached without a symlink, or a Hub cache blob link (for readers that open files themselves). */
 export function assertPlainFile(file: string, what: string): void {
   const st = fs.lstatSync(file, { throwIfNoEntry: false });
   if (st === undefined) throw new SoftpromptError('file_not_found', `${what} ${file} does not exist.`, { file });
-  if (st.isSymbolicLink()) throw unsafe(file, what, 'is a symbolic link');
+  if (st.isSymbolicLink()) {
+    const blob = hubCacheBlobTarget(file);
+    if (blob === null) throw unsafe(file, what, 'is a symbolic link');
+    assertPlainFile(blob, what);
+    return;
+  }
   if (!st.isFile()) throw unsafe(file, what, 'is not a regular file');
 }

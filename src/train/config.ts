@@ -15,6 +15,7 @@ import { parseWith } from '../validate.js';
 export const CommonTrainConfigSchema = z.object({
   model: z.string().min(1), // Hugging Face model folder (config.json + model.safetensors)
   tokenizer: z.string().min(1).optional(), // folder with tokenizer.json / spiece.model; default: the model folder
+  revision: z.string().min(1).optional(), // Hub revision (branch, tag, commit) of model / tokenizer / initAdapter ids; default main
   task: z.string().min(1).default('sst2'), // task name (see `softprompt tasks`) or "local"
   dataDir: z.string().min(1).optional(), // task data folder; default: the bundled slices in data/
   trainFile: z.string().optional(), // local task: training file (.jsonl/.csv/.tsv)

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { setThreads } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { atomicWriteFile } from '../io/atomic.js';
+import { hubIdOfPath } from '../io/hub/index.js';
 import { loadTokenizerSync, type Tokenizer } from '../io/tokenizer.js';
 import type { AnyMethodEntry } from '../methods/entry.js';
 import { withMethod, type InitContext, type MethodModel, type PeftMethod } from '../methods/method.js';
@@ -185,12 +186,13 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   if (!loop.interrupted) {
     if (cfg.evalEvery === 0 || bestValidation === null) bestValidation = evalFn('validation');
     test = data.test.length > 0 ? evalFn('test') : null;
+    const baseModel = hubIdOfPath(cfg.model) ?? cfg.model; // a Hub cache snapshot is recorded by its id, as PEFT does
     saveAdapter(adapterDir, method, {
-      baseModel: cfg.model, tokenizer: cfg.tokenizer ?? cfg.model, ...(cfg.adapterFormat !== undefined ? { format: cfg.adapterFormat } : {}),
+      baseModel, tokenizer: cfg.tokenizer !== undefined ? hubIdOfPath(cfg.tokenizer) ?? cfg.tokenizer : baseModel, ...(cfg.adapterFormat !== undefined ? { format: cfg.adapterFormat } : {}),
       modelInfo: { dModel: model.info.dModel, numLayers: model.info.numLayers, numHeads: model.info.numHeads, kind: model.info.kind },
     });
     writeModelCard(adapterDir, {
-      method, baseModel: cfg.model,
+      method, baseModel,
       training: { task: data.task.name, steps: loop.step, batchSize: cfg.batchSize, ...Object.fromEntries(groups.map((g) => [g.lrKey, g.lr])), seed: cfg.seed, trainExamples: data.train.length, bestStep: loop.bestStep ?? loop.step, splitProtocol: data.splits.splitProtocol },
       metrics: { ...prefixKeys('validation', bestValidation ?? {}), ...prefixKeys('test', test ?? {}) },
     });
