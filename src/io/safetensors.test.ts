@@ -251,16 +251,14 @@ describe('safetensors: malformed files', () => {
 });
 
 describe('safetensors: hostile headers (issue 10)', () => {
-  it('a header listing 200,000 empty tensors is refused by the entry cap, fast', () => {
+  it('a header listing 200,000 empty tensors is refused by the entry cap (time bounds live in npm run test:fuzz)', () => {
     const entries = Array.from({ length: 200_000 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
     const json = Buffer.from(`{${entries.join(',')}}`);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(json.byteLength));
     const file = path.join(tmpDir(), 'many.safetensors');
     fs.writeFileSync(file, Buffer.concat([len, json]));
-    const t0 = performance.now();
     expectError(() => SafetensorsFile.open(file), 'malformed_file', file, '200000 entries', '100000-tensor limit');
-    assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
   });
 });
 
