@@ -120,6 +120,9 @@ test('degenerate inputs: one point, constant values, escaping, thinning', () => 
   const flat = renderLineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'k', points: [[0, 2], [1, 2], [2, NaN]], color: '#000' }] });
   assertSvgDocument(flat);
   assert.equal(linePoints(flat, 'k').length, 2);
+  // A constant series gets a y range around its value, not a zero-width scale.
+  const yAxis = /Y-axis titled 'y' for a linear scale with values from (-?[\d.]+) to (-?[\d.]+)/.exec(flat);
+  assert.ok(yAxis && Number(yAxis[1]) < 2 && Number(yAxis[2]) > 2, yAxis?.[0]);
   const many = Array.from({ length: 10000 }, (_, i): [number, number] => [i, i]);
   const thinned = renderLineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'k', points: many, color: '#000' }] });
   const pts = linePoints(thinned, 'k');

@@ -69,6 +69,15 @@ export function smooth(values: readonly number[], weight = 0.9): number[] {
   });
 }
 
+/** A constant series would get a zero-width scale (one tick, every point on it): widen it around the value. */
+function flatDomain(vs: readonly number[]): { domain: [number, number] } | Record<string, never> {
+  if (vs.length === 0) return {};
+  const lo = Math.min(...vs);
+  if (Math.max(...vs) > lo) return {};
+  const pad = lo === 0 ? 1 : Math.abs(lo) * 0.05;
+  return { domain: [lo - pad, lo + pad] };
+}
+
 /** The Vega-Lite spec of one line chart (exported for the report and for tests). */
 export function lineChartSpec(options: ChartOptions): TopLevelSpec {
   const maxPoints = options.maxPoints ?? 2000;
@@ -78,8 +87,8 @@ export function lineChartSpec(options: ChartOptions): TopLevelSpec {
   }));
   const values = series.flatMap((s) => s.points.map(([x, y]) => ({ x, y, series: s.name })));
   const names = series.map((s) => s.name);
-  const x = { field: 'x', type: 'quantitative', title: options.xLabel, scale: { nice: true, zero: false } } as const;
-  const y = { field: 'y', type: 'quantitative', title: options.yLabel, scale: { zero: false, nice: true } } as const;
+  const x = { field: 'x', type: 'quantitative', title: options.xLabel, scale: { nice: true, zero: false, ...flatDomain(values.map((v) => v.x)) } } as const;
+  const y = { field: 'y', type: 'quantitative', title: options.yLabel, scale: { zero: false, nice: true, ...flatDomain(values.map((v) => v.y)) } } as const;
   const color = {
     field: 'series', type: 'nominal', title: null, scale: { domain: names, range: series.map((s) => s.color) },
     legend: { orient: 'bottom', direction: 'horizontal', symbolType: 'stroke' },
