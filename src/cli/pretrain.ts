@@ -119,6 +119,6 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
     throw new SoftpromptError('interrupted', `Pretraining stopped after step ${r.steps} of ${cfg.steps}; the checkpoint is saved in ${displayPath(cfg.output)}.`, { hint: `continue with: ${resumeHint}` });
   }
   out(`Pretrained ${r.steps} steps in ${(r.seconds / 60).toFixed(1)} min (${Math.round(r.tokens / r.seconds)} input tokens/s): loss ${r.firstLoss.toFixed(3)} (step 1) → ${r.lastLoss.toFixed(3)} (last step).`);
-  out(`Model folder ${displayPath(cfg.output)}/: ${r.modelFiles.join(', ')}; metrics.jsonl and loss.svg beside it.`);
+  out(`Model folder ${displayPath(cfg.output)}/: ${r.modelFiles.join(', ')}; metrics.jsonl, loss.svg and report.html beside it.`);
 }
 

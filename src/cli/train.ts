@@ -26,7 +26,7 @@ Config resolution: flag > --config file > default. The JSON file uses the flags'
 Without --model and --config, the bundled quickstart (examples/quickstart.json) is used: a random-weight
 t5-tiny on a 400-row SST-2 slice, about a minute on 2 cores. Its accuracy means nothing; it shows the loop works.
 
-Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg,
+Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg, report.html,
 checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md), summary.json.
 
 Interrupting: Ctrl-C finishes the current step, saves a checkpoint, prints the command that continues the run
@@ -162,6 +162,7 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   out(`Run folder ${run}/`);
   const at = (f: string): string => displayPath(path.resolve(r.runDir, f));
   if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md)`);
+  out(`  report        ${at('report.html')}  (open in a browser: curves, metrics, config, model card)`);
   out(`  curves        ${at('loss.svg')}, ${at('eval.svg')}`);
   out(`  metrics       ${at(METRICS_FILE)}`);
   out(`  summary       ${at('summary.json')}`);
