@@ -17,8 +17,8 @@ import { displayPath, packageRoot, selfCommand, shellQuote } from './paths.js';
 
 const HELP_AFTER = `
 The corpus files are plain text (one document per line), .jsonl (--text-field, default "text") or .tsv
-(--text-field names the columns). scripts/build-pretrain-corpus.ts writes span.txt and supervised.jsonl from
-the public text in ../shared/data. Without --tokenizer, the model folder's tokenizer is used, else the bundled T5
+(--text-field names the columns). scripts/build-pretrain-corpus.ts writes span.txt and supervised.jsonl from a
+folder of public text datasets (its --data; examples/pretrain/README.md lists them). Without --tokenizer, the model folder's tokenizer is used, else the bundled T5
 SentencePiece tokenizer (sentinels <extra_id_k> = 32099 − k).
 
 Examples:
