@@ -2,7 +2,7 @@
  * Build the pretraining corpus from the public text in a data folder (default ../shared/data):
  *
  *   npx tsx scripts/build-pretrain-corpus.ts [--data ../shared/data] [--out corpus/] [--exclude sst2,qqp]
- *     [--supervised-tasks cola,rte,…|none] [--label-words t5|polar] [--tokenizer test/fixtures/tokenizers/t5]
+ *     [--supervised-tasks cola,rte,…|none] [--label-words t5|polar] [--silver-sentiment] [--tokenizer test/fixtures/tokenizers/t5]
  *
  * Writes span.txt, supervised.jsonl and corpus.json (sources, licenses, T5 token counts) into --out, and prints
  * the table. The files are regenerated, not committed (they are several MB).
@@ -27,6 +27,7 @@ const reports = buildCorpus(dataDir, outDir, {
   exclude: list(flag('--exclude', '')),
   ...(sup === '' ? {} : { supervisedTasks: sup === 'none' ? [] : list(sup) }),
   labelWords: flag('--label-words', 't5') as LabelWordSet,
+  silverSentiment: process.argv.includes('--silver-sentiment'),
 });
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 for (const part of ['span', 'supervised'] as const) {

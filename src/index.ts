@@ -25,6 +25,7 @@ export { trainRun, type TrainRunResult } from './train/run.js';
 export { DEFAULT_MAX_LENGTH, inputLimit, encodeSources, meanTokenLoss, predictAny, predictGenerate, predictRank, predictGenerateCausal, predictRankCausal } from './predict/index.js';
 export { encodeCausalExample, encodeCausalExamples, encodeCausalSource, collateCausal, CAUSAL_SOURCE_SUFFIX } from './tasks/encode-causal.js';
 export { createServer, type ServerOptions } from './serve/server.js';
+export { createApp, type AppOptions } from './serve/app.js';
 export type { CausalLM, CausalBatch, CausalOutput, CausalGenerateOptions } from './models/types.js';
 export type { WeightTraining, ModelWeight, LinearModule, LinearSidePath, SideCall } from './models/types.js';
 export { hfLayout } from './models/weight-grads.js';

@@ -1,13 +1,19 @@
 /**
  * `softprompt serve`: one frozen model, many adapters, a small JSON HTTP API (src/serve/server.ts).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/registry.js';
 import type { PeftMethod } from '../methods/method.js';
 import { loadAnyModel } from '../models/registry.js';
-import { createServer, SERVER_DEFAULTS, shutdown } from '../serve/server.js';
+import { ADMIN_TOKEN_ENV } from '../serve/admin.js';
+import { createApp, DEFAULT_MAX_ADAPTERS } from '../serve/app.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../serve/log.js';
+import { readChatTemplate } from '../serve/openai/chat-template.js';
+import { SERVER_DEFAULTS, shutdown } from '../serve/server.js';
 import { usageError } from './errors.js';
 import { intArg } from './options.js';
 
@@ -24,6 +30,11 @@ interface ServeOptions {
   maxQueue: number;
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  allowAdapterAdmin?: boolean;
+  adminToken?: string;
+  adaptersRoot?: string;
+  maxAdapters: number;
+  logLevel: LogLevel;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -62,6 +73,11 @@ export function serveCommand(): Command {
     .option('--max-queue <n>', 'requests queued besides the one computing (more: 429 queue_full with Retry-After)', nonNegativeInt, SERVER_DEFAULTS.maxQueue)
     .option('--request-timeout-ms <n>', 'a request not done this long after arrival gets 504 deadline_exceeded; its remaining batches are skipped', positiveInt, SERVER_DEFAULTS.requestTimeoutMs)
     .option('--max-body-bytes <n>', 'request body size at most (more: 413 body_too_large)', positiveInt, SERVER_DEFAULTS.maxBodyBytes)
+    .option('--allow-adapter-admin', 'let POST /v1/adapters and DELETE /v1/adapters/{name} load and unload adapters (needs --admin-token and --adapters-root)')
+    .option('--admin-token <token>', `bearer token of the admin routes (default: $${ADMIN_TOKEN_ENV})`)
+    .option('--adapters-root <dir>', 'folder the admin routes load adapters from; their paths must stay inside it')
+    .option('--max-adapters <n>', 'adapters resident at most; loading more evicts the least recently used one not given at startup', positiveInt, DEFAULT_MAX_ADAPTERS)
+    .option('--log-level <level>', `access-log level on stderr, one JSON line per request (${LOG_LEVELS.join(', ')})`, logLevel, 'info')
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:
   400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
@@ -69,24 +85,40 @@ Errors are JSON {"error": {"code", "message", "path"}}:
       invalid_data (an input that does not fit the task's format)
   404 unknown_adapter · not_found    413 body_too_large    429 queue_full (Retry-After: seconds)
   503 shutting_down    504 deadline_exceeded    500 native · internal
+  Admin routes: 400 invalid_adapter · 401 unauthorized · 403 admin_disabled · 409 adapter_conflict
 SIGTERM / SIGINT: stop accepting, finish the queued requests, exit 0. A port in use exits 2.
+
+OpenAI-compatible routes (\`model\` = an adapter name, or the base model's --model for none):
+  GET /v1/models · POST /v1/completions · POST /v1/chat/completions ("stream": true: server-sent events).
+  Greedy decoding only (temperature 0 or absent); T5 answers completions text-to-text and refuses chat.
+  Chat renders the tokenizer's chat_template when it has one, else "User: …\\nAssistant:" lines (see README).
+  Their errors use OpenAI's shape {"error": {"message", "type", "param", "code"}}.
+GET /metrics: Prometheus text (requests, latency, batch rows, queue depth, tokens generated).
 
 Examples:
   $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --adapter rte=runs/rte-dept/adapter
   $ curl -s localhost:8080/v1/predict -d '{"adapter": "sst2", "task": "sst2", "inputs": ["a gorgeous film."]}'
+  $ curl -s localhost:8080/v1/completions -d '{"model": "sst2", "prompt": "sentence: a gorgeous film.", "max_tokens": 5}'
 `)
     .action((o: ServeOptions) => runServe(o));
 }
 
 export function runServe(o: ServeOptions): Promise<void> {
+  const admin = adminSettings(o); // before the model loads: a bad flag fails at once
   if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
   const model = loadAnyModel(o.model);
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
+  const tokenizerPath = o.tokenizer ?? o.model;
+  const chatTemplate = readChatTemplate(fs.statSync(tokenizerPath).isDirectory() ? tokenizerPath : path.dirname(tokenizerPath));
   const adapters = new Map<string, PeftMethod>();
   for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
-  const server = createServer({
+  if (adapters.size > o.maxAdapters) {
+    throw usageError(`--max-adapters ${o.maxAdapters} is fewer than the ${adapters.size} adapters given at startup.`, { path: '--max-adapters' });
+  }
+  const { server } = createApp({
     model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
     maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
+    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel), chatTemplate,
   });
   return new Promise((resolve, reject) => {
     server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
@@ -112,6 +144,25 @@ export function listenError(err: NodeJS.ErrnoException, host: string, port: numb
   if (err.code === 'EACCES') return usageError(`Not allowed to listen on ${host}:${port}.`, { path: '--port', hint: 'ports below 1024 need privileges; choose another --port.' });
   if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') return usageError(`Cannot listen on host ${host}: ${err.code}.`, { path: '--host' });
   return err;
+}
+
+/** --allow-adapter-admin needs a token (flag or environment) and an existing adapters root. */
+function adminSettings(o: ServeOptions): { token: string; root: string } | null {
+  if (o.allowAdapterAdmin !== true) return null;
+  const token = o.adminToken ?? process.env[ADMIN_TOKEN_ENV];
+  if (token === undefined || token.length < 16) {
+    throw usageError(`--allow-adapter-admin needs a bearer token of at least 16 characters: --admin-token or $${ADMIN_TOKEN_ENV}.`, { path: '--admin-token' });
+  }
+  if (o.adaptersRoot === undefined) throw usageError('--allow-adapter-admin needs --adapters-root <dir>, the folder adapters are loaded from.', { path: '--adapters-root' });
+  if (!fs.existsSync(o.adaptersRoot) || !fs.statSync(o.adaptersRoot).isDirectory()) {
+    throw usageError(`--adapters-root ${o.adaptersRoot} is not a folder.`, { path: '--adapters-root' });
+  }
+  return { token, root: o.adaptersRoot };
+}
+
+function logLevel(value: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  return value as LogLevel;
 }
 
 function positiveInt(value: string): number {

@@ -18,6 +18,7 @@ import { atomicWriteFile } from '../io/atomic.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { loadSplits } from '../tasks/registry.js';
 import { readText } from '../tasks/read-text.js';
+import { DEFAULT_SILVER, SILVER_TASK, silverSentimentExamples } from './silver-sentiment.js';
 import { DEFAULT_SUPERVISED_TASKS, supervisedExamples, type LabelWordSet } from './supervised.js';
 
 export interface CorpusSource {
@@ -100,6 +101,8 @@ export interface BuildOptions {
   /** Supervised mixture tasks (default: all but SST-2); [] writes no supervised.jsonl rows. */
   supervisedTasks?: readonly string[];
   labelWords?: LabelWordSet;
+  /** Add the VADER-labelled sentiment task (silver-sentiment.ts) over the span documents to the mixture. */
+  silverSentiment?: boolean;
   /** Default PUBLIC_SOURCES. */
   sources?: readonly CorpusSource[];
 }
@@ -142,6 +145,7 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
 
   const tasks = (opts.supervisedTasks ?? DEFAULT_SUPERVISED_TASKS).filter((t) => !exclude.has(t));
   const sup = supervisedExamples(dataDir, tasks, opts.labelWords ?? 't5');
+  if (opts.silverSentiment === true) sup.push(...silverSentimentExamples(lines, DEFAULT_SILVER));
   atomicWriteFile(path.join(outDir, SUPERVISED_FILE), sup.map((e) => JSON.stringify(e)).join('\n') + (sup.length > 0 ? '\n' : ''));
   for (const task of tasks) {
     const rows = sup.filter((e) => e.task === task);
@@ -152,8 +156,17 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
       license: src?.license ?? 'see the task data', origin: src?.origin ?? task, files: [], part: 'supervised',
     });
   }
+  if (opts.silverSentiment === true) {
+    const rows = sup.filter((e) => e.task === SILVER_TASK);
+    reports.push({
+      name: `${SILVER_TASK} (supervised)`, documents: rows.length,
+      tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
+      license: 'sentences under their sources\' licences above; labels from the VADER lexicon (MIT) via vader-sentiment (Apache-2.0)',
+      origin: `span-corpus sentences with |VADER compound| ≥ ${DEFAULT_SILVER.threshold}, classes balanced; no dataset labels`, files: [], part: 'supervised',
+    });
+  }
   atomicWriteFile(path.join(outDir, CORPUS_MANIFEST), JSON.stringify({
-    dataDir: path.resolve(dataDir), labelWords: opts.labelWords ?? 't5', excluded: [...exclude], sources: reports,
+    dataDir: path.resolve(dataDir), labelWords: opts.labelWords ?? 't5', silverSentiment: opts.silverSentiment === true, excluded: [...exclude], sources: reports,
     spanTokens: reports.filter((r) => r.part === 'span').reduce((a, r) => a + r.tokens, 0),
     supervisedTokens: reports.filter((r) => r.part === 'supervised').reduce((a, r) => a + r.tokens, 0),
   }, null, 2) + '\n');

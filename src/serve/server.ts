@@ -11,6 +11,8 @@
  * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
  * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
  * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
+ * More routes plug in through `routes` and compute through the same queue (RouteContext.compute); app.ts adds
+ * the OpenAI-compatible ones, adapter admin and /metrics.
  */
 import http from 'node:http';
 import { SoftpromptError } from '../errors.js';
@@ -23,6 +25,7 @@ import { toSource } from '../tasks/input-format.js';
 import { canonicalTaskName, getTask, TASK_NAMES } from '../tasks/registry.js';
 import { clip, DEFAULT_LIMITS, describeValue, jsonDepth, MAX_CHARS_PER_TOKEN, MAX_JSON_DEPTH, predictRequestSchema, type RequestLimits } from './limits.js';
 import { ComputeQueue } from './queue.js';
+import { tagRequest } from './request-tags.js';
 
 export interface ServerOptions extends Partial<RequestLimits> {
   /** the frozen model, tagged with its family (registry's loadAnyModel) */
@@ -39,7 +42,33 @@ export interface ServerOptions extends Partial<RequestLimits> {
   /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
   batchSize?: number;
+  /** more routes (OpenAI-compatible, adapter admin), tried in order before the 404 */
+  routes?: readonly ServeRoute[];
+  /** told about every computed batch (metrics) */
+  observer?: ServeObserver;
 }
+
+/** What the compute core reports as it works (metrics.ts counts it). */
+export interface ServeObserver {
+  /** a batch of `rows` inputs of one adapter is about to be computed */
+  batch(rows: number, adapter: string): void;
+}
+
+/** What an extra route gets: the request, and the same compute path (queue, 429, 504) as POST /v1/predict. */
+export interface RouteContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  arrivedAt: number;
+  /** the body as JSON (size and depth limits as /v1/predict) */
+  readJson(): Promise<unknown>;
+  /** the chunks computed in turn with every other request; null when the client left meanwhile */
+  compute<T>(chunks: readonly (() => readonly T[])[]): Promise<T[] | null>;
+  /** the server is draining (a streamed answer should close its connection) */
+  readonly closing: boolean;
+}
+/** Handles the request and returns true, or returns false to let the next route try. */
+export type ServeRoute = (ctx: RouteContext) => Promise<boolean>;
 
 export const SERVER_DEFAULTS = { ...DEFAULT_LIMITS, maxBodyBytes: 1 << 20, maxQueue: 64, requestTimeoutMs: 60_000 } as const;
 
@@ -51,8 +80,12 @@ export const ERROR_STATUS = {
   input_too_long: 400,
   max_new_tokens_too_large: 400,
   invalid_data: 400, // an input that does not fit the task's format (e.g. a pair task without its tab)
+  invalid_adapter: 400, // an adapter folder that does not load, or does not fit this model (admin)
+  unauthorized: 401, // admin routes without the right bearer token
+  admin_disabled: 403, // admin routes on a server started without --allow-adapter-admin
   unknown_adapter: 404,
   not_found: 404,
+  adapter_conflict: 409, // admin: the name is taken, or pinned, or every resident adapter is pinned
   body_too_large: 413,
   queue_full: 429,
   shutting_down: 503,
@@ -62,7 +95,7 @@ export const ERROR_STATUS = {
 } as const;
 export type ServeErrorCode = keyof typeof ERROR_STATUS;
 
-class HttpError extends Error {
+export class HttpError extends Error {
   readonly status: number;
   constructor(readonly code: ServeErrorCode, message: string, readonly path?: string, readonly headers: Record<string, string> = {}) {
     super(message);
@@ -73,14 +106,14 @@ class HttpError extends Error {
 /** Bytes of an oversized body read (and discarded) so the client gets its 413 instead of a reset. */
 const DRAIN_LIMIT = 64 << 20;
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
   res.end(text);
 }
 
 /** The body as text, or a 413 once past `limit`; the rest of an oversized body is read and dropped (up to DRAIN_LIMIT). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+export function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const tooLarge = () => new HttpError('body_too_large', `Request body exceeds ${limit} bytes (--max-body-bytes).`, undefined, { connection: 'close' });
     const declared = Number(req.headers['content-length']);
@@ -179,8 +212,10 @@ export function prepareRequest(o: ServerOptions, body: unknown): { adapter: stri
   const chunks: (() => string[])[] = [];
   for (let i = 0; i < examples.length; i += batchSize) {
     const part = examples.slice(i, i + batchSize);
-    chunks.push(() => withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels,
-      { batchSize, maxNewTokens: r.maxNewTokens, maxLength })));
+    chunks.push(() => {
+      o.observer?.batch(part.length, r.adapter);
+      return withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels, { batchSize, maxNewTokens: r.maxNewTokens, maxLength }));
+    });
   }
   return { adapter: r.adapter, chunks };
 }
@@ -191,7 +226,7 @@ export function predictRequest(o: ServerOptions, body: unknown): { adapter: stri
   return { adapter: p.adapter, predictions: p.chunks.flatMap((run) => run()) };
 }
 
-function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
+export function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
   const wrap = (status: number, code: string, message: string, path?: string, headers: Record<string, string> = {}) => ({ status, body: { error: { code, message: clip(message, 2000), path: path ?? null } }, headers });
   if (err instanceof HttpError) return wrap(err.status, err.code, err.message, err.path, err.headers);
   if (err instanceof SoftpromptError) {
@@ -206,6 +241,32 @@ interface ServerState {
   closing: boolean;
 }
 const states = new WeakMap<http.Server, ServerState>();
+
+/** Requests admitted and not finished (metrics' queue depth); 0 for a server not made by createServer. */
+export function queueDepth(server: http.Server): number {
+  return states.get(server)?.queue.depth ?? 0;
+}
+
+/**
+ * Compute a request's chunks through the queue, in turn with every other request: 429 when full, 504 past the
+ * deadline, null when the client has left. POST /v1/predict and every extra route go through here.
+ */
+async function runQueued<T>(state: ServerState, timeoutMs: number, chunks: readonly (() => readonly T[])[], arrivedAt: number, res: http.ServerResponse): Promise<T[] | null> {
+  let gone = false;
+  res.on('close', () => { gone = true; }); // before the answer: the client disconnected
+  const pending = state.queue.submit(chunks, arrivedAt, () => gone);
+  if (pending === null) {
+    const retry = state.queue.retryAfterSeconds();
+    throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
+  }
+  const outcome = await pending;
+  if (outcome.ok) return outcome.value;
+  if (outcome.reason === 'expired') {
+    throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
+  }
+  if (outcome.reason === 'gone') return null;
+  throw outcome.error;
+}
 
 export function createServer(o: ServerOptions): http.Server {
   const limit = o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes;
@@ -224,20 +285,19 @@ export function createServer(o: ServerOptions): http.Server {
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
         const p = prepareRequest(o, parseBody(await readBody(req, limit)));
-        let gone = false;
-        res.on('close', () => { gone = true; }); // before the answer: the client disconnected
-        const pending = state.queue.submit(p.chunks, arrivedAt, () => gone);
-        if (pending === null) {
-          const retry = state.queue.retryAfterSeconds();
-          throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
-        }
-        const outcome = await pending;
-        if (outcome.ok) return send(res, 200, { adapter: p.adapter, predictions: outcome.value }, state.closing ? { connection: 'close' } : {});
-        if (outcome.reason === 'expired') {
-          throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
-        }
-        if (outcome.reason === 'gone') return;
-        throw outcome.error;
+        tagRequest(res, { adapter: p.adapter });
+        const predictions = await runQueued(state, timeoutMs, p.chunks, arrivedAt, res);
+        if (predictions === null) return;
+        return send(res, 200, { adapter: p.adapter, predictions }, state.closing ? { connection: 'close' } : {});
+      }
+      for (const route of o.routes ?? []) {
+        const ctx: RouteContext = {
+          req, res, url, arrivedAt,
+          readJson: async () => parseBody(await readBody(req, limit)),
+          compute: (chunks) => runQueued(state, timeoutMs, chunks, arrivedAt, res),
+          get closing() { return state.closing; },
+        };
+        if (await route(ctx)) return;
       }
       throw new HttpError('not_found', clip(`No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`, 300));
     };
