@@ -13,6 +13,7 @@ import { loadAnyModel, type AnyModel } from '../models/registry.js';
 import type { CausalLM, Seq2SeqLM } from '../models/types.js';
 import { inputLimit } from '../predict/index.js';
 import { usageError } from './errors.js';
+import { displayPath, packageRoot } from './paths.js';
 
 export interface InferenceOptions {
   adapter: string;
@@ -68,7 +69,7 @@ export function loadInference(o: InferenceOptions): Inference {
     else if (recorded !== null && isDir(recorded) && hasTokenizer(recorded)) tokenizerPath = recorded;
     else {
       throw new SoftpromptError('file_not_found', `No tokenizer in ${modelDir} (expected ${TOKENIZER_JSON} or ${SPM_FILES.join(' / ')}), and the adapter records none found here.`, {
-        file: modelDir, path: '--tokenizer', hint: 'pass --tokenizer <folder or file>, e.g. --tokenizer test/fixtures/tokenizers/t5 for the bundled t5-tiny.',
+        file: modelDir, path: '--tokenizer', hint: `pass --tokenizer <folder or file>, e.g. --tokenizer ${displayPath(path.join(packageRoot(), 'test', 'fixtures', 'tokenizers', 't5'))} for the bundled t5-tiny.`,
       });
     }
   }

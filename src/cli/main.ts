@@ -54,7 +54,7 @@ function configure(cmd: Command): Command {
 
 export function buildProgram(): Command {
   const program = configure(new Command('softprompt'))
-    .description('DePT (decomposed prompt tuning) and prompt tuning of frozen T5 models on the CPU.')
+    .description('DePT (decomposed prompt tuning), prompt tuning, LoRA and full fine-tuning of T5, GPT-2 and LLaMA models on the CPU.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .enablePositionalOptions() // `sweep status --config f`: options after a subcommand are that subcommand's

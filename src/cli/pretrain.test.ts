@@ -62,6 +62,9 @@ describe('softprompt pretrain', () => {
     const losses = fs.readFileSync(path.join(whole, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"loss"')).map((l) => (JSON.parse(l) as { loss: number }).loss);
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     assert.ok(mean(losses.slice(-3)) < mean(losses.slice(0, 3)) - 0.5, `loss ${mean(losses.slice(0, 3))} → ${mean(losses.slice(-3))}`);
+    const report = fs.readFileSync(path.join(whole, 'report.html'), 'utf8');
+    assert.match(report, /<td>12 of 12<\/td>/);
+    assert.match(report, /id="loss-chart">\n<svg /);
     const model = T5Model.load(loadConfig(whole), openWeights(whole));
     assert.equal(openWeights(whole).info('shared.weight').dtype, 'BF16');
     assert.equal(model.config.d_model, 32);

@@ -18,8 +18,8 @@ import { displayPath, packageRoot, selfCommand, shellQuote } from './paths.js';
 
 const HELP_AFTER = `
 The corpus files are plain text (one document per line), .jsonl (--text-field, default "text") or .tsv
-(--text-field names the columns). scripts/build-pretrain-corpus.ts writes span.txt and supervised.jsonl from
-the public text in ../shared/data. Without --tokenizer, the model folder's tokenizer is used, else the bundled T5
+(--text-field names the columns). scripts/build-pretrain-corpus.ts writes span.txt and supervised.jsonl from a
+folder of public text datasets (its --data; examples/pretrain/README.md lists them). Without --tokenizer, the model folder's tokenizer is used, else the bundled T5
 SentencePiece tokenizer (sentinels <extra_id_k> = 32099 − k).
 
 Examples:
@@ -121,6 +121,6 @@ export function runPretrainCommand(cfg: PretrainConfig, mode: { dryRun: boolean;
     throw new SoftpromptError('interrupted', `Pretraining stopped after step ${r.steps} of ${cfg.steps}; the checkpoint is saved in ${displayPath(cfg.output)}.`, { hint: `continue with: ${resumeHint}` });
   }
   out(`Pretrained ${r.steps} steps in ${(r.seconds / 60).toFixed(1)} min (${Math.round(r.tokens / r.seconds)} input tokens/s): loss ${r.firstLoss.toFixed(3)} (step 1) → ${r.lastLoss.toFixed(3)} (last step).`);
-  out(`Model folder ${displayPath(cfg.output)}/: ${r.modelFiles.join(', ')}; metrics.jsonl and loss.svg beside it.`);
+  out(`Model folder ${displayPath(cfg.output)}/: ${r.modelFiles.join(', ')}; metrics.jsonl, loss.svg and report.html beside it.`);
 }
 

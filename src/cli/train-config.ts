@@ -67,7 +67,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'warmupSteps', flags: '--warmup-steps <n>', help: 'linear warmup steps', group: TRAIN, parse: intArg },
   { key: 'weightDecay', flags: '--weight-decay <x>', help: 'AdamW weight decay of every group that takes one (full fine-tuning: not biases or norm weights)', group: TRAIN, parse: floatArg, shownDefault: weightDecayDefaults() },
   { key: 'maxGradNorm', flags: '--max-grad-norm <x>', help: 'global gradient-norm clip (0: none)', group: TRAIN, parse: floatArg },
-  { key: 'dropout', flags: '--no-dropout', help: 'turn off T5\'s dropout while training', group: TRAIN },
+  { key: 'dropout', flags: '--no-dropout', help: 'turn off the model\'s dropout while training', group: TRAIN },
   { key: 'seed', flags: '--seed <n>', help: 'seed of init, data order, dropout and splits', group: TRAIN, parse: intArg },
 
   { key: 'evalEvery', flags: '--eval-every <n>', help: 'evaluate on the validation split every n steps (0: at the end only)', group: EVAL, parse: intArg },

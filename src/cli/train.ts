@@ -27,7 +27,7 @@ Config resolution: flag > --config file > default. The JSON file uses the flags'
 Without --model and --config, the bundled quickstart (examples/quickstart.json) is used: a random-weight
 t5-tiny on a 400-row SST-2 slice, about a minute on 2 cores. Its accuracy means nothing; it shows the loop works.
 
-Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg,
+Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg, report.html,
 checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md), summary.json.
 
 Interrupting: Ctrl-C finishes the current step, saves a checkpoint, prints the command that continues the run
@@ -45,8 +45,8 @@ Examples:
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .summary('train a DePT or prompt-tuning adapter on a frozen T5')
-    .description('Train a DePT (decomposed prompt tuning) or vanilla prompt-tuning adapter for a frozen T5 model on the CPU.\nEvery option below is also a key of the --config file.')
+    .summary('train an adapter (DePT, prompt tuning, LoRA) of a frozen T5, GPT-2 or LLaMA model, or fully fine-tune one')
+    .description('Train a DePT (decomposed prompt tuning), prompt-tuning or LoRA adapter for a frozen T5, GPT-2 or LLaMA model, or fine-tune\nall its weights (--method full), on the CPU. Every option below is also a key of the --config file.')
     .option('--config <file>', 'JSON file of training options (flags override it)');
   for (const opt of trainOptions()) cmd.addOption(opt);
   cmd.addHelpText('after', HELP_AFTER);
@@ -105,7 +105,7 @@ export function runTrain(resolved: ResolvedTrainConfig): TrainRunResult {
     err(`softprompt train: config ${resolved.configFile}${resolved.fromFlags.length > 0 ? ' + flags' : ''}.`);
   }
   if (tiny) {
-    err('  note: the bundled t5-tiny has RANDOM weights. The loss will fall, but accuracy will stay near the majority class.');
+    err('  note: the bundled t5-tiny has RANDOM weights: the loss will fall, and its accuracy says nothing about DePT (the summary compares it with the majority class).');
   }
   const result = trainRun(cfg, { interruptible: true, resumeHint: resumeCommand(resolved, cfg) });
   printSummary(cfg, result, tiny);
@@ -163,6 +163,7 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   out(`Run folder ${run}/`);
   const at = (f: string): string => displayPath(path.resolve(r.runDir, f));
   if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md)`);
+  out(`  report        ${at('report.html')}  (open in a browser: curves, metrics, config, model card)`);
   out(`  curves        ${at('loss.svg')}, ${at('eval.svg')}`);
   out(`  metrics       ${at(METRICS_FILE)}`);
   out(`  summary       ${at('summary.json')}`);
@@ -191,11 +192,11 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
     out(`  softprompt predict --adapter ${adapter} --model ${model}${tok} --task ${r.task}${localFlags(false)}${mode} ${local ? '--text "a gorgeous, witty, seductive movie."' : input}`);
     out(`  softprompt inspect ${adapter}`);
   }
-  if (tiny) printTinyNote(cfg, losses.length >= 2 && meanLoss(losses.slice(-k)) < meanLoss(losses.slice(0, k)));
+  if (tiny) printTinyNote(cfg, losses.length >= 2 && meanLoss(losses.slice(-k)) < meanLoss(losses.slice(0, k)), r.test?.['accuracy']);
 }
 
-/** Share of the most common label among the test targets the run evaluated, e.g. { label: '1', share: 0.515 }. */
-function majorityClass(cfg: TrainConfig): { label: string; share: number } | null {
+/** The most common label among the test targets the run evaluated, e.g. { label: '1', share: 0.515, rows: 200 }. */
+function majorityClass(cfg: TrainConfig): { label: string; share: number; rows: number } | null {
   try {
     const { task, dataDir } = resolveTask(cfg);
     if (task.labelWords === null) return null;
@@ -203,20 +204,34 @@ function majorityClass(cfg: TrainConfig): { label: string; share: number } | nul
     const test = cfg.maxEvalExamples === undefined ? splits.test : splits.test.slice(0, cfg.maxEvalExamples);
     const counts = new Map<string, number>();
     for (const e of test) counts.set(e.target, (counts.get(e.target) ?? 0) + 1);
-    let best: { label: string; share: number } | null = null;
-    for (const [label, n] of counts) if (best === null || n / test.length > best.share) best = { label, share: n / test.length };
+    let best: { label: string; share: number; rows: number } | null = null;
+    for (const [label, n] of counts) if (best === null || n / test.length > best.share) best = { label, share: n / test.length, rows: test.length };
     return best;
   } catch {
     return null;
   }
 }
 
-function printTinyNote(cfg: TrainConfig, lossFell: boolean): void {
+/**
+ * How a test accuracy (percent) compares with always answering the majority label of the same rows: 'near' within
+ * two binomial standard errors of that share (at least 2 points), else 'above' or 'below'.
+ */
+export function versusMajority(accuracy: number, maj: { share: number; rows: number }): 'near' | 'above' | 'below' {
+  const band = Math.max(2, 200 * Math.sqrt((maj.share * (1 - maj.share)) / Math.max(1, maj.rows)));
+  const diff = accuracy - 100 * maj.share;
+  return Math.abs(diff) <= band ? 'near' : diff > 0 ? 'above' : 'below';
+}
+
+function printTinyNote(cfg: TrainConfig, lossFell: boolean, testAccuracy: number | undefined): void {
   const maj = majorityClass(cfg);
   out();
   out('Note: the bundled test/fixtures/t5-tiny is a RANDOM-WEIGHT T5 (2 layers, d_model 64) kept for tests and this');
-  out(`quickstart. ${lossFell ? 'The falling loss shows the prompt is learning, but a' : 'A'} random model knows no language, so accuracy`);
-  out(`stays near the majority class${maj !== null ? ` (label "${maj.label}" is ${(maj.share * 100).toFixed(1)}% of the test split)` : ''}. These numbers say nothing about DePT.`);
+  out(`quickstart${lossFell ? '; the falling loss shows the prompt is learning' : ''}. A random model knows no language, so these numbers say nothing about DePT.`);
+  if (maj !== null && testAccuracy !== undefined) {
+    const share = `label "${maj.label}" is ${(maj.share * 100).toFixed(1)}% of the ${maj.rows} test rows`;
+    const where = versusMajority(testAccuracy, maj);
+    out(`Its test accuracy ${testAccuracy.toFixed(2)} is ${where} the majority-class baseline (${share}).`);
+  }
   out();
   out('To train a real pretrained T5:');
   out('  1. Download a Hugging Face T5 folder elsewhere (softprompt never downloads), e.g. t5-base with');

@@ -7,7 +7,7 @@ import { SoftpromptError } from '../errors.js';
 import type { AdapterModelInfo } from './adapter-config.js';
 import { saveAdapter } from './registry.js';
 import { Dept } from './dept/index.js';
-import { MODEL_CARD_FILE, writeModelCard } from './model-card.js';
+import { MODEL_CARD_FILE, portableName, writeModelCard } from './model-card.js';
 import { DEPT_INIT_TEXT } from './prompt-init.js';
 import { PromptTuning } from './prompt-tuning/index.js';
 
@@ -55,11 +55,13 @@ describe('writeModelCard', () => {
     for (const row of ['| virtual tokens l (num_virtual_tokens) | 6 |', '| rank r | 3 |', '| max input length s (max_length) | 10 |', '| lora_alpha α | 8 |', '| trainable parameters | 174 (l·d + r·(s + d)) |']) {
       assert.ok(body.includes(row), row);
     }
-    assert.ok(body.includes(`PeftModel.from_pretrained(model, ${JSON.stringify(dir)})`));
+    // the adapter folder was given as an absolute path of this machine: the card names it by its folder name
+    assert.ok(body.includes('PeftModel.from_pretrained(model, "dept adapter")'));
+    assert.ok(!card.includes(ROOT), 'no path of the training machine in the card');
     assert.ok(body.includes('AutoModelForSeq2SeqLM'));
     assert.ok(body.includes('github.com/ZhengxiangShi/DePT'), 'points at the DePT fork');
     assert.ok(body.includes('upstream `peft` cannot load it'));
-    assert.ok(body.includes(`softprompt predict --model google/t5-v1_1-base --adapter '${dir}'`));
+    assert.ok(body.includes(`softprompt predict --model google/t5-v1_1-base --adapter 'dept adapter'`));
   });
 
   it('prompt tuning: upstream peft, no fork, causal model class; no metrics is said plainly', () => {
@@ -75,6 +77,28 @@ describe('writeModelCard', () => {
     assert.ok(body.includes('AutoModelForCausalLM') && body.includes('Load it with upstream `peft`'));
     assert.ok(!body.includes('DePT fork'));
     assert.ok(body.includes('No final metrics were recorded'));
+  });
+
+  it('a base model given as a local folder is named by its folder (or the Hub id of a Hugging Face cache path)', () => {
+    const local = path.join(ROOT, 'models', 'my-t5');
+    fs.mkdirSync(local, { recursive: true });
+    const dir = path.join(ROOT, 'local-base');
+    const m = new PromptTuning({ numVirtualTokens: 4, init: 'RANDOM', initText: DEPT_INIT_TEXT }, 16, ramp(64));
+    saveAdapter(dir, m, { baseModel: local, tokenizer: local, modelInfo: T5, format: 'peft' });
+    const card = fs.readFileSync(writeModelCard(dir), 'utf8');
+    const { front } = split(card);
+    assert.ok(front.includes('base_model: my-t5') && front.includes('- base_model:adapter:my-t5'), front.join('\n'));
+    assert.ok(!card.includes(ROOT), 'no path of the training machine in the card');
+    assert.ok(card.includes('AutoTokenizer.from_pretrained("my-t5")'));
+    // the adapter's own config keeps the path: predict finds the base model through it
+    assert.equal((JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8')) as { base_model_name_or_path: string }).base_model_name_or_path, local);
+
+    assert.equal(portableName('google/flan-t5-small'), 'google/flan-t5-small');
+    assert.equal(portableName('t5-base'), 't5-base');
+    assert.equal(portableName('/home/me/.cache/huggingface/hub/models--google--flan-t5-small/snapshots/0123abcd/'), 'google/flan-t5-small');
+    assert.equal(portableName('/srv/models/t5-base/'), 't5-base');
+    assert.equal(portableName('./t5-base'), 't5-base');
+    assert.equal(portableName(path.relative(process.cwd(), local)), 'my-t5'); // a relative folder that exists here
   });
 
   it('needs a saved adapter in the folder', () => {

@@ -6,6 +6,7 @@
  *   saveAdapter('out/cola', dept, { …, format: 'dept' });
  *   writeModelCard('out/cola', { task: 'glue/cola', metrics: { matthews_correlation: 63.8 }, training: { steps: 30000 } });
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { AnyMethodEntry, CardValue, LoadedAdapter } from './entry.js';
@@ -54,10 +55,31 @@ function table(rows: Record<string, CardValue>, head: [string, string]): string[
   return [`| ${head[0]} | ${head[1]} |`, '|---|---|', ...Object.entries(rows).map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`)];
 }
 
+/**
+ * How the card names a base model (or the adapter folder): a Hugging Face Hub id stays as it is; a local path of
+ * the training machine becomes the Hub id its cache path encodes (`…/models--org--name/snapshots/<rev>`), else its
+ * folder name. The card is for other machines; the full path stays in the run's run_config.json.
+ */
+export function portableName(nameOrPath: string): string {
+  const trimmed = nameOrPath.replace(/[\\/]+$/, '');
+  const cached = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/][^\\/]+$/.exec(trimmed);
+  if (cached !== null) return `${cached[1]}/${cached[2]}`;
+  const hubShaped = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/.test(trimmed);
+  if (hubShaped && !fs.existsSync(trimmed)) return trimmed;
+  return path.basename(trimmed) || trimmed;
+}
+
+/** An adapter folder as the card's usage lines show it: a relative path as given, an absolute one by its name. */
+function portableDir(dir: string): string {
+  return path.isAbsolute(dir) ? path.basename(dir.replace(/[\\/]+$/, '')) : dir;
+}
+
 /** The card's Markdown for a loaded adapter in `dir` (the method's entry supplies every method-specific line). */
 export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: AnyMethodEntry }, info: ModelCardInfo = {}): string {
   const { method, config: c } = adapter;
-  const baseModel = c.baseModel ?? info.baseModel ?? null;
+  const rawBase = c.baseModel ?? info.baseModel ?? null;
+  const baseModel = rawBase === null ? null : portableName(rawBase);
+  const shownDir = portableDir(dir);
   const base = baseModel ?? 'unknown';
   const seq2seq = c.taskType === 'SEQ_2_SEQ_LM';
   const desc = adapter.entry.describe(adapter, base);
@@ -89,8 +111,8 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: A
     `from peft import PeftModel${desc.card.peftImportComment ?? ''}`,
     '',
     `model = ${auto}.from_pretrained(${JSON.stringify(base)})`,
-    `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(c.tokenizer ?? base)})`,
-    `model = PeftModel.from_pretrained(model, ${JSON.stringify(dir)})`,
+    `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(c.tokenizer !== null ? portableName(c.tokenizer) : base)})`,
+    `model = PeftModel.from_pretrained(model, ${JSON.stringify(shownDir)})`,
     '```',
   ]));
   out.push(
@@ -99,7 +121,7 @@ export function renderModelCard(dir: string, adapter: LoadedAdapter & { entry: A
     '### softprompt',
     '',
     '```sh',
-    `softprompt predict --model ${shellWord(base)} --adapter ${shellWord(dir)} --text "…"`,
+    `softprompt predict --model ${shellWord(base)} --adapter ${shellWord(shownDir)} --text "…"`,
     '```',
     '',
     'See `softprompt predict --help` for file input and JSON output. To continue training from this adapter, pass `--init-adapter` to `softprompt train`.',

@@ -408,7 +408,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     if (this.precision !== 'bf16') return;
     throw new SoftpromptError('invalid_config',
       'T5 precision bf16 computes with cached bfloat16 copies of the weights, which would go stale once weights are trained: use precision fp32 to train weights.',
-      { path: 'precision', hint: "Use precision 'fp32' to train weights (side paths such as LoRA work with bf16)." });
+      { path: 'precision', hint: "Use --precision fp32 to train weights (side paths such as LoRA work with bf16)." });
   }
 
   private updateBackwardPlan(): void {

@@ -10,7 +10,9 @@ import { openWeights } from '../io/hf-folder.js';
 import { getMethod, optimizerGroups } from '../methods/registry.js';
 import { loadT5Weights, T5Model } from '../models/t5.js';
 import type { Seq2SeqBatch, WeightSource } from '../models/types.js';
-import { trainLoop } from '../train/loop.js';
+import { METRICS_FILE, trainLoop } from '../train/loop.js';
+import { readMetrics } from '../train/metrics-log.js';
+import { writeRunReport } from '../train/report.js';
 import type { Param, ParamGroup } from '../train/params.js';
 import { Rng } from '../train/rng.js';
 import { initializerFactor, initT5Weights } from './t5-init.js';
@@ -126,7 +128,19 @@ export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log:
     const written = saveT5Folder(cfg.output, p.configJson, model.config, model.tensors, { dtype: 'BF16', maxShardBytes: shardBudget(cfg.maxShardMb) });
     modelFiles = [...written.files.map((f) => path.basename(f)), 'config.json', ...copyTokenizerFiles(p.tokenizerDir, cfg.output)];
   }
-  return { steps: loop.step, interrupted: loop.interrupted, firstLoss, lastLoss, tokens, seconds: (performance.now() - t0) / 1000, modelFiles };
+  const result = { steps: loop.step, interrupted: loop.interrupted, firstLoss, lastLoss, tokens, seconds: (performance.now() - t0) / 1000, modelFiles };
+  writeRunReport(cfg.output, {
+    title: `pretrain ${path.basename(path.resolve(cfg.output))}`,
+    subtitle: `${path.resolve(cfg.output)} · ${new Date().toISOString()}`,
+    facts: {
+      status: loop.interrupted ? `interrupted at step ${loop.step}` : 'completed',
+      steps: `${loop.step} of ${cfg.steps}${loop.resumedFrom > 0 ? ` (resumed from ${loop.resumedFrom})` : ''}`,
+      'tokens (this session)': tokens, 'first loss': firstLoss, 'last loss': lastLoss, 'time (s)': Number(result.seconds.toFixed(1)),
+      'model files': modelFiles.length > 0 ? modelFiles.join(', ') : null,
+    },
+    config: cfg, records: readMetrics(path.join(cfg.output, METRICS_FILE)),
+  });
+  return result;
 }
 
 /** Tensor bytes per shard so that each whole file (header included) stays within maxShardMb · 10^6 bytes. */

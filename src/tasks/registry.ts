@@ -57,7 +57,7 @@ export function getTask(name: string, opts: GetTaskOptions = {}): TaskSpec {
   if (canonical === undefined) {
     throw new SoftpromptError('invalid_config', `Unknown task "${name}". Known tasks: ${TASK_NAMES.join(', ')}.`, {
       path: 'task',
-      hint: 'aliases such as "SST-2", "glue-sst2" and "superglue-cb" work too; for your own files use createLocalTask.',
+      hint: 'aliases such as "SST-2", "glue-sst2" and "superglue-cb" work too; for your own files: --task local --train-file FILE --dev-file FILE (library: createLocalTask).',
     });
   }
   if (canonical === 'stsb' && opts.stsbRounding === 'fixed') canonical = 'stsb-fixed';

@@ -266,7 +266,7 @@ function readTrainerState(file: string): TrainerState {
     throw new SoftpromptError('file_not_found', `Checkpoint file ${file} is missing`, {
       file,
       cause,
-      hint: 'Was the checkpoint copied only in part? Resume from another checkpoint-<step> folder.',
+      hint: 'Was the checkpoint copied only in part? Resume from another checkpoint-<step> folder (train --resume RUN/checkpoint-<step>).',
     });
   }
   let raw: unknown;
@@ -315,7 +315,7 @@ function openTensors(file: string): SafetensorsFile {
   if (!fs.existsSync(file)) {
     throw new SoftpromptError('file_not_found', `Checkpoint file ${file} is missing`, {
       file,
-      hint: 'Was the checkpoint copied only in part? Resume from another checkpoint-<step> folder.',
+      hint: 'Was the checkpoint copied only in part? Resume from another checkpoint-<step> folder (train --resume RUN/checkpoint-<step>).',
     });
   }
   return SafetensorsFile.open(file);

@@ -33,9 +33,9 @@ test('assertFinite names step, value, checkpoint and a hint', () => {
     assert.ok(e instanceof SoftpromptError);
     assert.equal(e.code, 'non_finite_loss');
     assert.equal(e.message, 'Training loss is NaN at step 1200. The last good checkpoint is runs/x/checkpoint-1000.');
-    assert.match(e.hint ?? '', /Lower the learning rate/);
+    assert.match(e.hint ?? '', /Lower --lr .* rerun with --resume/);
     assert.match(e.hint ?? '', /check the data/);
-    assert.match(formatError(e), /hint: Lower the learning rate/);
+    assert.match(formatError(e), /hint: Lower --lr/);
   }
   assert.throws(
     () => assertFinite(Infinity, 7),

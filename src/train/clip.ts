@@ -53,6 +53,6 @@ export function assertFinite(value: number, step: number, lastCheckpoint?: strin
   throw new SoftpromptError('non_finite_loss', `Training ${what} is ${describe(value)} at step ${step}. ${where}`, {
     path: `step ${step}`,
     ...(lastCheckpoint === undefined ? {} : { file: lastCheckpoint }),
-    hint: 'Lower the learning rate (or raise warmup), and check the data for empty or broken examples; then resume from the last checkpoint.',
+    hint: 'Lower --lr (or raise --warmup-steps) and check the data for empty or broken rows; then rerun with --resume, which continues from the newest (good) checkpoint.',
   });
 }

@@ -1,14 +1,18 @@
 /**
- * Training-curve pictures for the run folder, as hand-written SVG (no dependencies):
+ * Training-curve pictures for the run folder, drawn by Vega-Lite (compiled to Vega, rendered to an SVG string in
+ * Node, no canvas or browser needed):
  *
  *   loss.svg  training loss vs step, raw (thin) and smoothed (debiased EMA, as TensorBoard's smoothing slider)
  *   eval.svg  validation metric(s) vs step, with the best evaluation of the primary metric marked
  *
- * Every data series is one <polyline data-series="name" points="x,y …">; x grows with the step and y shrinks as
- * the value grows (SVG y points down).
+ * Rendering is synchronous (the train loop is): a chart's data is inline, so Vega's dataflow runs to completion in
+ * `view.run()` and the headless SVG renderer draws the scenegraph without waiting; the result is byte-identical to
+ * Vega's own asynchronous `view.toSVG()` (curves.test.ts checks it).
  */
 
 import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { MetricsRecord } from './metrics-log.js';
 
@@ -32,44 +36,17 @@ export interface ChartOptions {
   series: readonly Series[];
   /** A highlighted point with a label, e.g. the best evaluation. */
   marker?: { point: Point; label: string };
+  /** Size of the plot area in px (axes, title and legend come on top); default 640 × 320. */
   width?: number;
   height?: number;
-  /** Longest polyline drawn; longer series are thinned evenly (first and last points kept). Default 2000. */
+  /** Longest series drawn; longer series are thinned evenly (first and last points kept). Default 2000. */
   maxPoints?: number;
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
 
-/** Round ticks (1, 2, 5 × 10^k) covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): { lo: number; hi: number; step: number; ticks: number[] } {
-  if (!(hi > lo)) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
-    lo -= pad;
-    hi += pad;
-  }
-  const raw = (hi - lo) / Math.max(1, count);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const norm = raw / mag;
-  const step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
-  const first = Math.floor(lo / step) * step;
-  const last = Math.ceil(hi / step) * step;
-  const ticks: number[] = [];
-  for (let k = 0; first + k * step <= last + step * 1e-9; k++) ticks.push(cleanFloat(first + k * step));
-  return { lo: first, hi: last, step, ticks };
-}
-
 function cleanFloat(x: number): number {
   return Number.parseFloat(x.toPrecision(12));
-}
-
-function formatTick(v: number, step: number): string {
-  if (Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-4)) return v.toExponential(1);
-  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-  return v.toFixed(decimals);
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function thin(points: readonly Point[], maxPoints: number): readonly Point[] {
@@ -92,127 +69,120 @@ export function smooth(values: readonly number[], weight = 0.9): number[] {
   });
 }
 
-/** One line chart as a standalone SVG document. */
-export function renderLineChart(options: ChartOptions): string {
-  const W = options.width ?? 720;
-  const H = options.height ?? 420;
-  const m = { left: 72, right: 24, top: 44, bottom: 56 };
-  const pw = W - m.left - m.right;
-  const ph = H - m.top - m.bottom;
-  const maxPoints = options.maxPoints ?? 2000;
+/** A constant series would get a zero-width scale (one tick, every point on it): widen it around the value. */
+function flatDomain(vs: readonly number[]): { domain: [number, number] } | Record<string, never> {
+  if (vs.length === 0) return {};
+  const lo = Math.min(...vs);
+  if (Math.max(...vs) > lo) return {};
+  const pad = lo === 0 ? 1 : Math.abs(lo) * 0.05;
+  return { domain: [lo - pad, lo + pad] };
+}
 
+/** The Vega-Lite spec of one line chart (exported for the report and for tests). */
+export function lineChartSpec(options: ChartOptions): TopLevelSpec {
+  const maxPoints = options.maxPoints ?? 2000;
   const series = options.series.map((s) => ({
     ...s,
     points: thin(s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)), maxPoints),
   }));
-  const all = series.flatMap((s) => s.points);
-  const xs = all.map((p) => p[0]);
-  const ys = all.map((p) => p[1]);
-  const xt = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1, 6);
-  // A little headroom so extreme points do not sit on the frame.
-  const yMin = ys.length ? Math.min(...ys) : 0;
-  const yMax = ys.length ? Math.max(...ys) : 1;
-  const yPad = (yMax - yMin) * 0.03;
-  const yt = niceTicks(yMin - yPad, yMax + yPad, 5);
-  const sx = (x: number): number => m.left + ((x - xt.lo) / (xt.hi - xt.lo)) * pw;
-  const sy = (y: number): number => m.top + ph - ((y - yt.lo) / (yt.hi - yt.lo)) * ph;
-  const f = (v: number): string => v.toFixed(2);
-
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-  );
-  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${f(W / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`);
-
-  // Grid, ticks and tick labels.
-  out.push('<g class="axes" stroke="#000000">');
-  for (const t of xt.ticks) {
-    const x = f(sx(t));
-    out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);
-    out.push(`<line x1="${x}" y1="${m.top + ph}" x2="${x}" y2="${m.top + ph + 5}"/>`);
-  }
-  for (const t of yt.ticks) {
-    const y = f(sy(t));
-    out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#e5e5e5"/>`);
-    out.push(`<line x1="${m.left - 5}" y1="${y}" x2="${m.left}" y2="${y}"/>`);
-  }
-  out.push(`<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}"/>`);
-  out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}"/>`);
-  out.push('</g>');
-  out.push('<g class="tick-labels" fill="#333333">');
-  for (const t of xt.ticks) {
-    out.push(`<text class="x-tick" x="${f(sx(t))}" y="${m.top + ph + 19}" text-anchor="middle">${formatTick(t, xt.step)}</text>`);
-  }
-  for (const t of yt.ticks) {
-    out.push(`<text class="y-tick" x="${m.left - 8}" y="${f(sy(t) + 4)}" text-anchor="end">${formatTick(t, yt.step)}</text>`);
-  }
-  out.push('</g>');
-  out.push(`<text x="${f(m.left + pw / 2)}" y="${H - 14}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
-  out.push(
-    `<text x="18" y="${f(m.top + ph / 2)}" text-anchor="middle" transform="rotate(-90 18 ${f(m.top + ph / 2)})">${escapeXml(options.yLabel)}</text>`,
-  );
-
-  // Data.
-  for (const s of series) {
-    if (s.points.length === 0) continue;
-    const pts = s.points.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(' ');
-    out.push(
-      `<polyline data-series="${escapeXml(s.name)}" fill="none" stroke="${s.color}" stroke-width="${s.width ?? 2}" stroke-opacity="${s.opacity ?? 1}" stroke-linejoin="round" points="${pts}"/>`,
-    );
-    if (s.dots === true) {
-      out.push(`<g data-dots="${escapeXml(s.name)}" fill="${s.color}">`);
-      for (const [x, y] of s.points) out.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="3"/>`);
-      out.push('</g>');
-    }
-  }
-  if (options.marker !== undefined && Number.isFinite(options.marker.point[0]) && Number.isFinite(options.marker.point[1])) {
-    const [x, y] = options.marker.point;
-    const cx = sx(x);
-    const anchor = cx > m.left + pw * 0.7 ? 'end' : 'start';
-    out.push(
-      `<g class="marker"><circle cx="${f(cx)}" cy="${f(sy(y))}" r="6" fill="none" stroke="#000000" stroke-width="1.5"/>` +
-        `<text x="${f(anchor === 'end' ? cx - 9 : cx + 9)}" y="${f(sy(y) - 9)}" text-anchor="${anchor}">${escapeXml(options.marker.label)}</text></g>`,
-    );
-  }
-
-  // Legend, in whichever inside corner covers the fewest data points (top right first).
-  const named = series.filter((s) => s.points.length > 0);
-  if (named.length > 0) {
-    const lw = 24 + 7 * Math.max(...named.map((s) => s.name.length)) + 16;
-    const lh = 10 + 18 * named.length;
-    const corners: [number, number][] = [
-      [m.left + pw - lw - 8, m.top + 8],
-      [m.left + pw - lw - 8, m.top + ph - lh - 8],
-      [m.left + 8, m.top + 8],
-      [m.left + 8, m.top + ph - lh - 8],
-    ];
-    const covered = ([cx, cy]: [number, number]): number =>
-      series.reduce((n, s) => n + s.points.filter(([x, y]) => {
-        const px = sx(x);
-        const py = sy(y);
-        return px >= cx - 4 && px <= cx + lw + 4 && py >= cy - 4 && py <= cy + lh + 4;
-      }).length, 0);
-    let [lx, ly] = corners[0]!;
-    let fewest = Infinity;
-    for (const c of corners) {
-      const n = covered(c);
-      if (n < fewest) [lx, ly, fewest] = [c[0], c[1], n];
-    }
-    out.push(
-      `<g class="legend"><rect x="${lx}" y="${ly}" width="${lw}" height="${lh}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`,
-    );
-    named.forEach((s, k) => {
-      const y = ly + 17 + 18 * k;
-      out.push(
-        `<line x1="${lx + 8}" y1="${y - 4}" x2="${lx + 28}" y2="${y - 4}" stroke="${s.color}" stroke-width="${Math.max(2, s.width ?? 2)}"/>` +
-          `<text x="${lx + 34}" y="${y}">${escapeXml(s.name)}</text>`,
-      );
+  const values = series.flatMap((s) => s.points.map(([x, y]) => ({ x, y, series: s.name })));
+  const names = series.map((s) => s.name);
+  const x = { field: 'x', type: 'quantitative', title: options.xLabel, scale: { nice: true, zero: false, ...flatDomain(values.map((v) => v.x)) } } as const;
+  const y = { field: 'y', type: 'quantitative', title: options.yLabel, scale: { zero: false, nice: true, ...flatDomain(values.map((v) => v.y)) } } as const;
+  const color = {
+    field: 'series', type: 'nominal', title: null, scale: { domain: names, range: series.map((s) => s.color) },
+    legend: { orient: 'bottom', direction: 'horizontal', symbolType: 'stroke' },
+  } as const;
+  type Layer = NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']>[number];
+  // One layer per series: stroke width and opacity are the series' own, the shared color scale makes one legend.
+  const layers: Layer[] = series.map((s) => ({
+    transform: [{ filter: { field: 'series', equal: s.name } }],
+    mark: { type: 'line', strokeJoin: 'round', strokeWidth: s.width ?? 2, opacity: s.opacity ?? 1 },
+    encoding: { x, y, color },
+  }));
+  const dotted = series.filter((s) => s.dots === true).map((s) => s.name);
+  if (dotted.length > 0) {
+    layers.push({
+      transform: [{ filter: { field: 'series', oneOf: dotted } }],
+      mark: { type: 'point', filled: true, size: 36 },
+      encoding: {
+        x, y,
+        color,
+        tooltip: [{ field: 'series', title: 'series' }, { field: 'x', title: options.xLabel }, { field: 'y', title: options.yLabel }],
+      },
     });
-    out.push('</g>');
   }
-  out.push('</svg>');
-  return out.join('\n') + '\n';
+  const m = options.marker;
+  if (m !== undefined && Number.isFinite(m.point[0]) && Number.isFinite(m.point[1])) {
+    const xs = values.map((v) => v.x);
+    const right = xs.length > 0 && m.point[0] > Math.min(...xs) + 0.7 * (Math.max(...xs) - Math.min(...xs));
+    const datum = { data: { values: [{ x: m.point[0], y: m.point[1], label: m.label }] } };
+    layers.push(
+      { ...datum, mark: { type: 'point', shape: 'circle', size: 150, filled: false, stroke: '#000000', strokeWidth: 1.5 }, encoding: { x, y } },
+      {
+        ...datum,
+        mark: { type: 'text', align: right ? 'right' : 'left', dx: right ? -9 : 9, dy: -10, fontSize: 12, fill: '#000000' },
+        encoding: { x, y, text: { field: 'label', type: 'nominal' } },
+      },
+    );
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: options.title, fontSize: 15 },
+    width: options.width ?? 640,
+    height: options.height ?? 320,
+    background: '#ffffff',
+    padding: 8,
+    config: { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' }, legend: { labelFontSize: 12, labelLimit: 0 } },
+    data: { values },
+    layer: layers,
+  };
+}
+
+interface SvgStringRenderer {
+  initialize(el: null, width: number, height: number, origin: readonly number[], scaleFactor: number): SvgStringRenderer;
+  background(color: unknown): SvgStringRenderer;
+  render(scene: unknown): SvgStringRenderer;
+  svg(): string;
+}
+
+/** The fields of a run view that Vega's own headless renderer reads (vega-view's width(), height(), offset()). */
+interface ViewLayout {
+  _viewWidth: number;
+  _viewHeight: number;
+  _origin: readonly [number, number];
+}
+
+/** A Vega-Lite spec (with inline data) drawn as a standalone SVG document, synchronously. */
+export function renderSpecToSvg(spec: TopLevelSpec): string {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    view.run(); // inline data: the whole dataflow runs before run() returns
+    const layout = view as unknown as ViewLayout;
+    const pad = view.padding() as { top: number; bottom: number; left: number; right: number };
+    if (!Number.isFinite(layout._viewWidth) || !Number.isFinite(layout._viewHeight)) {
+      throw new Error('vega view has no layout after run(); its internals changed (check curves.ts against vega-view)');
+    }
+    const Ctor = (vega as unknown as { SVGStringRenderer: new (loader: unknown) => SvgStringRenderer }).SVGStringRenderer;
+    return new Ctor(view.loader())
+      .initialize(
+        null,
+        Math.max(0, layout._viewWidth + pad.left + pad.right),
+        Math.max(0, layout._viewHeight + pad.top + pad.bottom),
+        [pad.left + layout._origin[0], pad.top + layout._origin[1]],
+        1,
+      )
+      .background(view.background())
+      .render((view.scenegraph() as unknown as { root: unknown }).root)
+      .svg();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** One line chart as a standalone SVG document. */
+export function renderLineChart(options: ChartOptions): string {
+  return renderSpecToSvg(lineChartSpec(options)) + '\n';
 }
 
 export interface CurvesOptions {
@@ -225,14 +195,14 @@ export interface CurvesOptions {
   smoothing?: number;
 }
 
-/** The loss chart from the training lines of metrics.jsonl, or null when there are none. */
-export function lossChart(records: readonly MetricsRecord[], smoothing = 0.9): string | null {
+/** The loss chart's options from the training lines of metrics.jsonl, or null when there are none. */
+export function lossChartOptions(records: readonly MetricsRecord[], smoothing = 0.9): ChartOptions | null {
   const train = records.filter((r) => typeof r.loss === 'number' && r.eval === undefined);
   if (train.length === 0) return null;
   const steps = train.map((r) => r.step);
   const losses = train.map((r) => r.loss!);
   const smoothed = smooth(losses, smoothing);
-  return renderLineChart({
+  return {
     title: 'Training loss',
     xLabel: 'step',
     yLabel: 'loss',
@@ -240,11 +210,11 @@ export function lossChart(records: readonly MetricsRecord[], smoothing = 0.9): s
       { name: 'loss', points: steps.map((s, i) => [s, losses[i]!]), color: '#9ecae1', width: 1 },
       { name: `loss (smoothed ${smoothing})`, points: steps.map((s, i) => [s, smoothed[i]!]), color: '#08519c', width: 2 },
     ],
-  });
+  };
 }
 
-/** The eval chart from the evaluation lines of metrics.jsonl, or null when there are none. */
-export function evalChart(records: readonly MetricsRecord[], options: CurvesOptions = {}): string | null {
+/** The eval chart's options from the evaluation lines of metrics.jsonl, or null when there are none. */
+export function evalChartOptions(records: readonly MetricsRecord[], options: CurvesOptions = {}): ChartOptions | null {
   const evals = records.filter((r) => r.eval !== undefined);
   if (evals.length === 0) return null;
   const found = [...new Set(evals.flatMap((r) => Object.keys(r.eval!)))];
@@ -269,7 +239,19 @@ export function evalChart(records: readonly MetricsRecord[], options: CurvesOpti
     if (best !== undefined) marker = { point: best, label: `best ${primary} ${cleanFloat(best[1]).toPrecision(4)} @ ${best[0]}` };
   }
   const title = names.length === 1 ? `Validation ${names[0]!}` : 'Validation metrics';
-  return renderLineChart({ title, xLabel: 'step', yLabel: names.length === 1 ? names[0]! : 'metric', series, ...(marker ? { marker } : {}) });
+  return { title, xLabel: 'step', yLabel: names.length === 1 ? names[0]! : 'metric', series, ...(marker ? { marker } : {}) };
+}
+
+/** loss.svg's content, or null when there are no training lines. */
+export function lossChart(records: readonly MetricsRecord[], smoothing = 0.9): string | null {
+  const o = lossChartOptions(records, smoothing);
+  return o === null ? null : renderLineChart(o);
+}
+
+/** eval.svg's content, or null when there are no evaluation lines. */
+export function evalChart(records: readonly MetricsRecord[], options: CurvesOptions = {}): string | null {
+  const o = evalChartOptions(records, options);
+  return o === null ? null : renderLineChart(o);
 }
 
 /** Writes loss.svg and eval.svg into runDir (each only when it has data); returns the paths written. */

@@ -36,7 +36,6 @@ export {
 export {
   evalChart,
   lossChart,
-  niceTicks,
   renderLineChart,
   smooth,
   writeCurves,

@@ -202,7 +202,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
       throw new SoftpromptError('invalid_config', `Run folder ${o.runDir} already holds ${existing.length} checkpoint(s) (latest ${path.basename(existing[existing.length - 1]!.path)})`, {
         path: 'runDir',
         file: o.runDir,
-        hint: 'Pass resume to continue that run, or choose an empty run folder.',
+        hint: 'Add --resume to continue that run (library: resume: true), or choose an empty run folder with --output.',
       });
     }
     atomicWriteFile(metricsPath, '');

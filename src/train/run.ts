@@ -10,6 +10,7 @@
  *     checkpoint-<step>/ params + AdamW state + trainer state (atomic; newest and best kept)
  *     adapter/           adapter_config.json + adapter_model.safetensors + README.md (the best step's)
  *     summary.json       best validation metrics, test metrics, timing
+ *     report.html        all of the above on one page (curves, metrics, config, model card) for a browser
  */
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +31,7 @@ import type { TrainConfig } from './config.js';
 import { loadRunData, type RunData } from './data.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
 import { Rng } from './rng.js';
+import { writeTrainReport } from './run-report.js';
 
 export interface TrainRunResult {
   runDir: string;
@@ -202,6 +204,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     loop, firstLoss, lastLoss, bestValidation, test, seconds: (performance.now() - t0) / 1000,
   };
   atomicWriteFile(join(runDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
+  writeTrainReport(cfg, result, data.task.primaryMetric);
   result.trained = method;
   return result;
 }

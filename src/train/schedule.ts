@@ -32,7 +32,7 @@ export function validateSchedule({ warmupSteps, totalSteps, kind }: ScheduleOpti
   if (!Number.isInteger(totalSteps) || totalSteps <= 0) {
     throw new SoftpromptError('invalid_config', `totalSteps must be a positive integer, got ${totalSteps}`, {
       path: 'schedule.totalSteps',
-      hint: 'Pass max steps explicitly (HF defaults it to -1, which breaks the linear schedule).',
+      hint: 'Give the number of optimizer steps (--steps N; HF\'s max_steps defaults to -1, which breaks the linear schedule).',
     });
   }
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {

@@ -47,7 +47,9 @@ export const fullEntry = defineMethod<FullFineTune>({
   facts: (m) => ({ tensors: m.selected.length }),
   describe(a: LoadedAdapter<FullFineTune>, base: string) {
     const m = a.method, c = a.config as FullFolderConfig;
-    const dir = path.dirname(a.configFile);
+    // the card is read on other machines: name this folder (and a local tokenizer folder) as a relative path or by name
+    const portable = (p: string): string => (path.isAbsolute(p) ? path.basename(p) : p);
+    const dir = portable(path.dirname(a.configFile));
     const modules = modulesWords(m.config.trainModules);
     const total = c.tensors.reduce((n, t) => n + t.shape.reduce((x, y) => x * y, 1), 0);
     const seq2seq = c.taskType === 'SEQ_2_SEQ_LM';
@@ -75,7 +77,7 @@ export const fullEntry = defineMethod<FullFineTune>({
           `from transformers import AutoTokenizer, ${auto}`,
           '',
           `model = ${auto}.from_pretrained(${JSON.stringify(dir)})`,
-          `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(c.tokenizer ?? dir)})`,
+          `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(c.tokenizer !== null && c.tokenizer !== undefined ? portable(c.tokenizer) : dir)})`,
           '```',
         ],
         after: [],
