@@ -47,8 +47,8 @@ const FROM_TASK_FILE = `default: the adapter's ${SAVED_TASK_FILE}`;
 export function evalCommand(): Command {
   return new Command('eval')
     .summary('score an adapter on a task split or a data file')
-    .description(`Load a model and an adapter, predict a task split (or every row of --data FILE), print its metrics.\n`
-      + `The task, its format (template, columns), label words, eval mode and max length come from the adapter's\n`
+    .description('Load a model and an adapter, predict a task split (or every row of --data FILE), print its metrics. '
+      + `The task, its format (template, columns), label words, eval mode and max length come from the adapter's `
       + `${SAVED_TASK_FILE} (written by train); flags override them.`)
     .requiredOption('--adapter <dir>', 'adapter folder (adapter_config.json + adapter_model.safetensors or .bin)')
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')

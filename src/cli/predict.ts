@@ -44,11 +44,11 @@ const FROM_TASK_FILE = `default: the adapter's ${SAVED_TASK_FILE}`;
 export function predictCommand(): Command {
   return new Command('predict')
     .summary('predict labels / text for new inputs')
-    .description('Run a model with an adapter on texts and print one prediction per line.\n'
-      + `The task's input format (template, columns), label words, eval mode and max length come from the adapter's\n`
-      + `${SAVED_TASK_FILE} (written by train); flags override them. Raw text gets the task's input format (SST-2:\n`
-      + '"sentence: <text>"; a local task: its template); two-field tasks such as RTE take the fields separated by a\n'
-      + 'tab, or a JSON object {"sentence1": …, "sentence2": …} (also as --text). Text that already starts with the\n'
+    .description('Run a model with an adapter on texts and print one prediction per line. '
+      + `The task's input format (template, columns), label words, eval mode and max length come from the adapter's `
+      + `${SAVED_TASK_FILE} (written by train); flags override them. Raw text gets the task's input format (SST-2: `
+      + '"sentence: <text>"; a local task: its template); two-field tasks such as RTE take the fields separated by a '
+      + 'tab, or a JSON object {"sentence1": …, "sentence2": …} (also as --text). Text that already starts with the '
       + 'task\'s first prefix is sent as is, and so is everything with --raw.')
     .requiredOption('--adapter <dir>', 'adapter folder')
     .option('--model <dir>', 'base model folder (default: the adapter\'s base_model_name_or_path, if it is a folder here)')

@@ -31,8 +31,12 @@ Config resolution: flag > --config file > default. The JSON file uses the flags'
 Without --model and --config, the bundled quickstart (examples/quickstart.json) is used: a random-weight
 t5-tiny on a 400-row SST-2 slice, about a minute on 2 cores. Its accuracy means nothing; it shows the loop works.
 
-Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg,
-checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md), summary.json.
+Run folder (--output, default runs/<task>-<method>): run_config.json, softprompt_task.json, metrics.jsonl,
+loss.svg, eval.svg, checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md,
+softprompt_task.json: the task, template, columns, label words, eval mode and max length, so that
+\`eval --adapter DIR --data FILE\` and \`predict --adapter DIR --text "…"\` need no other flags), summary.json.
+Training starts by saying how many rows of each split --max-length cuts; a template that alone fills
+--max-length is refused (exit 3).
 
 Interrupting: Ctrl-C finishes the current step, saves a checkpoint, prints the command that continues the run
 (the same command with --resume) and exits 130; a second Ctrl-C exits at once. Checkpoints are also written
@@ -201,7 +205,7 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   out();
   out(`Run folder ${run}/`);
   const at = (f: string): string => displayPath(path.resolve(r.runDir, f));
-  if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md)`);
+  if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md, ${SAVED_TASK_FILE})`);
   out(`  curves        ${at('loss.svg')}, ${at('eval.svg')}`);
   out(`  metrics       ${at(METRICS_FILE)}`);
   out(`  summary       ${at('summary.json')}`);
