@@ -86,6 +86,10 @@ describe('own CSV data, the commands train prints', () => {
     const rank = cli(['predict', '--adapter', path.join(run, 'adapter'), '--eval-mode', 'rank', '--text', 'boring 3', '--text', 'loved it 9']);
     assert.equal(rank.status, 0, rank.show);
     assert.match(rank.stdout, /^(negative|positive)\n(negative|positive)\n$/);
+    // --text as a JSON object fills the template by field name, in any order
+    const pair = cli(['predict', '--adapter', path.join(run, 'adapter'), '--template', '{text_pair} / {text}', '--text', '{"text": "a", "text_pair": "b"}', '--json']);
+    assert.equal(pair.status, 0, pair.show);
+    assert.equal((JSON.parse(pair.stdout) as { source: string }).source, 'b / a');
   });
 
   test('GPT-2 (init-model, real tokenizer): train in rank mode with label words, then the printed commands', () => {

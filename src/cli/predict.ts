@@ -106,8 +106,8 @@ function parseLine(line: string, where: string, strict: boolean): RawInput {
   throw new SoftpromptError('malformed_file', `${where} holds ${JSON.stringify(v)}; expected a JSON string or object.`);
 }
 
-/** --text "…" as given, or a JSON object of fields when it is one (`{"sentence1": …, "sentence2": …}`). */
-function textInput(text: string, where: string): RawInput {
+/** --text "…" as given, or the fields of a JSON object when it is one (`{"sentence1": …, "sentence2": …}`). */
+function textInput(text: string): RawInput {
   if (!text.trimStart().startsWith('{')) return { text };
   let v: unknown;
   try {
@@ -115,11 +115,13 @@ function textInput(text: string, where: string): RawInput {
   } catch {
     return { text };
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? parseLine(text, where, true) : { text };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { text };
+  const fields = Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (typeof x === 'string' || typeof x === 'number' ? [[k, String(x)]] : [])));
+  return { fields };
 }
 
 function readInputs(o: PredictOptions, local: SavedTask | null): Item[] {
-  const items: Item[] = (o.text ?? []).map((text, i) => ({ input: textInput(text, `--text ${i + 1}`), where: `--text ${i + 1}` }));
+  const items: Item[] = (o.text ?? []).map((text, i) => ({ input: textInput(text), where: `--text ${i + 1}` }));
   if (o.data !== undefined) {
     // a local task's template reads {text} / {text_pair} from its columns, any other {name} from that column
     const textColumn = o.textColumn ?? local?.textColumn ?? 'text';
