@@ -172,7 +172,9 @@ export function runPredict(o: PredictOptions): string[] {
   // rank mode picks among label words: the task's (relabelled by --label-words), or the local task's words
   const rankWords = task?.labelWords ?? (task === undefined ? words ?? null : null);
   if (evalMode === 'rank' && rankWords === null) {
-    throw usageError(`--eval-mode rank picks among label words; ${task === undefined ? 'give --task, or --label-words' : `${task.name} has none`}.`, { path: '--eval-mode' });
+    const why = task !== undefined ? `${task.name} has none` : taskName === 'local'
+      ? `the adapter has no ${SAVED_TASK_FILE} listing them; give --label-words` : 'give --task, or --label-words';
+    throw usageError(`--eval-mode rank picks among label words; ${why}.`, { path: '--eval-mode' });
   }
   const local = taskName === 'local' ? own : null;
   const items = readInputs(o, local);
