@@ -61,6 +61,10 @@ describe('own CSV data, the commands train prints', () => {
       labelColumn: 'sentiment', labels: ['negative', 'positive'], labelWords: ['negative', 'positive'], evalMode: 'generate',
       maxLength: 24, maxNewTokens: 20, seed: 42, modelFamily: 't5',
     });
+    // the same file in the run folder and in every checkpoint (its parent's task survives a crash before the adapter)
+    const ckpts = fs.readdirSync(run).filter((f) => f.startsWith('checkpoint-'));
+    assert.ok(ckpts.length > 0);
+    for (const d of ['.', ...ckpts]) assert.deepEqual(JSON.parse(fs.readFileSync(path.join(run, d, 'softprompt_task.json'), 'utf8')), saved, d);
     // adapter_config.json holds only PEFT's keys: the task lives in its own file
     assert.ok(!fs.readFileSync(path.join(run, 'adapter', 'adapter_config.json'), 'utf8').includes('template'));
     for (const p of runPrinted(r.stdout)) {

@@ -7,7 +7,7 @@
  *     run_config.json    the resolved configuration
  *     metrics.jsonl      one line per step / evaluation
  *     loss.svg eval.svg  training curves
- *     checkpoint-<step>/ params + AdamW state + trainer state (atomic; newest and best kept)
+ *     checkpoint-<step>/ params + AdamW state + trainer state + softprompt_task.json (atomic; newest and best kept)
  *     softprompt_task.json the task definition (src/tasks/saved-task.ts), also in adapter/
  *     adapter/           adapter_config.json + adapter_model.safetensors + README.md (the best step's)
  *     summary.json       best validation metrics, test metrics, timing
@@ -26,7 +26,7 @@ import { checkVocabulary, loadAnyModel, type AnyModel } from '../models/registry
 import type { CausalLM, Seq2SeqLM } from '../models/types.js';
 import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
-import { savedTaskOf, writeSavedTask, type SavedTask } from '../tasks/saved-task.js';
+import { SAVED_TASK_FILE, savedTaskOf, writeSavedTask, type SavedTask } from '../tasks/saved-task.js';
 import type { TrainConfig } from './config.js';
 import { describeTruncation, loadRunData, type RunData, type Truncation } from './data.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
@@ -182,6 +182,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     optimizer: { eps: 1e-6 },
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
+    checkpointFiles: { [SAVED_TASK_FILE]: JSON.stringify(savedTask, null, 2) + '\n' },
     computeLossAndGrads: (rng, batch) => {
       const out = lossAndGrad(lm, method, data.train, batch.indices, { padId: tok.padId, ...(padTo !== undefined ? { padTo } : {}), targetLength: data.targetLength },
         { train: cfg.dropout, seed: rng.nextU32() });
