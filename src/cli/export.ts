@@ -13,6 +13,7 @@ import type { WritableTensor } from '../io/safetensors.js';
 import { saveAdapter } from '../methods/registry.js';
 import { hfLayout } from '../models/weight-grads.js';
 import { weightTraining } from '../methods/method.js';
+import { writeSavedTask } from '../tasks/saved-task.js';
 import { usageError } from './errors.js';
 import { REVISION_FLAG, REVISION_HELP, resolveHubFlags } from './hub-paths.js';
 import { loadInference } from './load.js';
@@ -54,6 +55,7 @@ Examples:
         baseModel: inf.adapter.config.baseModel ?? inf.modelDir, tokenizer: inf.adapter.config.tokenizer,
         modelInfo: { dModel: info.dModel, numLayers: info.numLayers, numHeads: info.numHeads, kind: info.kind }, format: o.adapterFormat!,
       });
+      if (inf.saved !== null) writeSavedTask(o.output, inf.saved); // the task travels with the adapter
       process.stdout.write(`Saved ${displayPath(path.resolve(o.output))}/ as ${saved.peftType}\n`);
     });
 }

@@ -11,11 +11,13 @@
  *   softprompt sweep --config sweep.json [--queue redis://HOST:PORT]   (and sweep status)
  *   softprompt worker --queue redis://HOST:PORT
  *   softprompt pretrain --model-config cfg.json --corpus span.txt --output DIR   (draft)
+ *   softprompt init-model --family gpt2|llama --output DIR   (a small random model for a real tokenizer)
  */
 import { Command } from 'commander';
 import { reportError } from './errors.js';
 import { exportCommand } from './export.js';
 import { evalCommand } from './eval.js';
+import { initModelCommand } from './init-model.js';
 import { inspectCommand } from './inspect.js';
 import { packageVersion } from './paths.js';
 import { predictCommand } from './predict.js';
@@ -42,6 +44,7 @@ Examples:
   $ softprompt serve --model ./t5-base --adapter sst2=runs/sst2-dept/adapter --port 8080
   $ softprompt sweep --config sweep.json [--queue redis://10.0.0.5:6379]
   $ softprompt worker --queue redis://10.0.0.5:6379
+  $ softprompt init-model --family gpt2 --output models/gpt2-random   # then train --model models/gpt2-random
 `;
 
 /** Settings every command needs: throw instead of exiting (main maps the status), suggestions on typos. */
@@ -59,7 +62,7 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show help')
     .enablePositionalOptions() // `sweep status --config f`: options after a subcommand are that subcommand's
     .addHelpText('after', HELP_AFTER);
-  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand(), pretrainCommand()]) {
+  for (const cmd of [trainCommand(), evalCommand(), predictCommand(), inspectCommand(), exportCommand(), tasksCommand(), serveCommand(), sweepCommand(), workerCommand(), pretrainCommand(), initModelCommand()]) {
     program.addCommand(configure(cmd.helpOption('-h, --help', 'show help')));
   }
   return program;

@@ -19,6 +19,11 @@ import { defaultRunDir, trainRun, type TrainRunResult } from '../train/run.js';
 import { bundledTinyModel, displayPath, samePath, selfCommand, shellQuote } from './paths.js';
 import { taskFields } from '../tasks/input-format.js';
 import { resolveTrainHubIds } from './hub-paths.js';
+import { canonicalTaskName } from '../tasks/registry.js';
+import { readSavedTask, SAVED_TASK_FILE } from '../tasks/saved-task.js';
+import { parseTemplate, templateFields } from '../tasks/template.js';
+import { describeTruncation } from '../train/data.js';
+import { defaultInferencePaths } from './load.js';
 import { flagValues, kebab, resolveTrainConfig, trainOptions, type ResolvedTrainConfig } from './train-config.js';
 
 const HELP_AFTER = `
@@ -27,8 +32,12 @@ Config resolution: flag > --config file > default. The JSON file uses the flags'
 Without --model and --config, the bundled quickstart (examples/quickstart.json) is used: a random-weight
 t5-tiny on a 400-row SST-2 slice, about a minute on 2 cores. Its accuracy means nothing; it shows the loop works.
 
-Run folder (--output, default runs/<task>-<method>): run_config.json, metrics.jsonl, loss.svg, eval.svg, report.html,
-checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md), summary.json.
+Run folder (--output, default runs/<task>-<method>): run_config.json, softprompt_task.json, metrics.jsonl,
+loss.svg, eval.svg, report.html, checkpoint-<step>/, adapter/ (adapter_config.json, adapter_model.safetensors, README.md,
+softprompt_task.json: the task, template, columns, label words, eval mode and max length, so that
+\`eval --adapter DIR --data FILE\` and \`predict --adapter DIR --text "…"\` need no other flags), summary.json.
+Training starts by saying how many rows of each split --max-length cuts; a template that alone fills
+--max-length is refused (exit 3).
 
 Interrupting: Ctrl-C finishes the current step, saves a checkpoint, prints the command that continues the run
 (the same command with --resume) and exits 130; a second Ctrl-C exits at once. Checkpoints are also written
@@ -140,6 +149,39 @@ function out(line = ''): void {
   process.stdout.write(line + '\n');
 }
 
+/** --model / --tokenizer, only where the adapter's recorded paths would not find the ones trained with. */
+function baseFlags(cfg: TrainConfig, adapterDir: string): string[] {
+  const found = defaultInferencePaths(adapterDir);
+  const flags: string[] = [];
+  if (found.model === null || !samePath(found.model, cfg.model)) flags.push('--model', displayPath(path.resolve(cfg.model)));
+  const tok = cfg.tokenizer ?? cfg.model;
+  if (found.tokenizer === null || !samePath(found.tokenizer, tok)) flags.push('--tokenizer', displayPath(path.resolve(tok)));
+  return flags;
+}
+
+/** Sample values for a task's input fields, so the printed predict command runs as printed. */
+const SAMPLE_FIELDS: Readonly<Record<string, string>> = {
+  text: 'a gorgeous, witty, seductive movie.', sentence: 'a gorgeous, witty, seductive movie.',
+  sentence1: 'A man is playing a guitar.', premise: 'A man is playing a guitar.', question1: 'Who is playing a guitar?',
+  sentence2: 'A man is playing music.', hypothesis: 'A man is playing music.', question2: 'Who plays the guitar?',
+  text_pair: 'A man is playing music.', question: 'Is the man playing music?', passage: 'A man is playing a guitar on the street.',
+  paragraph: 'A man is playing a guitar on the street.', answer: 'yes', word: 'playing', choice1: 'He is happy.', choice2: 'He is tired.',
+};
+
+/** predict's input flags for one sample: --text "…" for one field, a JSON object of fields for several. */
+function sampleInput(cfg: TrainConfig, adapterDir: string): string[] {
+  const fields = cfg.task === 'local'
+    ? templateFields(parseTemplate(savedTemplate(adapterDir) ?? 'sentence: {text}'))
+    : [...(taskFields(canonicalTaskName(cfg.task) ?? cfg.task) ?? [])];
+  if (fields.length === 0) return ['--raw', '--text', SAMPLE_FIELDS['text']!];
+  if (fields.length === 1 && (fields[0] === 'text' || cfg.task !== 'local')) return ['--text', SAMPLE_FIELDS['text']!];
+  return ['--text', `{${fields.map((f) => `${JSON.stringify(f)}: ${JSON.stringify(SAMPLE_FIELDS[f] ?? 'something')}`).join(', ')}}`];
+}
+
+function savedTemplate(adapterDir: string): string | undefined {
+  return readSavedTask(adapterDir)?.template ?? undefined;
+}
+
 function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void {
   const run = displayPath(path.resolve(r.runDir));
   const losses = readMetrics(path.join(r.runDir, METRICS_FILE)).flatMap((m) => (typeof m.loss === 'number' ? [m.loss] : []));
@@ -155,6 +197,8 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
     const means = losses.length >= 20 ? `; mean of the first ${k} steps ${meanLoss(losses.slice(0, k)).toFixed(4)} → last ${k} steps ${meanLoss(losses.slice(-k)).toFixed(4)}` : '';
     out(`  training loss   ${losses[0]!.toFixed(4)} (step 1) → ${losses[losses.length - 1]!.toFixed(4)} (last step)${means}`);
   }
+  const t = r.truncation;
+  out(`  truncated       ${describeTruncation(t)} rows cut to --max-length ${t.maxLength}`);
   out(`  best validation ${fmtMetrics(r.bestValidation)}${r.loop.bestStep !== null ? ` (step ${r.loop.bestStep})` : ''}`);
   out(`  test            ${fmtMetrics(r.test)}`);
   const maj = r.test !== null ? majorityClass(cfg) : null;
@@ -162,35 +206,24 @@ function printSummary(cfg: TrainConfig, r: TrainRunResult, tiny: boolean): void 
   out();
   out(`Run folder ${run}/`);
   const at = (f: string): string => displayPath(path.resolve(r.runDir, f));
-  if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md)`);
+  if (r.adapterDir !== '') out(`  adapter       ${displayPath(path.resolve(r.adapterDir))}/  (adapter_config.json, adapter_model.safetensors, README.md, ${SAVED_TASK_FILE})`);
   out(`  report        ${at('report.html')}  (open in a browser: curves, metrics, config, model card)`);
   out(`  curves        ${at('loss.svg')}, ${at('eval.svg')}`);
   out(`  metrics       ${at(METRICS_FILE)}`);
   out(`  summary       ${at('summary.json')}`);
   out(`  config        ${at('run_config.json')}`);
   if (r.adapterDir !== '') {
-    const model = displayPath(path.resolve(cfg.model));
-    const tok = cfg.tokenizer !== undefined ? ` --tokenizer ${displayPath(path.resolve(cfg.tokenizer))}` : '';
-    const q = (args: string[]): string => args.map(shellQuote).join(' ');
-    const local = cfg.task === 'local';
-    const words = cfg.labelWords !== undefined ? ` ${q(['--label-words', cfg.labelWords.join(',')])}` : '';
-    const mode = (cfg.evalMode === 'rank' ? ' --eval-mode rank' : '') + words;
-    const data = cfg.dataDir !== undefined && !local ? ` --data-dir ${q([displayPath(path.resolve(cfg.dataDir))])}` : '';
-    const localFlags = (all: boolean): string => (!local ? '' : ' ' + q([
-      ...(all ? ['--train-file', displayPath(path.resolve(cfg.trainFile!)), '--dev-file', displayPath(path.resolve(cfg.devFile!)),
-        '--text-column', cfg.textColumn, ...(cfg.textPairColumn !== undefined ? ['--text-pair-column', cfg.textPairColumn] : []), '--label-column', cfg.labelColumn] : []),
-      ...(cfg.template !== undefined ? ['--template', cfg.template] : []),
-    ]));
     const adapter = displayPath(path.resolve(r.adapterDir));
+    const base = baseFlags(cfg, r.adapterDir);
+    const q = (args: string[]): string => args.map(shellQuote).join(' ');
+    const where = cfg.task === 'local'
+      ? ['--data', displayPath(path.resolve(cfg.devFile!))]
+      : [...(cfg.dataDir !== undefined ? ['--data-dir', displayPath(path.resolve(cfg.dataDir))] : []), '--split', 'test'];
     out();
-    out('Use it:');
-    out(`  softprompt eval --adapter ${adapter} --model ${model}${tok} --task ${r.task}${data}${localFlags(true)} --split test${mode}`);
-    const fields = taskFields(r.task);
-    const input = fields === undefined ? '--raw --input inputs.txt'
-      : fields.length === 1 ? '--text "a gorgeous, witty, seductive movie."'
-        : `--input inputs.jsonl   # lines like {${fields.map((f) => `"${f}": "…"`).join(', ')}}`;
-    out(`  softprompt predict --adapter ${adapter} --model ${model}${tok} --task ${r.task}${localFlags(false)}${mode} ${local ? '--text "a gorgeous, witty, seductive movie."' : input}`);
-    out(`  softprompt inspect ${adapter}`);
+    out(`Use it (the task, its format, label words and eval mode are in ${displayPath(path.join(path.resolve(r.adapterDir), SAVED_TASK_FILE))}):`);
+    out(`  softprompt eval ${q(['--adapter', adapter, ...base, ...where])}`);
+    out(`  softprompt predict ${q(['--adapter', adapter, ...base, ...sampleInput(cfg, r.adapterDir)])}`);
+    out(`  softprompt inspect ${q([adapter])}`);
   }
   if (tiny) printTinyNote(cfg, losses.length >= 2 && meanLoss(losses.slice(-k)) < meanLoss(losses.slice(0, k)), r.test?.['accuracy']);
 }

@@ -76,3 +76,16 @@ export function loadAnyModel(dir: string, opts: LoadModelOptions = {}): AnyModel
   }
   return { kind: 'seq2seq', model: loadModel(dir, opts) };
 }
+
+/**
+ * A tokenizer whose ids run past the model's embedding table belongs to another model (e.g. the 50,257-token GPT-2
+ * tokenizer with the 1,024-token test/fixtures/gpt2-tiny). Caught at load, naming both, instead of at the first
+ * out-of-range token id. A smaller tokenizer is fine (T5's 32,100 pieces in a 32,128-row table).
+ */
+export function checkVocabulary(tok: { readonly vocabSize: number }, tokenizerPath: string, modelVocabSize: number, modelDir: string): void {
+  if (tok.vocabSize <= modelVocabSize) return;
+  throw new SoftpromptError('invalid_config', `The tokenizer ${tokenizerPath} (${tok.vocabSize.toLocaleString('en-US')} tokens) and the model ${modelDir} (vocab_size ${modelVocabSize.toLocaleString('en-US')}) do not belong together: the tokenizer's ids run past the model's embedding table.`, {
+    path: 'tokenizer', file: tokenizerPath,
+    hint: 'use the tokenizer the model was trained with, or build a small random model for this tokenizer: softprompt init-model --family gpt2|llama --tokenizer <path> --output <dir>.',
+  });
+}

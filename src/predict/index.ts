@@ -10,7 +10,7 @@
 import type { PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
 import type { ForwardOptions } from '../models/types.js';
-import type { EncodedExample, TextTokenizer } from '../tasks/encode.js';
+import type { EncodedExample, TextTokenizer, TruncationCount } from '../tasks/encode.js';
 import { encodeExamples } from '../tasks/encode.js';
 import { encodeCausalExamples } from '../tasks/encode-causal.js';
 import type { Example } from '../tasks/types.js';
@@ -41,8 +41,9 @@ export function encodeSources(kind: AnyModel['kind'], tok: TextTokenizer, source
 }
 
 /** Task examples → source and target ids in the family's format (train and eval). */
-export function encodeSplit(kind: AnyModel['kind'], tok: TextTokenizer, examples: readonly Example[], maxLength: number, targetLength: number): EncodedExample[] {
-  return kind === 'causal' ? encodeCausalExamples(examples, tok, maxLength) : encodeExamples(examples, tok, maxLength, targetLength);
+export function encodeSplit(kind: AnyModel['kind'], tok: TextTokenizer, examples: readonly Example[], maxLength: number, targetLength: number,
+  count?: TruncationCount): EncodedExample[] {
+  return kind === 'causal' ? encodeCausalExamples(examples, tok, maxLength, count) : encodeExamples(examples, tok, maxLength, targetLength, count);
 }
 
 /** Predictions for either model family: rank when `labelWords` is given, else greedy generation. The method must be attached. */

@@ -1,5 +1,6 @@
 /** Builds a TaskSpec from per-split candidate files (see locate.ts). */
 
+import path from 'node:path';
 import { requireFile, findFile, type Candidate } from './locate.js';
 import type { Example, SourceSplit, TaskSpec } from './types.js';
 
@@ -28,6 +29,14 @@ export function defineTask(def: TaskDefinition): DefinedTask {
       return candidate.parse(file);
     },
     locate: (dir, split) => findFile(dir, cands(split))?.file,
+    // a file given by name is parsed as the dev candidate with its extension (SST-2/dev.tsv, glue-samples dev.json)
+    readFile(file: string): Example[] {
+      const ext = path.extname(file).toLowerCase();
+      const dev = cands('dev');
+      const c = dev.find((x) => path.extname(x.rel).toLowerCase() === ext) ?? dev[0];
+      if (c === undefined) throw new Error(`task ${def.name} lists no dev file`);
+      return c.parse(file);
+    },
     fileFor: (dir, split) => findFile(dir, cands(split))?.file,
     noteFor: (dir, split) => findFile(dir, cands(split))?.candidate.note,
   };

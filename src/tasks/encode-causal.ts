@@ -6,7 +6,7 @@
  * A row i then always meets the i-th real token, and A[:T] slicing is exact, as for T5.
  */
 import { SoftpromptError } from '../errors.js';
-import type { EncodedExample, TextTokenizer } from './encode.js';
+import type { EncodedExample, TextTokenizer, TruncationCount } from './encode.js';
 import type { Example } from './types.js';
 
 /** What follows the source text (the reference's f"{source} Label : "). */
@@ -31,7 +31,7 @@ export function encodeCausalTarget(tok: TextTokenizer, target: string): number[]
  * One example: source ids and target ids (+ EOS), truncated so that source + target fit maxLength. The source's
  * tail goes first (at least one source token is kept), then, if the target alone is too long, the target's tail.
  */
-export function encodeCausalExample(tok: TextTokenizer, ex: Pick<Example, 'source' | 'target'>, maxLength: number): EncodedExample {
+export function encodeCausalExample(tok: TextTokenizer, ex: Pick<Example, 'source' | 'target'>, maxLength: number, count?: TruncationCount): EncodedExample {
   if (!(Number.isInteger(maxLength) && maxLength >= 2)) {
     throw new SoftpromptError('invalid_config', `max_length must be an integer of at least 2 for a decoder-only model, got ${maxLength}.`, { path: 'config.maxLength' });
   }
@@ -39,11 +39,12 @@ export function encodeCausalExample(tok: TextTokenizer, ex: Pick<Example, 'sourc
   const tgt = encodeCausalTarget(tok, ex.target);
   const srcLen = Math.min(src.length, Math.max(1, maxLength - tgt.length));
   const tgtLen = Math.min(tgt.length, maxLength - srcLen);
+  if (count !== undefined && srcLen + tgtLen < src.length + tgt.length) count.truncated++;
   return { source: Int32Array.from(src.slice(0, srcLen)), target: Int32Array.from(tgt.slice(0, tgtLen)) };
 }
 
-export function encodeCausalExamples(examples: readonly Example[], tok: TextTokenizer, maxLength: number): EncodedExample[] {
-  return examples.map((ex) => encodeCausalExample(tok, ex, maxLength));
+export function encodeCausalExamples(examples: readonly Example[], tok: TextTokenizer, maxLength: number, count?: TruncationCount): EncodedExample[] {
+  return examples.map((ex) => encodeCausalExample(tok, ex, maxLength, count));
 }
 
 export interface CausalEncodedBatch {

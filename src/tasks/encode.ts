@@ -17,18 +17,25 @@ export interface EncodedExample {
   target: Int32Array;
 }
 
+/** Counts the rows an encoder cut to max_length (the training report says how many, per split). */
+export interface TruncationCount {
+  truncated: number;
+}
+
 /** ids of `text` with special tokens, cut to maxLength keeping the final </s> (HF truncation=True). */
-export function encodeTruncated(tok: TextTokenizer, text: string, maxLength: number): Int32Array {
+export function encodeTruncated(tok: TextTokenizer, text: string, maxLength: number, count?: TruncationCount): Int32Array {
   const ids = tok.encode(text, { addSpecialTokens: true });
   if (ids.length <= maxLength) return Int32Array.from(ids);
+  if (count !== undefined) count.truncated++;
   const out = Int32Array.from(ids.slice(0, maxLength));
   if (ids[ids.length - 1] === tok.eosId) out[maxLength - 1] = tok.eosId;
   return out;
 }
 
-export function encodeExamples(examples: readonly Example[], tok: TextTokenizer, maxLength: number, maxTargetLength: number): EncodedExample[] {
+export function encodeExamples(examples: readonly Example[], tok: TextTokenizer, maxLength: number, maxTargetLength: number,
+  count?: TruncationCount): EncodedExample[] {
   return examples.map((ex) => ({
-    source: encodeTruncated(tok, ex.source, maxLength),
+    source: encodeTruncated(tok, ex.source, maxLength, count),
     target: encodeTruncated(tok, ex.target, maxTargetLength),
   }));
 }

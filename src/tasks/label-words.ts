@@ -21,6 +21,10 @@ export function withLabelWords(task: TaskSpec, words: readonly string[]): TaskSp
   const relabel = (rows: Example[]): Example[] => rows.map((e) => ({ ...e, target: map.get(e.target) ?? e.target }));
   const out: TaskSpec = { ...task, labelWords: [...words], read: (dir, split) => relabel(task.read(dir, split)) };
   delete out.labelList;
+  if (task.readFile !== undefined) {
+    const rf = task.readFile.bind(task);
+    out.readFile = (file) => relabel(rf(file));
+  }
   if (task.readMismatched !== undefined) {
     const rm = task.readMismatched.bind(task);
     out.readMismatched = (dir) => {

@@ -22,7 +22,7 @@ import { findFile, requireFile, type Candidate } from './locate.js';
 import { readText } from './read-text.js';
 import { parseTemplate, renderTemplate, templateFields } from './template.js';
 import { parseTsv } from './tsv.js';
-import type { Example, SourceSplit, SplitKind, TaskSpec } from './types.js';
+import type { Example, LocalInputFormat, SourceSplit, SplitKind, TaskSpec } from './types.js';
 
 export type LocalFormat = 'jsonl' | 'csv' | 'tsv';
 
@@ -50,7 +50,7 @@ export interface LocalTaskOptions {
   primaryMetric?: string;
 }
 
-type Row = { ref: RowRef; get(field: string): string | undefined; has(field: string): boolean };
+type Row = { ref: RowRef; get(field: string): string | undefined; has(field: string): boolean; fields(): Record<string, string> };
 
 function formatOf(file: string, opt: LocalFormat | undefined): LocalFormat {
   if (opt !== undefined) return opt;
@@ -74,6 +74,7 @@ function readRows(file: string, format: LocalFormat, tsvQuoting: 'none' | 'rfc41
       ref: { file, line },
       get: (f) => scalar(value[f]),
       has: (f) => Object.hasOwn(value, f),
+      fields: () => Object.fromEntries(Object.entries(value).flatMap(([k, v]) => { const x = scalar(v); return x === undefined ? [] : [[k, x]]; })),
     }));
   }
   const text = readText(file);
@@ -99,8 +100,17 @@ function readRows(file: string, format: LocalFormat, tsvQuoting: 'none' | 'rfc41
         path: `line ${line}`,
       });
     }
-    return { ref, get: (f) => (cols.has(f) ? cells[cols.get(f) as number] : undefined), has: (f) => cols.has(f) };
+    return {
+      ref, get: (f) => (cols.has(f) ? cells[cols.get(f) as number] : undefined), has: (f) => cols.has(f),
+      fields: () => Object.fromEntries(head.cells.map((c, i) => [c, cells[i]!])),
+    };
   });
+}
+
+/** Every row of a .jsonl / .csv / .tsv file as column → value (scalars as strings), with "file:line" for messages. */
+export function readRecords(file: string, format?: LocalFormat): Array<{ where: string; fields: Record<string, string> }> {
+  const rows = readRows(file, formatOf(file, format), 'none');
+  return rows.map((row) => ({ where: `${row.ref.file}:${row.ref.line}`, fields: row.fields() }));
 }
 
 function labelOrder(labels: Iterable<string>): string[] {
@@ -158,11 +168,16 @@ export function createLocalTask(opts: LocalTaskOptions = {}): TaskSpec {
   }
   const classOf = new Map(labelWords.map((w, i) => [w, i]));
 
+  // the second text column the files were read with: given, or "text_pair" when the (last read) file has it
+  let pairSeen: string | undefined = opts.textPairColumn ?? undefined;
+  const templateFor = (pair: string | undefined): string => opts.template ?? (pair === undefined ? 'sentence: {text}' : 'sentence1: {text} sentence2: {text_pair}');
+
   function toExamples(file: string): Example[] {
     const rows = rowsOf(file);
     const first = rows[0];
     const pair = opts.textPairColumn === null ? undefined : (opts.textPairColumn ?? (first?.has('text_pair') ? 'text_pair' : undefined));
-    const parts = parseTemplate(opts.template ?? (pair === undefined ? 'sentence: {text}' : 'sentence1: {text} sentence2: {text_pair}'));
+    pairSeen = pair;
+    const parts = parseTemplate(templateFor(pair));
     if (pair === undefined && templateFields(parts).includes('text_pair')) {
       throw new SoftpromptError('invalid_config', `Template uses {text_pair} but ${file} has no text_pair column; set textPairColumn.`, {
         file,
@@ -186,6 +201,8 @@ export function createLocalTask(opts: LocalTaskOptions = {}): TaskSpec {
     primaryMetric,
     splitKind: opts.splitKind ?? 'small',
     read: (dir, split) => toExamples(resolve(dir, split)),
+    readFile: (file) => toExamples(file),
+    localFormat: (): LocalInputFormat => ({ template: templateFor(pairSeen), textColumn, textPairColumn: pairSeen ?? null, labelColumn, labels: [...labelWords] }),
     locate: (dir, split) => {
       const given = split === 'train' ? opts.train : opts.dev;
       if (given !== undefined && path.isAbsolute(given)) return given;

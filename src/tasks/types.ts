@@ -47,6 +47,21 @@ export interface TaskSpec {
   locate?(dir: string, split: SourceSplit): string | undefined;
   /** MNLI: the mismatched dev set, or null when the data has none. */
   readMismatched?(dir: string): Example[] | null;
+  /** Local tasks: the input format their files are read with (saved beside an adapter, src/tasks/saved-task.ts). */
+  localFormat?(): LocalInputFormat;
+  /** Every row of one file in the task's format (a dev-style file, e.g. `eval --data dev.tsv`), no split protocol. */
+  readFile?(file: string): Example[];
+}
+
+/** How a local task turns a row into a source: the template and the columns it reads. */
+export interface LocalInputFormat {
+  /** e.g. "review: {text}"; the default "sentence: {text}" when none was given */
+  template: string;
+  textColumn: string;
+  textPairColumn: string | null;
+  labelColumn: string;
+  /** the label values of the files, in class order (the targets before any --label-words) */
+  labels: string[];
 }
 
 export interface Splits {

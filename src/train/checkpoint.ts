@@ -48,6 +48,8 @@ export interface CheckpointContent {
   earlyStopping?: EarlyStoppingState | null;
   /** Anything else JSON-safe (config echo, method name, …). */
   extra?: Record<string, JsonValue>;
+  /** Side files written into the checkpoint folder with it, name → text (e.g. softprompt_task.json). */
+  files?: Readonly<Record<string, string>>;
 }
 
 /** trainer_state.json */
@@ -158,6 +160,12 @@ export function saveCheckpoint(dir: string, content: CheckpointContent, options:
       step: String(content.optimizerState.step),
     });
     io.writeText(path.join(tmp, TRAINER_STATE), JSON.stringify(state, null, 2) + '\n');
+    for (const [name, text] of Object.entries(content.files ?? {})) {
+      if (path.basename(name) !== name || [TRAINER_STATE, PARAMS_FILE, OPTIMIZER_FILE].includes(name)) {
+        throw new SoftpromptError('invalid_config', `Checkpoint side file "${name}" must be a plain file name other than the checkpoint's own files.`, { path: 'files' });
+      }
+      io.writeText(path.join(tmp, name), text);
+    }
     syncDir(tmp);
     if (fs.existsSync(final)) {
       // Re-saving a step (resume that re-runs it): move the old one aside first; rename cannot replace a folder.

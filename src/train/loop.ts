@@ -119,6 +119,8 @@ export interface TrainLoopOptions {
   loadBestAtEnd?: boolean;
   /** JSON-safe data stored in every trainer_state.json (config echo, method name…). */
   extra?: Record<string, JsonValue>;
+  /** Side files written into every checkpoint folder, name → text (train: softprompt_task.json). */
+  checkpointFiles?: Readonly<Record<string, string>>;
   /** Write loss.svg / eval.svg; default true. */
   curves?: boolean;
   /** Clock in ms, for throughput; default performance.now. */
@@ -229,6 +231,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
         bestStep: best.bestStep,
         earlyStopping: best,
         extra: o.extra ?? {},
+        ...(o.checkpointFiles !== undefined ? { files: o.checkpointFiles } : {}),
       },
       { ...(o.keep !== undefined ? { keep: o.keep } : {}), ...(o.checkpointIO ? { io: o.checkpointIO } : {}) },
     );

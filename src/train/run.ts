@@ -7,7 +7,8 @@
  *     run_config.json    the resolved configuration
  *     metrics.jsonl      one line per step / evaluation
  *     loss.svg eval.svg  training curves
- *     checkpoint-<step>/ params + AdamW state + trainer state (atomic; newest and best kept)
+ *     checkpoint-<step>/ params + AdamW state + trainer state + softprompt_task.json (atomic; newest and best kept)
+ *     softprompt_task.json the task definition (src/tasks/saved-task.ts), also in adapter/
  *     adapter/           adapter_config.json + adapter_model.safetensors + README.md (the best step's)
  *     summary.json       best validation metrics, test metrics, timing
  *     report.html        all of the above on one page (curves, metrics, config, model card) for a browser
@@ -23,12 +24,13 @@ import type { AnyMethodEntry } from '../methods/entry.js';
 import { withMethod, type InitContext, type MethodModel, type PeftMethod } from '../methods/method.js';
 import { writeModelCard } from '../methods/model-card.js';
 import { getMethod, loadAdapter, optimizerGroups, saveAdapter } from '../methods/registry.js';
-import { loadAnyModel, type AnyModel } from '../models/registry.js';
+import { checkVocabulary, loadAnyModel, type AnyModel } from '../models/registry.js';
 import type { CausalLM, Seq2SeqLM } from '../models/types.js';
 import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
+import { SAVED_TASK_FILE, savedTaskOf, writeSavedTask, type SavedTask } from '../tasks/saved-task.js';
 import type { TrainConfig } from './config.js';
-import { loadRunData, type RunData } from './data.js';
+import { describeTruncation, loadRunData, type RunData, type Truncation } from './data.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
 import { Rng } from './rng.js';
 import { writeTrainReport } from './run-report.js';
@@ -45,6 +47,8 @@ export interface TrainRunResult {
   bestValidation: Record<string, number> | null;
   test: Record<string, number> | null;
   seconds: number;
+  /** rows --max-length cut, per split */
+  truncation: Truncation;
   /** the trained method (best step's params); not written to summary.json */
   trained?: PeftMethod;
 }
@@ -116,7 +120,9 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
 
   const lm = loadAnyModel(cfg.model, { precision: cfg.precision });
   const model = lm.model;
-  const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
+  const tokenizerPath = cfg.tokenizer ?? cfg.model;
+  const tok = loadTokenizerSync(tokenizerPath);
+  checkVocabulary(tok, tokenizerPath, model.info.vocabSize, cfg.model);
   const data = loadRunData(cfg, tok, lm.kind);
   const entry = getMethod(cfg.method);
   const method = createMethod(cfg, model, tok);
@@ -148,7 +154,15 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   const trainable = method.numParams();
   log(`softprompt: ${cfg.method} on ${data.task.name} (${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test; splits: ${data.splits.splitProtocol}), model ${cfg.model}, ${trainable.toLocaleString('en-US')} trainable parameters`);
   log(`  ${entry.summary(method)}`);
+  const t = data.truncation;
+  const cut = t.train.truncated + t.validation.truncated + t.test.truncated;
+  log(`  truncated to --max-length ${t.maxLength} tokens: ${describeTruncation(t)} rows${cut > 0 ? ' (raise --max-length to keep whole inputs)' : ''}`);
   atomicWriteFile(join(runDir, 'run_config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const savedTask: SavedTask = savedTaskOf({
+    task: data.task, taskName: cfg.task === 'local' ? 'local' : data.task.name, evalMode: cfg.evalMode, maxLength: cfg.maxLength,
+    maxNewTokens: cfg.maxNewTokens, seed: cfg.seed, modelFamily: model.info.architecture,
+  });
+  writeSavedTask(runDir, savedTask);
 
   let firstLoss = NaN, lastLoss = NaN;
   let bestValidation: Record<string, number> | null = null;
@@ -171,6 +185,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     optimizer: { eps: 1e-6 },
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
+    checkpointFiles: { [SAVED_TASK_FILE]: JSON.stringify(savedTask, null, 2) + '\n' },
     computeLossAndGrads: (rng, batch) => {
       const out = lossAndGrad(lm, method, data.train, batch.indices, { padId: tok.padId, ...(padTo !== undefined ? { padTo } : {}), targetLength: data.targetLength },
         { train: cfg.dropout, seed: rng.nextU32() });
@@ -193,6 +208,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
       baseModel, tokenizer: cfg.tokenizer !== undefined ? hubIdOfPath(cfg.tokenizer) ?? cfg.tokenizer : baseModel, ...(cfg.adapterFormat !== undefined ? { format: cfg.adapterFormat } : {}),
       modelInfo: { dModel: model.info.dModel, numLayers: model.info.numLayers, numHeads: model.info.numHeads, kind: model.info.kind },
     });
+    writeSavedTask(adapterDir, savedTask);
     writeModelCard(adapterDir, {
       method, baseModel,
       training: { task: data.task.name, steps: loop.step, batchSize: cfg.batchSize, ...Object.fromEntries(groups.map((g) => [g.lrKey, g.lr])), seed: cfg.seed, trainExamples: data.train.length, bestStep: loop.bestStep ?? loop.step, splitProtocol: data.splits.splitProtocol },
@@ -201,7 +217,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   }
   const result: TrainRunResult = {
     runDir, adapterDir: existsSync(adapterDir) ? adapterDir : '', task: data.task.name, method: cfg.method, trainableParams: trainable,
-    loop, firstLoss, lastLoss, bestValidation, test, seconds: (performance.now() - t0) / 1000,
+    loop, firstLoss, lastLoss, bestValidation, test, seconds: (performance.now() - t0) / 1000, truncation: data.truncation,
   };
   atomicWriteFile(join(runDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
   writeTrainReport(cfg, result, data.task.primaryMetric);
