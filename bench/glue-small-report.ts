@@ -2,7 +2,9 @@
  * The glue-small result as a table: the JSON document's shape, DePT-vs-PT ordering against the paper's, the
  * Markdown page and the SVG chart (vega-lite, rendered headless by vega).
  */
+import { isAbsolute, relative } from 'node:path';
 import type { MachineInfo } from './machine.js';
+import { repoRoot } from './util.js';
 import type { BaselineResult } from './baselines.js';
 import type { RunRow } from './glue-small-worker.js';
 import { METHOD_PLANS, taskPlan } from './glue-small-plan.js';
@@ -132,16 +134,16 @@ export function markdown(r: GlueSmallResult): string {
     lines.push(`| ${t.task} | ${t.metricNames.map((n) => METRIC_SHORT[n] ?? n).join(' / ')} | ${metricCell(t.baselines.majority.test, t.metricNames)} | ${metricCell(t.baselines.tfidf.test, t.metricNames)} | ${cells.join(' | ')} |`);
   }
   lines.push('', '## Cost per run', '');
-  lines.push('Step time: median wall time of one training step (forward, backward, clip, AdamW), first step excluded. Run s: the whole child process\'s run (load, train, evaluate, save); CPU s: its CPU time over all threads. Peak RSS: the run\'s own process.', '');
-  lines.push('| task | method | trainable params | validation | test | step ms | train s | run s | CPU s | peak RSS MB | loss first → last |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('Step time: median wall time of one training step (forward, backward, clip, AdamW), first step excluded. Eval s: evaluating validation and test after the last step (and saving the adapter). Run s: the whole child process\'s run (load, train, evaluate, save); CPU s: its CPU time over all threads. Peak RSS: the run\'s own process.', '');
+  lines.push('| task | method | trainable params | validation | test | step ms | train s | eval s | run s | CPU s | peak RSS MB | loss first → last |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const t of r.tasks) {
     for (const run of t.runs) {
       if (!isRun(run)) {
-        lines.push(`| ${t.task} | ${run.label} | failed: ${run.error.replace(/\|/g, '\\|').split('\n')[0]} | | | | | | | | |`);
+        lines.push(`| ${t.task} | ${run.label} | failed: ${run.error.replace(/\|/g, '\\|').split('\n')[0]} | | | | | | | | | |`);
         continue;
       }
-      lines.push(`| ${t.task} | ${run.label} | ${run.trainable.toLocaleString('en-US')} | ${metricCell(run.validation, t.metricNames)} | ${metricCell(run.test, t.metricNames)} | ${fmt(run.step_ms, 0)} | ${fmt(run.train_s)} | ${fmt(run.run_s)} | ${fmt(run.cpu_s)} | ${run.maxrss_mb} | ${fmt(run.first_loss, 3)} → ${fmt(run.last_loss, 3)} |`);
+      lines.push(`| ${t.task} | ${run.label} | ${run.trainable.toLocaleString('en-US')} | ${metricCell(run.validation, t.metricNames)} | ${metricCell(run.test, t.metricNames)} | ${fmt(run.step_ms, 0)} | ${fmt(run.train_s)} | ${fmt(run.eval_s)} | ${fmt(run.run_s)} | ${fmt(run.cpu_s)} | ${run.maxrss_mb} | ${fmt(run.first_loss, 3)} → ${fmt(run.last_loss, 3)} |`);
     }
   }
   lines.push('', '## DePT against PT at the same parameter count', '');
@@ -189,16 +191,17 @@ export function chartValues(r: GlueSmallResult): Array<{ task: string; method: s
 export async function svgChart(r: GlueSmallResult): Promise<string> {
   const vl = await import('vega-lite');
   const vega = await import('vega');
+  const values = chartValues(r);
   const order = ['majority', 'TF-IDF + LR', ...r.methods.map((m) => m.label)];
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: `glue-small: test metric per task (${r.settings.steps} steps, batch ${r.settings.batchSize})`, subtitle: r.model },
-    data: { values: chartValues(r) },
+    title: { text: `glue-small: test metric per task (${r.settings.steps} steps, batch ${r.settings.batchSize})`, subtitle: `${modelLabel(r.model)}, ${r.settings.maxTrain ?? 'all'} training rows at most, test split (${r.settings.maxEval ?? 'all'} rows at most)` },
+    data: { values },
     width: { step: 14 },
     height: 260,
     mark: { type: 'bar', tooltip: true },
     encoding: {
-      x: { field: 'task', type: 'nominal', title: null, axis: { labelAngle: 0 } },
+      x: { field: 'task', type: 'nominal', title: null, axis: { labelAngle: 0 }, sort: [...new Set(values.map((v) => v.task))] },
       xOffset: { field: 'method', type: 'nominal', sort: order },
       y: { field: 'value', type: 'quantitative', title: 'test metric (×100)' },
       color: { field: 'method', type: 'nominal', sort: order, title: null, scale: { range: ['#bbbbbb', '#7f7f7f', '#1f77b4', '#d62728', '#2ca02c', '#9467bd'] } },
@@ -210,6 +213,11 @@ export async function svgChart(r: GlueSmallResult): Promise<string> {
   const svg = await view.toSVG();
   view.finalize();
   return svg;
+}
+
+function modelLabel(model: string): string {
+  const rel = relative(repoRoot(), model);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : model;
 }
 
 /** Methods in report order, for the JSON. */

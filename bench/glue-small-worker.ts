@@ -47,6 +47,13 @@ export interface RunRow {
   train_s: number;
   /** the whole run: load, train, evaluate, save */
   run_s: number;
+  /** the phases of the run, wall and CPU over all threads: loading model and data (tokenized); training (CPU only:
+   * its wall time is train_s); after training: evaluating validation and test, and saving the adapter */
+  load_s: number;
+  eval_s: number;
+  load_cpu_s: number;
+  train_cpu_s: number;
+  eval_cpu_s: number;
   /** CPU time of the worker process, all threads (steadier than wall time on a shared machine) */
   cpu_s: number;
   /** peak resident set of the worker process (VmHWM) */
@@ -72,7 +79,23 @@ export function runJob(job: Job): RunRow {
     threads: job.threads, output: job.runDir, quiet: true, seed: 42,
   });
   let summary = '';
-  const r = trainRun(cfg, { log: (line) => { if (line.startsWith('  ')) summary = line.trim(); } });
+  // trainRun's log marks the phases: its first line comes after the model and data are loaded; with evalEvery 0
+  // the loop's last line is the final checkpoint's "saved …", after which both splits are evaluated and the
+  // adapter saved.
+  const mark = (): { wall: number; cpu: number } => {
+    const u = process.cpuUsage();
+    return { wall: performance.now(), cpu: (u.user + u.system) / 1e6 };
+  };
+  const start = mark();
+  let loaded = { wall: NaN, cpu: NaN }, trained = { wall: NaN, cpu: NaN };
+  const r = trainRun(cfg, {
+    log: (line) => {
+      if (line.startsWith('softprompt: ')) loaded = mark();
+      if (line.startsWith('  ')) summary = line.trim();
+      if (line.startsWith('saved ')) trained = mark();
+    },
+  });
+  const end = mark();
   const steps = readMetrics(join(r.runDir, METRICS_FILE)).filter((m) => typeof m.loss === 'number');
   const secs = steps.map((m) => (m.tokens !== undefined && m.tokens_per_s !== undefined && m.tokens_per_s > 0 ? m.tokens / m.tokens_per_s : NaN));
   const timed = secs.length > 1 ? secs.slice(1) : secs;
@@ -83,6 +106,8 @@ export function runJob(job: Job): RunRow {
     lr: Object.fromEntries(groups.map((g) => [g.name, g.lr])), summary,
     validation: r.bestValidation ?? {}, test: r.test ?? {},
     step_ms: round(median(timed) * 1000, 1), train_s: round(secs.reduce((a, b) => a + b, 0), 2), run_s: round(r.seconds, 2),
+    load_s: round((loaded.wall - start.wall) / 1000, 2), eval_s: round((end.wall - trained.wall) / 1000, 2),
+    load_cpu_s: round(loaded.cpu - start.cpu, 2), train_cpu_s: round(trained.cpu - loaded.cpu, 2), eval_cpu_s: round(end.cpu - trained.cpu, 2),
     cpu_s: round((usage.userCPUTime + usage.systemCPUTime) / 1e6, 2), maxrss_mb: Math.round(usage.maxRSS / 1024),
     first_loss: r.firstLoss, last_loss: r.lastLoss, steps: r.loop.step,
   };

@@ -61,7 +61,7 @@ describe('npm run bench -- glue-small (toy run)', () => {
         const r = run as RunRow;
         assert.equal(r.steps, 2);
         for (const split of [r.validation, r.test]) assert.ok(split.accuracy! >= 0 && split.accuracy! <= 100, `${t.task} ${r.method}: ${JSON.stringify(split)}`);
-        assert.ok(r.step_ms > 0 && r.train_s > 0 && r.run_s >= r.train_s && r.cpu_s > 0, JSON.stringify(r));
+        assert.ok(r.step_ms > 0 && r.train_s > 0 && r.eval_s > 0 && r.eval_cpu_s > 0 && r.run_s >= r.train_s + r.eval_s && r.cpu_s > r.eval_cpu_s, JSON.stringify(r));
         assert.ok(r.maxrss_mb > 50 && r.maxrss_mb < 4096, `peak RSS ${r.maxrss_mb} MB`);
         assert.ok(Number.isFinite(r.first_loss) && Number.isFinite(r.last_loss));
       }

@@ -133,7 +133,8 @@ export async function runGlueSmallBench(argv: string[]): Promise<void> {
         process.stderr.write(`  ${label}: FAILED ${row.error}\n`);
       } else {
         t.runs.push(row);
-        process.stderr.write(`  ${label}: test ${t.metric} ${row.test[t.metric]?.toFixed(1)}, ${row.trainable.toLocaleString('en-US')} params, step ${row.step_ms} ms, run ${row.run_s} s, ${row.maxrss_mb} MB\n`);
+        process.stderr.write(`  ${label}: test ${t.metric} ${row.test[t.metric]?.toFixed(1)}, ${row.trainable.toLocaleString('en-US')} params, step ${row.step_ms} ms, ` +
+          `run ${row.run_s} s (load ${row.load_s}, train ${row.train_s}, eval ${row.eval_s}; CPU ${row.load_cpu_s} / ${row.train_cpu_s} / ${row.eval_cpu_s}), ${row.maxrss_mb} MB\n`);
       }
       if (!keepRuns) rmSync(job.runDir, { recursive: true, force: true });
     }
