@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- glue-small [--model DIR] [--tokenizer PATH] [--data-dir ../shared/data] [--steps 300]
- *   [--batch-size 32] [--tasks sst2,rte,mrpc,cola,stsb,boolq] [--methods pt,dept,lora,full] [--max-length 256]
+ * `npm run bench -- glue-small [--model DIR] [--tokenizer PATH] [--data-dir ../shared/data] [--steps 80]
+ *   [--batch-size 16] [--tasks sst2,rte,mrpc,cola,stsb,boolq] [--methods pt,dept,lora,full] [--max-length 256]
  *   [--max-train 8000] [--max-eval 500] [--warmup-steps N] [--lr 0.3|0.4|0.5] [--lr-lowrank 1e-4|5e-4|1e-3|5e-3]
  *   [--eval-mode rank|generate] [--threads 0] [--out bench/results/glue-small] [--keep-runs]`
  *
@@ -24,7 +24,10 @@ import { runJob, type Job, type RunRow } from './glue-small-worker.js';
 import { machineInfo } from './machine.js';
 import { flag, repoRoot } from './util.js';
 
-export const DEFAULT_STEPS = 300;
+/** Defaults sized so the whole bench (24 runs) takes about 25 minutes on 2 idle cores with a 13M-parameter T5
+ * (measured: bench/README.md); a bigger model needs proportionally fewer steps. */
+export const DEFAULT_STEPS = 80;
+export const DEFAULT_BATCH_SIZE = 16;
 
 function fail(message: string): never {
   process.stderr.write(`glue-small: ${message}\n`);
@@ -90,7 +93,7 @@ export async function runGlueSmallBench(argv: string[]): Promise<void> {
   const tasks = listFlag(argv, '--tasks', TASK_PLANS.map((t) => t.task));
   const methods = listFlag(argv, '--methods', METHOD_PLANS.map((m) => m.key));
   const steps = intFlag(argv, '--steps', DEFAULT_STEPS)!;
-  const batchSize = intFlag(argv, '--batch-size', 32)!;
+  const batchSize = intFlag(argv, '--batch-size', DEFAULT_BATCH_SIZE)!;
   const maxLength = intFlag(argv, '--max-length', 256)!;
   const maxTrain = intFlag(argv, '--max-train', 8000);
   const maxEval = intFlag(argv, '--max-eval', 500);
