@@ -34,6 +34,9 @@ export interface OrderingRow {
   paperDiff: number;
   /** same sign as the paper's (DePT above PT); null when a run is missing */
   sameOrder: boolean | null;
+  /** trainable parameters: DePT's rank is rounded down when (budget − l)·d / (s + d) is not an integer */
+  paramsDept: number | null;
+  paramsPt: number | null;
 }
 
 export interface Ordering {
@@ -82,11 +85,13 @@ function mean(xs: number[]): number | null {
 export function ordering(tasks: readonly TaskResult[]): Ordering {
   const rows = tasks.map((t): OrderingRow => {
     const p = taskPlan(t.task)!.paper;
-    const dept = runOf(t, 'dept')?.test[t.metric] ?? null;
-    const pt = runOf(t, 'pt')?.test[t.metric] ?? null;
+    const deptRun = runOf(t, 'dept'), ptRun = runOf(t, 'pt');
+    const dept = deptRun?.test[t.metric] ?? null;
+    const pt = ptRun?.test[t.metric] ?? null;
     const diff = dept !== null && pt !== null ? dept - pt : null;
     const paperDiff = p.dept - p.pt;
-    return { task: t.task, metric: t.metric, dept, pt, diff, paperDept: p.dept, paperPt: p.pt, paperDiff, sameOrder: diff === null ? null : Math.sign(diff) === Math.sign(paperDiff) };
+    return { task: t.task, metric: t.metric, dept, pt, diff, paperDept: p.dept, paperPt: p.pt, paperDiff, sameOrder: diff === null ? null : Math.sign(diff) === Math.sign(paperDiff),
+      paramsDept: deptRun?.trainable ?? null, paramsPt: ptRun?.trainable ?? null };
   });
   const both = rows.filter((r) => r.diff !== null);
   const matches = both.filter((r) => r.sameOrder === true).length;
@@ -147,10 +152,10 @@ export function markdown(r: GlueSmallResult): string {
     }
   }
   lines.push('', '## DePT against PT at the same parameter count', '');
-  lines.push('| task | metric | DePT | PT | DePT − PT | paper DePT | paper PT | paper DePT − PT | same order |');
-  lines.push('|---|---|---|---|---|---|---|---|---|');
+  lines.push('| task | metric | DePT | PT | DePT − PT | paper DePT | paper PT | paper DePT − PT | same order | params DePT / PT |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const o of r.ordering.rows) {
-    lines.push(`| ${o.task} | ${METRIC_SHORT[o.metric] ?? o.metric} | ${fmt(o.dept)} | ${fmt(o.pt)} | ${fmt(o.diff)} | ${o.paperDept} | ${o.paperPt} | ${fmt(o.paperDiff)} | ${o.sameOrder === null ? '–' : o.sameOrder ? 'yes' : 'no'} |`);
+    lines.push(`| ${o.task} | ${METRIC_SHORT[o.metric] ?? o.metric} | ${fmt(o.dept)} | ${fmt(o.pt)} | ${fmt(o.diff)} | ${o.paperDept} | ${o.paperPt} | ${fmt(o.paperDiff)} | ${o.sameOrder === null ? '–' : o.sameOrder ? 'yes' : 'no'} | ${o.paramsDept?.toLocaleString('en-US') ?? '–'} / ${o.paramsPt?.toLocaleString('en-US') ?? '–'}${o.paramsDept !== null && o.paramsPt !== null && o.paramsDept !== o.paramsPt ? ' (not equal: r rounded down)' : ''} |`);
   }
   lines.push('', `**${r.ordering.verdict}**`, '');
   lines.push('Paper numbers: spec §3.1 (DePT paper Table 1 as ULPT reprints it, T5-Base, 220M parameters, tens of thousands of steps). The PT row is the one DePT\'s paper prints (marked [UNVERIFIED] in the spec; ULPT\'s own PT replication is much stronger). This bench trains a far smaller model for a few hundred steps, so only the ordering is comparable, not the levels.', '');

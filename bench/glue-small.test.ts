@@ -96,6 +96,7 @@ describe('npm run bench -- glue-small (toy run)', () => {
       assert.equal(r.pt, score('pt'));
       assert.ok(r.paperDept > r.paperPt);
       assert.equal(r.sameOrder, r.dept! > r.pt!);
+      assert.equal(r.paramsDept, r.paramsPt); // s = 64, d = 64: r = (100 − 60)·64 / 128 = 20 exactly
     }
     assert.equal(o.compared, 2);
     assert.match(o.verdict, /^DePT above PT on \d of 2 tasks/);
