@@ -32,7 +32,7 @@ test('npm pack: no test files, a full Apache-2.0 LICENSE, every compiled library
     assert.ok(license.includes(section), `LICENSE has "${section}"`);
   }
 
-  for (const f of ['bin/softprompt.js', 'README.md', 'binding.gyp', 'examples/quickstart.json', 'test/fixtures/t5-tiny/model.safetensors']) assert.ok(packed.has(f), f);
+  for (const f of ['bin/softprompt.js', 'README.md', 'binding.gyp', 'examples/quickstart.json', 'models/t5-mini/model.safetensors.index.json', 'models/t5-mini/README.md', 'test/fixtures/t5-tiny/model.safetensors']) assert.ok(packed.has(f), f);
   const library = listFiles(join(root, 'dist', 'src')).map((f) => relative(root, f)).filter((f) => !isTest(f));
   assert.ok(library.length > 100);
   assert.deepEqual(library.filter((f) => !packed.has(f)), [], 'every compiled library file is packed');

@@ -35,6 +35,11 @@ export function bundledTinyModel(): string {
   return path.join(packageRoot(), 'test', 'fixtures', 't5-tiny');
 }
 
+/** The bundled default model, pretrained by `softprompt pretrain` (models/t5-mini/README.md). */
+export function bundledDefaultModel(): string {
+  return path.join(packageRoot(), 'models', 't5-mini');
+}
+
 export function samePath(a: string, b: string): boolean {
   const real = (p: string): string => {
     try {

@@ -83,7 +83,8 @@ test('no --model and no --config: the bundled quickstart, its paths relative to 
   const r = resolveTrainConfig({ steps: 2 });
   assert.equal(r.quickstart, true);
   assert.equal(r.config.steps, 2);
-  assert.equal(r.config.model, path.join(packageRoot(), 'test', 'fixtures', 't5-tiny'));
+  assert.equal(r.config.model, path.join(packageRoot(), 'models', 't5-mini'));
+  assert.equal(r.config.dataDir, path.join(packageRoot(), 'data', 'sst2-4k'));
   assert.ok(fs.existsSync(path.join(r.config.model, 'config.json')));
   assert.ok(r.config.tokenizer !== undefined && fs.existsSync(r.config.tokenizer));
   assert.equal(r.config.task, 'sst2');

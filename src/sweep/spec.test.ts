@@ -91,7 +91,7 @@ test('the bundled examples/sweep.json plans from the package folder: 4 jobs over
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
   const plan = planSweep(path.join(root, 'examples', 'sweep.json'), reader, root);
   assert.equal(plan.jobs.length, 4);
-  assert.equal(plan.jobs[0]!.config.model, path.join(root, 'test', 'fixtures', 't5-tiny'));
+  assert.equal(plan.jobs[0]!.config.model, path.join(root, 'models', 't5-mini'));
   assert.equal(plan.jobs[0]!.config.steps, 100, 'base overrides baseConfig');
   assert.equal(plan.jobs[0]!.config.output, path.join(root, 'sweeps', 'example', 'runs', 'lr=0.3_lrLowrank=0.005'), 'the train file\'s output is dropped');
 });
