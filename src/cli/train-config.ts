@@ -55,6 +55,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'labelWords', flags: '--label-words <words>', help: 'classification: the targets of the classes, comma-separated in class order (e.g. negative,positive for SST-2\'s 0,1)', group: MODEL, parse: labelWordsArg },
   { key: 'maxLength', flags: '--max-length <n>', help: 's: inputs are truncated to n tokens (DePT\'s A has s rows)', group: MODEL, parse: intArg },
   { key: 'padToMax', flags: '--pad-to-max', help: 'pad every batch to --max-length (the reference) instead of its longest row', group: MODEL },
+  { key: 'groupByLength', flags: '--group-by-length', help: 'batch training rows of similar length (as HF Trainer\'s group_by_length: megabatches of min(50, N/4B) batches sorted by length, in random order, the longest row first): less padding, same rows per epoch', group: TRAIN },
   { key: 'maxTrainExamples', flags: '--max-train-examples <n>', help: 'use at most n training examples', group: MODEL, parse: intArg },
 
   ...methodFlags(),
@@ -130,7 +131,7 @@ export function trainOptions(): Option[] {
   return TRAIN_FLAGS.map((f) => {
     const d = defaults[f.key];
     const shown = f.shownDefault !== undefined ? ` (default: ${f.shownDefault})`
-      : f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || d === undefined ? '' : ` (default: ${JSON.stringify(d)})`;
+      : f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || f.key === 'groupByLength' || d === undefined ? '' : ` (default: ${JSON.stringify(d)})`;
     const opt = new Option(f.flags, f.help + shown).helpGroup(f.group);
     if (f.parse !== undefined) opt.argParser(f.parse as (value: string, previous: unknown) => unknown);
     return opt;

@@ -75,6 +75,8 @@ export interface TrainLoopOptions {
   numExamples?: number;
   /** B: examples per batch. */
   batchSize?: number;
+  /** Example lengths: group each epoch's shuffle by length (HF group_by_length; data-order.ts). */
+  lengths?: readonly number[];
   /** Evaluate every this many steps; 0 never. */
   evalEvery: number;
   /** Checkpoint every this many steps; 0 only on new bests and at the end. */
@@ -157,7 +159,8 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
 
   const optimizer = new AdamW(o.params, o.groups, o.optimizer);
   const dataRng = new Rng(o.seed, 0); // stream 0: data order; steps use streams 1..T
-  let data = o.numExamples !== undefined ? new DataOrder(o.numExamples, o.batchSize!, dataRng) : null;
+  const lengths = o.lengths ?? null;
+  let data = o.numExamples !== undefined ? new DataOrder(o.numExamples, o.batchSize!, dataRng, lengths) : null;
   const stopper = new EarlyStopping({ patience: o.patience ?? Infinity, greaterIsBetter: o.greaterIsBetter ?? true });
   const metricsPath = path.join(o.runDir, METRICS_FILE);
   const metrics = new MetricsLog(metricsPath);
@@ -186,7 +189,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
             hint: 'Resume with the same settings the checkpoint was trained with.',
           });
         }
-        data = DataOrder.restore(ck.state.dataCursor, dataRng, ck.state.rngState, o.numExamples!, o.batchSize!);
+        data = DataOrder.restore(ck.state.dataCursor, dataRng, ck.state.rngState, o.numExamples!, o.batchSize!, lengths);
       } else {
         dataRng.setState(ck.state.rngState);
       }

@@ -25,6 +25,7 @@ import { loadAnyModel, type AnyModel } from '../models/registry.js';
 import type { CausalLM, Seq2SeqLM } from '../models/types.js';
 import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
+import type { EncodedExample } from '../tasks/encode.js';
 import type { TrainConfig } from './config.js';
 import { loadRunData, type RunData } from './data.js';
 import { trainLoop, type TrainLoopResult } from './loop.js';
@@ -160,6 +161,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     params, groups: groups.map(({ name, lr, weightDecay }) => ({ name, lr, weightDecay })),
     steps: cfg.steps, warmupSteps: cfg.warmupSteps, maxGradNorm: cfg.maxGradNorm,
     numExamples: data.train.length, batchSize: cfg.batchSize,
+    ...(cfg.groupByLength ? { lengths: data.train.map((x) => exampleLength(x, lm.kind)) } : {}),
     evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: cfg.keepCheckpoints,
     interruptible: hooks.interruptible === true, ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
     ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
@@ -202,6 +204,11 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   atomicWriteFile(join(runDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
   result.trained = method;
   return result;
+}
+
+/** what padding is driven by: the encoder input (seq2seq), the whole source + target sequence (causal) */
+function exampleLength(x: EncodedExample, kind: AnyModel['kind']): number {
+  return kind === 'causal' ? x.source.length + x.target.length : x.source.length;
 }
 
 function prefixKeys(prefix: string, rec: Record<string, number>): Record<string, number> {
