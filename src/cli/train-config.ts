@@ -83,7 +83,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'keepCheckpoints', flags: '--keep-checkpoints <n>', help: 'newest checkpoints kept besides the best', group: OUT, parse: intArg },
   { key: 'adapterFormat', flags: '--adapter-format <fmt>', help: `file format of the saved adapter: ${METHOD_ENTRIES.map((e) => `${e.name}: ${e.formats.join(' | ')}`).join('; ')} (dept = PROMPT_TUNING_LORA, the DePT fork; peft = PROMPT_TUNING, DePT only when A·B is zero)`, group: OUT, parse: choiceArg(Object.fromEntries(adapterFormats().map((f) => [f, f])), adapterFormats().join(', ')), shownDefault: 'the method\'s first' },
   { key: 'threads', flags: '--threads <n>', help: 'compute threads (0: one per core)', group: OUT, parse: intArg },
-  { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16 (frozen weights held in bf16, GEMMs on oneDNN with fp32 accumulation; opt-in, see bench/README.md)', group: OUT, parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
+  { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16 (frozen weights held in bf16, GEMMs on oneDNN with fp32 accumulation; --method full: mixed precision, fp32 masters of the trained weights computing through bf16 copies; opt-in, see bench/README.md)', group: OUT, parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
   { key: 'resume', flags: '--resume [checkpoint]', help: 'continue the run in --output from its latest checkpoint (or from the given checkpoint folder)', group: OUT },
   { key: 'quiet', flags: '--quiet', help: 'no progress output', group: OUT },
 ];

@@ -15,6 +15,8 @@ export const CAUSAL_MODEL_TYPES = ['gpt2', 'llama'] as const;
 export interface LoadModelOptions {
   /** 'bf16': frozen GEMM weights held in bf16, GEMMs with bf16 operands and fp32 accumulation (oneDNN) */
   precision?: Precision;
+  /** T5 in precision 'bf16': these weights (HF names) stay fp32 masters to be trained in mixed precision */
+  keepFp32?: (name: string) => boolean;
 }
 
 /** Load the model in `dir` (config.json + model.safetensors or a sharded index). */
@@ -24,7 +26,7 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
   switch (type) {
     case 't5':
     case 'mt5': {
-      return T5Model.load(config, openWeights(dir), join(dir, 'config.json'), opts.precision ?? 'fp32');
+      return T5Model.load(config, openWeights(dir), join(dir, 'config.json'), opts.precision ?? 'fp32', opts.keepFp32);
     }
     case 'gpt2':
     case 'llama':

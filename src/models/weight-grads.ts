@@ -56,12 +56,12 @@ export function heldWeight(name: string, shape: readonly number[], live: Mat | T
  * layout, so they cannot be trained (a side path such as LoRA can run on them; fp32-held weights such as norms
  * and biases can be trained).
  */
-export function refuseBf16Trainable(model: string, weights: readonly HeldWeight[], names: readonly string[]): void {
+export function refuseBf16Trainable(model: string, weights: readonly Pick<HeldWeight, 'name' | 'bf16'>[], names: readonly string[]): void {
   const wanted = new Set(names);
   const held = weights.filter((w) => w.bf16 && wanted.has(w.name)).map((w) => w.name);
   if (held.length > 0) {
     throw new SoftpromptError('invalid_config',
-      `${model} precision bf16 holds ${listNames(held)} only as cached bfloat16 copies, which would go stale once trained: use precision fp32 to train these weights.`,
+      `${model} precision bf16 holds ${held.length <= 3 ? held.join(', ') : listNames(held)} only as cached bfloat16 copies, which would go stale once trained: use precision fp32 to train these weights.`,
       { path: 'precision', hint: "Use precision 'fp32' to train weights (side paths such as LoRA work with bf16)." });
   }
 }

@@ -119,6 +119,8 @@ export interface TrainLoopOptions {
   stopAtStep?: number;
   /** Copy the best checkpoint's params into `params` at the end (load_best_model_at_end). */
   loadBestAtEnd?: boolean;
+  /** Called after params were overwritten from a checkpoint (resume, load-best), e.g. to refresh a model's bf16 copies. */
+  onParamsRestored?: () => void;
   /** JSON-safe data stored in every trainer_state.json (config echo, method name…). */
   extra?: Record<string, JsonValue>;
   /** Write loss.svg / eval.svg; default true. */
@@ -179,6 +181,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
     } else {
       const ck = loadCheckpoint(from);
       restoreParams(o.params, ck);
+      o.onParamsRestored?.();
       optimizer.loadState(ck.optimizerState);
       step = ck.state.step;
       epoch = ck.state.epoch;
@@ -330,6 +333,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
   const bestCheckpoint = bestStep === null ? null : path.join(o.runDir, `checkpoint-${bestStep}`);
   if (o.loadBestAtEnd === true && bestCheckpoint !== null && !interrupted) {
     restoreParams(o.params, loadCheckpoint(bestCheckpoint));
+    o.onParamsRestored?.();
     log(`loaded best params from ${bestCheckpoint} (${o.primaryMetric} ${stopper.bestValue})`);
   }
   return {

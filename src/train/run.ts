@@ -22,7 +22,7 @@ import { withMethod, type InitContext, type MethodModel, type PeftMethod } from 
 import { writeModelCard } from '../methods/model-card.js';
 import { getMethod, loadAdapter, optimizerGroups, saveAdapter } from '../methods/registry.js';
 import { loadAnyModel, type AnyModel } from '../models/registry.js';
-import type { CausalLM, Seq2SeqLM } from '../models/types.js';
+import type { CausalLM, Seq2SeqLM, WeightTraining } from '../models/types.js';
 import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
 import type { EncodedExample } from '../tasks/encode.js';
@@ -112,11 +112,12 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const runDir = defaultRunDir(cfg);
   mkdirSync(runDir, { recursive: true });
 
-  const lm = loadAnyModel(cfg.model, { precision: cfg.precision });
+  const entry = getMethod(cfg.method);
+  const trained = cfg.precision === 'bf16' ? entry.trainedWeights?.(cfg) : undefined;
+  const lm = loadAnyModel(cfg.model, { precision: cfg.precision, ...(trained !== undefined ? { keepFp32: trained } : {}) });
   const model = lm.model;
   const tok = loadTokenizerSync(cfg.tokenizer ?? cfg.model);
   const data = loadRunData(cfg, tok, lm.kind);
-  const entry = getMethod(cfg.method);
   const method = createMethod(cfg, model, tok);
   method.attach(model); // before params(): a weight method's tensors are the model's
   try {
@@ -167,6 +168,7 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
     runDir, seed: cfg.seed, resume: cfg.resume,
     primaryMetric: data.task.primaryMetric, loadBestAtEnd: true, quiet: cfg.quiet,
+    onParamsRestored: () => (model as Partial<WeightTraining>).weightsChanged?.(),
     optimizer: { eps: 1e-6 },
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
