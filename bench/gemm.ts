@@ -70,6 +70,33 @@ function impls(shapes: string): string[][] {
   return out;
 }
 
+export interface GemmPeak {
+  shapes: string;
+  /** GFLOP/s, the best over the shapes: best wall, median wall, on CPU time per thread */
+  fp32: Rate;
+  bf16: Rate;
+}
+
+/**
+ * The machine's GEMM rate now (a roofline probe): OpenBLAS sgemm and oneDNN bf16 (activations rounded on the fly,
+ * as the model runs them) on T5-base FFN shapes, best over the shapes of each measure.
+ */
+export function gemmPeak(reps = 5, shapes = '2848x3072x768,2848x768x3072'): GemmPeak {
+  const e = engine(), best = (rs: Rate[]): Rate => ({
+    best: Math.max(...rs.map((r) => r.best)), median: Math.max(...rs.map((r) => r.median)), cpu: Math.max(...rs.map((r) => r.cpu)),
+  });
+  const fp32: Rate[] = [], bf16: Rate[] = [];
+  for (const [M, N, K] of parseShapes(shapes)) {
+    const W = rand(N * K, 1), A = rand(M * K, 2), out = new Float32Array(M * N), flops = 2 * M * N * K;
+    fp32.push(rate(flops, reps, () => e.matmulForward(out, A, W, null, M, K, N, false)));
+    if (e.onednnAvailable()) {
+      const w = Bf16Weight.fromF32(W, N, K);
+      bf16.push(rate(flops, reps, () => matmulBf16(out, A, w, M)));
+    }
+  }
+  return { shapes, fp32: best(fp32), bf16: bf16.length > 0 ? best(bf16) : { best: 0, median: 0, cpu: 0 } };
+}
+
 export function runGemmBench(argv: string[]): void {
   const shapesArg = flag(argv, '--shapes', DEFAULT_SHAPES);
   const probe = flag(argv, '--impl-probe', '');

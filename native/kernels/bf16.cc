@@ -319,12 +319,16 @@ void embedding_bf16(float* out, const int32_t* ids, const uint16_t* table, int64
 }
 
 void transpose_to_bf16(uint16_t* out, const float* in, int64_t rows, int64_t cols) {
+  transpose_to_bf16_strided(out, in, rows, cols, cols);
+}
+
+void transpose_to_bf16_strided(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld) {
   // out (cols, rows): 32 x 32 tiles so that both sides touch whole cache lines
   parallel_for(cols, 32, [&](int64_t c0, int64_t c1) {
     for (int64_t cb = c0; cb < c1; cb += 32)
       for (int64_t rb = 0; rb < rows; rb += 32)
         for (int64_t c = cb; c < std::min(cb + 32, c1); c++)
-          for (int64_t r = rb; r < std::min(rb + 32, rows); r++) out[c * rows + r] = round_bf16(in[r * cols + c]);
+          for (int64_t r = rb; r < std::min(rb + 32, rows); r++) out[c * rows + r] = round_bf16(in[r * ld + c]);
   });
 }
 

@@ -15,6 +15,8 @@ void f32_to_bf16_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols
 void embedding_bf16(float* out, const int32_t* ids, const uint16_t* table, int64_t N, int64_t C);
 // out (cols, rows) = bf16(in (rows, cols))^T: the weight's transpose, the "NT" operand of the input gradient.
 void transpose_to_bf16(uint16_t* out, const float* in, int64_t rows, int64_t cols);
+// the same with in's rows ld apart
+void transpose_to_bf16_strided(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld);
 
 // C (M, N) = A (M, K) . W (N, K)^T + beta C; A and W rows are K apart, C rows ldc apart. fp32 accumulation.
 // beta = 0 does not read C. Threaded over M, or over N when M is small.

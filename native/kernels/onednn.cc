@@ -351,6 +351,119 @@ bool onednn_weight_to_f32(const OnednnWeight* w, float* out, std::string& err) {
   return get_reorder(w->md, to, 2, reo, err) && execute(reo, {{DNNL_ARG_FROM, {&w->md, w->data}}, {DNNL_ARG_TO, {&to, out}}}, err);
 }
 
+bool onednn_weight_update(OnednnWeight* w, const float* w32, std::string& err) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  const dnnl_memory_desc_t from = kn_view(w->N, w->K, dnnl_f32);
+  dnnl_primitive_t reo = nullptr;
+  return get_reorder(from, w->md, 0, reo, err) &&
+         execute(reo, {{DNNL_ARG_FROM, {&from, const_cast<float*>(w32)}}, {DNNL_ARG_TO, {&w->md, w->data}}}, err);
+}
+
+namespace {
+
+// dst (OC, C) f32 [+]= src (OC, N) bf16 . wei (N, C) bf16, src given as the transposed view of a contiguous
+// (N, OC) buffer (strides {1, OC}) or, when oneDNN has no fast kernel for that, as a contiguous (OC, N) copy.
+struct GradPlan {
+  dnnl_primitive_t prim = nullptr;
+  bool src_transposed_view = true;
+  std::string impl;
+};
+
+bool grad_pd(dnnl_primitive_desc_t* pd, int64_t N, int64_t OC, int64_t C, int64_t ldw, bool accumulate, bool view) {
+  dnnl_memory_desc_t src;
+  dnnl_dims_t sd = {OC, N}, ss = {1, OC};
+  if (view)
+    dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss);
+  else
+    src = plain_md(OC, N, N, dnnl_bf16);
+  const dnnl_memory_desc_t wei = plain_md(N, C, C, dnnl_bf16), dst = plain_md(OC, C, ldw, dnnl_f32);
+  dnnl_matmul_desc_t desc;
+  dnnl_status_t s = dnnl_matmul_desc_init(&desc, &src, &wei, nullptr, &dst);
+  if (s != dnnl_success) return false;
+  dnnl_primitive_attr_t attr = nullptr;
+  if (accumulate) {
+    dnnl_post_ops_t po = nullptr;
+    dnnl_primitive_attr_create(&attr);
+    dnnl_post_ops_create(&po);
+    dnnl_post_ops_append_sum(po, 1.0f);
+    dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_post_ops_destroy(po);
+  }
+  s = dnnl_primitive_desc_create(pd, &desc, attr, engine_or_null(), nullptr);
+  if (attr != nullptr) dnnl_primitive_attr_destroy(attr);
+  return s == dnnl_success;
+}
+
+bool get_grad_plan(int64_t N, int64_t OC, int64_t C, int64_t ldw, bool accumulate, GradPlan& plan, std::string& err) {
+  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, GradPlan> cache;
+  const auto key = std::make_tuple(N, OC, C, ldw, accumulate);
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    plan = it->second;
+    return true;
+  }
+  if (cache.size() >= kMaxPlans) {
+    for (auto& kv : cache) dnnl_primitive_destroy(kv.second.prim);
+    cache.clear();
+  }
+  GradPlan p;
+  dnnl_primitive_desc_t pd = nullptr;
+  if (grad_pd(&pd, N, OC, C, ldw, accumulate, true) && is_reference(pd)) {
+    dnnl_primitive_desc_destroy(pd);
+    pd = nullptr;
+  }
+  if (pd == nullptr) {
+    p.src_transposed_view = false;
+    if (!grad_pd(&pd, N, OC, C, ldw, accumulate, false)) {
+      err = "oneDNN weight-gradient matmul descriptor failed";
+      return false;
+    }
+  }
+  const char* impl = nullptr;
+  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  p.impl = impl == nullptr ? "" : impl;
+  dnnl_status_t s = dnnl_primitive_create(&p.prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  if (!check(s, "weight-gradient matmul primitive", err)) return false;
+  cache.emplace(key, p);
+  plan = p;
+  return true;
+}
+
+}  // namespace
+
+bool onednn_weight_grad(float* dw, int64_t ldw, const float* dy, int64_t ldy, const float* x, int64_t ldx, int64_t N,
+                        int64_t OC, int64_t C, bool accumulate, std::string* impl, std::string& err) {
+  thread_local Scratch dy_scratch, x_scratch;
+  GradPlan plan;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (!get_grad_plan(N, OC, C, ldw, accumulate, plan, err)) return false;
+  }
+  auto* dy16 = static_cast<uint16_t*>(dy_scratch.get(static_cast<size_t>(N * OC) * 2));
+  auto* x16 = static_cast<uint16_t*>(x_scratch.get(static_cast<size_t>(N * C) * 2));
+  if (dy16 == nullptr || x16 == nullptr) {
+    err = "oneDNN weight gradient: out of memory for the bf16 operands";
+    return false;
+  }
+  if (plan.src_transposed_view) {
+    f32_to_bf16_rows(dy16, dy, N, OC, ldy);  // (N, OC); the matmul reads it transposed
+  } else {
+    transpose_to_bf16_strided(dy16, dy, N, OC, ldy);  // (OC, N) contiguous
+  }
+  f32_to_bf16_rows(x16, x, N, C, ldx);
+  if (impl != nullptr) *impl = plan.impl;
+  dnnl_memory_desc_t src;
+  dnnl_dims_t sd = {OC, N}, ss = {1, OC};
+  if (plan.src_transposed_view)
+    dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_bf16, ss);
+  else
+    src = plain_md(OC, N, N, dnnl_bf16);
+  const dnnl_memory_desc_t wei = plain_md(N, C, C, dnnl_bf16), dst = plain_md(OC, C, ldw, dnnl_f32);
+  std::lock_guard<std::mutex> lock(g_mu);
+  return execute(plan.prim, {{DNNL_ARG_SRC, {&src, dy16}}, {DNNL_ARG_WEIGHTS, {&wei, x16}}, {DNNL_ARG_DST, {&dst, dw}}}, err);
+}
+
 bool onednn_matmul(const OnednnWeight* w, float* out, int64_t ldc, const float* a32, const uint16_t* a16, int64_t lda,
                    int64_t M, bool transposed, bool accumulate, const float* bias, std::string& err) {
   thread_local Scratch a_scratch, w_scratch;

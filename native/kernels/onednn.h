@@ -28,6 +28,15 @@ int64_t onednn_weight_bytes(const OnednnWeight* w);
 // The weight back as fp32 (N, K) row-major (exact: bf16 widens to fp32 without rounding).
 bool onednn_weight_to_f32(const OnednnWeight* w, float* out, std::string& err);
 
+// Re-rounds a weight in place from new fp32 values (N, K) (a trained weight's bf16 copy after an optimizer step).
+bool onednn_weight_update(OnednnWeight* w, const float* w32, std::string& err);
+
+// The weight gradient of a linear layer in bf16: dw (OC, C) [+]= bf16(dy (N, OC))^T . bf16(x (N, C)), fp32
+// accumulation; dy rows ldy apart, x rows ldx apart, dw rows ldw apart. impl (may be null) receives the kernel's
+// name (for tests). Primitives cached per shape.
+bool onednn_weight_grad(float* dw, int64_t ldw, const float* dy, int64_t ldy, const float* x, int64_t ldx, int64_t N,
+                        int64_t OC, int64_t C, bool accumulate, std::string* impl, std::string& err);
+
 // transposed = false: out (M, N) [+]= A (M, K) . W^T (+ bias (N));  transposed = true: out (M, K) [+]= A (M, N) . W.
 // A is fp32 (a32) or bf16 bits (a16), rows lda apart; out rows ldc apart; bias only when !transposed.
 bool onednn_matmul(const OnednnWeight* w, float* out, int64_t ldc, const float* a32, const uint16_t* a16, int64_t lda,

@@ -771,6 +771,44 @@ Napi::Value Bf16Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// bf16WeightUpdate(handle, w: Float32Array (N, K)): re-round the weight's bf16 copy from new fp32 values
+Napi::Value Bf16WeightUpdate(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16WeightUpdate");
+  sp::OnednnWeight* w = weight_arg(info, 0, a);
+  if (!a.ok()) return info.Env().Undefined();
+  const float* w32 = a.f32(1, sp::onednn_weight_rows(w) * sp::onednn_weight_cols(w));
+  if (!a.ok()) return info.Env().Undefined();
+  std::string err;
+  if (!sp::onednn_weight_update(w, w32, err)) Napi::Error::New(info.Env(), "bf16WeightUpdate: " + err).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+// bf16WeightGrad(dw, ldw, dy, ldy, x, ldx, N, OC, C, accumulate) -> the kernel's name
+//   dw (OC, C) [+]= bf16(dy (N, OC))^T . bf16(x (N, C)), fp32 accumulation; rows ldw / ldy / ldx apart
+Napi::Value Bf16WeightGrad(const Napi::CallbackInfo& info) {
+  Args a(info, "bf16WeightGrad");
+  const int64_t ldw = dim_arg(a, info, 1, "ldw", 1, ""), ldy = dim_arg(a, info, 3, "ldy", 1, ""),
+                ldx = dim_arg(a, info, 5, "ldx", 1, ""), N = dim_arg(a, info, 6, "N", 1, ""),
+                OC = dim_arg(a, info, 7, "OC", 1, ""), C = dim_arg(a, info, 8, "C", 1, "");
+  const bool acc = a.flag(9);
+  if (!a.ok()) return info.Env().Undefined();
+  const int64_t need_w = strided_count(OC, C, ldw), need_y = strided_count(N, OC, ldy), need_x = strided_count(N, C, ldx);
+  a.require(need_w >= 0, "ldw=" + std::to_string(ldw) + " must be >= C = " + std::to_string(C));
+  a.require(need_y >= 0, "ldy=" + std::to_string(ldy) + " must be >= OC = " + std::to_string(OC));
+  a.require(need_x >= 0, "ldx=" + std::to_string(ldx) + " must be >= C = " + std::to_string(C));
+  if (!a.ok()) return info.Env().Undefined();
+  float* dw = a.f32(0, need_w);
+  const float* dy = a.f32(2, need_y);
+  const float* x = a.f32(4, need_x);
+  if (!a.ok()) return info.Env().Undefined();
+  std::string err, impl;
+  if (!sp::onednn_weight_grad(dw, ldw, dy, ldy, x, ldx, N, OC, C, acc, &impl, err)) {
+    Napi::Error::New(info.Env(), "bf16WeightGrad: " + err).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::String::New(info.Env(), impl);
+}
+
 // embeddingBf16(out, ids, table: Uint16Array (V, C), N, C, V) -> index of the first out-of-range id (nothing
 // written), or -1
 Napi::Value EmbeddingBf16(const Napi::CallbackInfo& info) {
@@ -830,6 +868,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16WeightCreate", Napi::Function::New(env, Bf16WeightCreate));
   exports.Set("bf16WeightInfo", Napi::Function::New(env, Bf16WeightInfo));
   exports.Set("bf16WeightToF32", Napi::Function::New(env, Bf16WeightToF32));
+  exports.Set("bf16WeightUpdate", Napi::Function::New(env, Bf16WeightUpdate));
+  exports.Set("bf16WeightGrad", Napi::Function::New(env, Bf16WeightGrad));
   exports.Set("bf16Matmul", Napi::Function::New(env, Bf16Matmul));
   exports.Set("embeddingBf16", Napi::Function::New(env, EmbeddingBf16));
   return exports;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Bf16Weight, engine, matmulBf16, matmulBf16T, onednnInfo, toBf16 } from '../../src/engine/index.js';
+import { Bf16Weight, engine, matmulBf16, matmulBf16T, onednnInfo, toBf16, weightGradBf16 } from '../../src/engine/index.js';
 import { randF32, rng, withThreads } from './check.js';
 
 const E = engine();
@@ -129,6 +129,34 @@ describe(`oneDNN bf16 matmul (${onednnInfo()})`, { skip: native ? false : 'no na
     const mid = stacked.rowSlice(20, 50);
     assert.deepEqual(Float64Array.from(mid.toF32()), rounded(W32).subarray(20 * K, 50 * K));
     assert.throws(() => stacked.rowSlice(10, 50), /part boundaries/);
+  });
+
+  for (const [N, OC, C] of [[1, 1, 1], [7, 5, 3], [64, 96, 128], [300, 48, 31], [1024, 128, 64]] as [number, number, number][]) {
+    it(`weight gradient N=${N} OC=${OC} C=${C}: dW += bf16(dy)^T bf16(x), strided dy (a fused projection's part), not the reference kernel`, () => {
+      const ldy = OC + 3, dy = randF32(r, (N - 1) * ldy + OC), x = randF32(r, N * C);
+      // dW (OC, C) = dy^T (OC, N) . x (N, C): the ref() product with a = dy^T as a dense (OC, N) matrix
+      const dyT = new Float32Array(OC * N);
+      for (let n = 0; n < N; n++) for (let o = 0; o < OC; o++) dyT[o * N + n] = dy[n * ldy + o]!;
+      const xT = new Float32Array(C * N); // x as W (C, N): ref computes a . W^T
+      for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) xT[c * N + n] = x[n * C + c]!;
+      const want = ref(rounded(dyT), N, rounded(xT), OC, C, N, false);
+      const base = randF32(r, OC * C), dW = base.slice();
+      const impl = weightGradBf16(dW, dy, x, N, OC, C, { ldy });
+      checkAgainst('weight gradient, accumulating', dW, C, base, want, OC, C, N);
+      const fresh = new Float32Array(OC * C).fill(NaN);
+      weightGradBf16(fresh, dy, x, N, OC, C, { ldy, accumulate: false });
+      checkAgainst('weight gradient', fresh, C, null, want, OC, C, N);
+      if (N * OC * C >= 64 * 96 * 128) assert.ok(!impl.startsWith('ref'), `weight gradient runs on ${impl}`);
+    });
+  }
+
+  it('update re-rounds a held weight in place from new values (all parts of a stack)', () => {
+    const K = 24, a = randF32(r, 10 * K), b = randF32(r, 6 * K);
+    const w = Bf16Weight.stack([Bf16Weight.fromF32(a, 10, K), Bf16Weight.fromF32(b, 6, K)]);
+    const next = randF32(r, 16 * K, -2, 2);
+    w.update(next);
+    assert.deepEqual(Float64Array.from(w.toF32()), rounded(next));
+    assert.throws(() => w.update(new Float32Array(5)), /5 values/);
   });
 
   it('gives the same result on 1 thread as on the pool (rows are split, never K)', () => {

@@ -57,6 +57,7 @@ const FLAGS: readonly { key: Key; flags: string; help: string; parse?: (v: strin
   { key: 'saveEvery', flags: '--save-every <n>', help: 'checkpoint every n steps (default: the last step only)', parse: intArg },
   { key: 'saveEveryMinutes', flags: '--save-every-minutes <m>', help: 'also checkpoint when m minutes passed since the last one (default 5; 0: off)', parse: floatArg },
   { key: 'threads', flags: '--threads <n>', help: 'engine threads, 0 = one per core', parse: intArg },
+  { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16: mixed precision, fp32 master weights and optimizer state, every GEMM (forward, input and weight gradients) on bf16 operands with fp32 accumulation (oneDNN; fp32 with a notice on CPUs without bf16) (default fp32)', parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
   { key: 'resume', flags: '--resume', help: 'continue the run in --output' },
   { key: 'quiet', flags: '--quiet', help: 'no progress output' },
 ];

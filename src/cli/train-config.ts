@@ -56,6 +56,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'labelWords', flags: '--label-words <words>', help: 'classification: the targets of the classes, comma-separated in class order (e.g. negative,positive for SST-2\'s 0,1)', group: MODEL, parse: labelWordsArg },
   { key: 'maxLength', flags: '--max-length <n>', help: 's: inputs are truncated to n tokens (DePT\'s A has s rows)', group: MODEL, parse: intArg },
   { key: 'padToMax', flags: '--pad-to-max', help: 'pad every batch to --max-length (the reference) instead of its longest row', group: MODEL },
+  { key: 'groupByLength', flags: '--group-by-length', help: 'batch training rows of similar length (as HF Trainer\'s group_by_length: megabatches of min(50, N/4B) batches sorted by length, in random order, the longest row first): less padding, same rows per epoch', group: TRAIN },
   { key: 'maxTrainExamples', flags: '--max-train-examples <n>', help: 'use at most n training examples', group: MODEL, parse: intArg },
 
   ...methodFlags(),
@@ -83,7 +84,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { key: 'keepCheckpoints', flags: '--keep-checkpoints <n>', help: 'newest checkpoints kept besides the best', group: OUT, parse: intArg },
   { key: 'adapterFormat', flags: '--adapter-format <fmt>', help: `file format of the saved adapter: ${METHOD_ENTRIES.map((e) => `${e.name}: ${e.formats.join(' | ')}`).join('; ')} (dept = PROMPT_TUNING_LORA, the DePT fork; peft = PROMPT_TUNING, DePT only when A·B is zero)`, group: OUT, parse: choiceArg(Object.fromEntries(adapterFormats().map((f) => [f, f])), adapterFormats().join(', ')), shownDefault: 'the method\'s first' },
   { key: 'threads', flags: '--threads <n>', help: 'compute threads (0: one per core)', group: OUT, parse: intArg },
-  { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16 (frozen weights held in bf16, GEMMs on oneDNN with fp32 accumulation; opt-in, see bench/README.md)', group: OUT, parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
+  { key: 'precision', flags: '--precision <p>', help: 'fp32 | bf16 (frozen weights held in bf16, GEMMs on oneDNN with fp32 accumulation; --method full: mixed precision, fp32 masters of the trained weights computing through bf16 copies; opt-in, see bench/README.md)', group: OUT, parse: choiceArg({ fp32: 'fp32', bf16: 'bf16' } as const, 'fp32, bf16') },
   { key: 'resume', flags: '--resume [checkpoint]', help: 'continue the run in --output from its latest checkpoint (or from the given checkpoint folder)', group: OUT },
   { key: 'quiet', flags: '--quiet', help: 'no progress output', group: OUT },
 ];
@@ -131,7 +132,7 @@ export function trainOptions(): Option[] {
   return TRAIN_FLAGS.map((f) => {
     const d = defaults[f.key];
     const shown = f.shownDefault !== undefined ? ` (default: ${f.shownDefault})`
-      : f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || d === undefined ? '' : ` (default: ${JSON.stringify(d)})`;
+      : f.key === 'dropout' || f.key === 'resume' || f.key === 'quiet' || f.key === 'padToMax' || f.key === 'groupByLength' || d === undefined ? '' : ` (default: ${JSON.stringify(d)})`;
     const opt = new Option(f.flags, f.help + shown).helpGroup(f.group);
     if (f.parse !== undefined) opt.argParser(f.parse as (value: string, previous: unknown) => unknown);
     return opt;

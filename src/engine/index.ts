@@ -67,4 +67,4 @@ export function transposeToBf16(w: Float32Array, rows: number, cols: number): Ui
   return out;
 }
 
-export { Bf16Weight, bf16Available, embeddingBf16, matmulBf16, matmulBf16T, onednnInfo, type Bf16MatmulOptions } from './onednn.js';
+export { Bf16Weight, bf16Available, embeddingBf16, matmulBf16, matmulBf16T, onednnInfo, weightGradBf16, type Bf16MatmulOptions } from './onednn.js';

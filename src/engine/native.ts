@@ -92,6 +92,14 @@ export interface NativeEngine {
   bf16WeightInfo(w: WeightHandle): { rows: number; cols: number; bytes: number };
   /** out (N, K) = the weight widened to fp32 */
   bf16WeightToF32(w: WeightHandle, out: F32): void;
+  /** re-round the weight's bf16 copy from new fp32 values w (N, K) */
+  bf16WeightUpdate(w: WeightHandle, data: F32): void;
+  /**
+   * dw (OC, C) [+]= bf16(dy (N, OC))ᵀ · bf16(x (N, C)), fp32 accumulation (a linear layer's weight gradient);
+   * rows ldw / ldy / ldx apart. Returns the oneDNN kernel's name.
+   */
+  bf16WeightGrad(dw: F32, ldw: number, dy: F32, ldy: number, x: F32, ldx: number, N: number, OC: number, C: number,
+    accumulate: boolean): string;
   /**
    * transposed false: out (M, N) [+]= a (M, K) . W^T (+ bias (N)); true: out (M, K) [+]= a (M, N) . W.
    * a rows lda apart, out rows ldc apart; a is fp32 (rounded to bf16 on the fly) or bf16 bits.

@@ -69,6 +69,15 @@ export class Bf16Weight {
     return out;
   }
 
+  /** re-round from new fp32 values w (rows, cols) in place (a trained weight's copy after an optimizer step) */
+  update(w: F32): void {
+    if (w.length !== this.rows * this.cols) {
+      throw new SoftpromptError('shape_mismatch', `Bf16Weight.update: ${w.length} values for a (${this.rows}, ${this.cols}) weight.`);
+    }
+    const e = nativeEngine();
+    for (const p of this.parts) e.bf16WeightUpdate(p.handle, w.subarray(p.row0 * this.cols, (p.row0 + p.rows) * this.cols));
+  }
+
   /** @internal */
   eachPart(fn: (p: Part) => void): void {
     for (const p of this.parts) fn(p);
@@ -119,6 +128,15 @@ export function matmulBf16T(out: F32, inp: F32 | Uint16Array, W: Bf16Weight, M: 
     e.bf16Matmul(p.handle, out, ldc, inp.subarray(p.row0), lda, M, true, accumulate, null);
     accumulate = true;
   });
+}
+
+/**
+ * dW (OC, C) += bf16(dy (N, OC))ᵀ · bf16(x (N, C)) with fp32 accumulation through oneDNN: the weight gradient of
+ * a linear layer in mixed precision. dy rows ldy apart, x rows ldx apart, dW rows ldw apart. Returns the kernel name.
+ */
+export function weightGradBf16(dW: F32, dy: F32, x: F32, N: number, OC: number, C: number,
+  opts: { ldy?: number; ldx?: number; ldw?: number; accumulate?: boolean } = {}): string {
+  return nativeEngine().bf16WeightGrad(dW, opts.ldw ?? C, dy, opts.ldy ?? OC, x, opts.ldx ?? C, N, OC, C, opts.accumulate ?? true);
 }
 
 /** out (N, C) = rows ids of a bf16 table (V, C), widened; returns the first out-of-range id's index, or -1 */

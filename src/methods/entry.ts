@@ -194,6 +194,11 @@ export interface MethodEntry<M extends PeftMethod = PeftMethod> {
   owns(m: PeftMethod): m is M;
   /** a fresh method from the train config (its option keys, with the method's defaults) */
   create(settings: MethodSettings, ctx: InitContext): M;
+  /**
+   * The model weights (HF names) the method will train, known before the model loads, so that precision bf16
+   * keeps them fp32 (mixed precision: fp32 masters, bf16 compute); absent: the method trains no model weights.
+   */
+  trainedWeights?(settings: MethodSettings): (name: string) => boolean;
   load(dir: string, ctx: LoadAdapterContext): LoadedAdapter<M>;
   save(dir: string, m: M, info: SaveAdapterInfo, hooks?: SaveAdapterHooks): SavedAdapter;
   /** one line for logs: the numbers and the trainable parameter count */

@@ -25,13 +25,16 @@
  */
 import { MASK_MIN, contiguousAttn, engine, type Act, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import {
+  effectivePrecision, embedRows, linearBackwardFull, linearForward, toMat, toTable, type Mat, type Precision, type Table,
+} from './frozen-weight.js';
 import { gpt2Activation, gpt2Inner, parseGPT2Config, type GPT2Config } from './gpt2-config.js';
 import type {
   CausalBatch, CausalGenerateOptions, CausalLM, CausalOutput, ForwardOptions, GenerateOutput, LinearModule, LinearSidePath,
   ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
 import { checkLayerCount } from './types.js';
-import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
+import { GradTable, SidePaths, embedScatter, heldWeight, refuseBf16Trainable, type HeldWeight, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
 export { parseGPT2Config, type GPT2Config };
@@ -42,24 +45,25 @@ type F32 = Float32Array;
 interface GPT2Block {
   ln1w: F32; // (C)
   ln1b: F32; // (C)
-  attnW: F32; // (3C, C): q | k | v rows; c_attn.weight^T
+  attnW: Mat; // (3C, C): q | k | v rows; c_attn.weight^T
   attnB: F32; // (3C)
-  projW: F32; // (C, C) attn.c_proj.weight^T
+  projW: Mat; // (C, C) attn.c_proj.weight^T
   projB: F32; // (C)
   ln2w: F32; // (C)
   ln2b: F32; // (C)
-  fcW: F32; // (F, C) mlp.c_fc.weight^T
+  fcW: Mat; // (F, C) mlp.c_fc.weight^T
   fcB: F32; // (F)
-  mprojW: F32; // (C, F) mlp.c_proj.weight^T
+  mprojW: Mat; // (C, F) mlp.c_proj.weight^T
   mprojB: F32; // (C)
 }
+/** GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine; biases, norms, wpe stay fp32. */
 export interface GPT2Weights {
-  wte: F32; // (V, C)
+  wte: Table; // (V, C); bf16 bits in precision 'bf16'
   wpe: F32; // (P, C)
   blocks: GPT2Block[];
   lnfW: F32; // (C)
   lnfB: F32; // (C)
-  lmHead: F32; // (V, C); === wte when tied
+  lmHead: Mat; // (V, C); === wte when tied and fp32
 }
 
 export interface GPT2TensorRow {
@@ -104,7 +108,8 @@ function transpose(x: F32, rows: number, cols: number): F32 {
   return out;
 }
 
-export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights {
+/** precision 'bf16': each GEMM weight and wte are rounded to bf16 as they are read and only that copy is kept */
+export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource, precision: Precision = 'fp32'): GPT2Weights {
   const prefix = src.has('transformer.wte.weight') || !src.has('wte.weight') ? 'transformer.' : '';
   const hint = `config.json gives n_embd=${cfg.n_embd}, n_inner=${gpt2Inner(cfg)}, n_positions=${cfg.n_positions}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   checkLayerCount(src, 'n_layer', cfg.n_layer, (l) => `${prefix}h.${l}.ln_1.weight`);
@@ -114,22 +119,24 @@ export function loadGPT2Weights(cfg: GPT2Config, src: WeightSource): GPT2Weights
     const x = src.getF32Checked(row.name, row.shape, hint);
     return row.transposed ? transpose(x, row.shape[0]!, row.shape[1]!) : x;
   };
+  const C = cfg.n_embd, F = gpt2Inner(cfg), V = cfg.vocab_size;
+  const mat = (name: string, rows: number, cols: number): Mat => toMat(get(name), rows, cols, precision);
   const blocks: GPT2Block[] = [];
   for (let l = 0; l < cfg.n_layer; l++) {
     const h = `h.${l}`;
     blocks.push({
       ln1w: get(`${h}.ln_1.weight`), ln1b: get(`${h}.ln_1.bias`),
-      attnW: get(`${h}.attn.c_attn.weight`), attnB: get(`${h}.attn.c_attn.bias`),
-      projW: get(`${h}.attn.c_proj.weight`), projB: get(`${h}.attn.c_proj.bias`),
+      attnW: mat(`${h}.attn.c_attn.weight`, 3 * C, C), attnB: get(`${h}.attn.c_attn.bias`),
+      projW: mat(`${h}.attn.c_proj.weight`, C, C), projB: get(`${h}.attn.c_proj.bias`),
       ln2w: get(`${h}.ln_2.weight`), ln2b: get(`${h}.ln_2.bias`),
-      fcW: get(`${h}.mlp.c_fc.weight`), fcB: get(`${h}.mlp.c_fc.bias`),
-      mprojW: get(`${h}.mlp.c_proj.weight`), mprojB: get(`${h}.mlp.c_proj.bias`),
+      fcW: mat(`${h}.mlp.c_fc.weight`, F, C), fcB: get(`${h}.mlp.c_fc.bias`),
+      mprojW: mat(`${h}.mlp.c_proj.weight`, C, F), mprojB: get(`${h}.mlp.c_proj.bias`),
     });
   }
   const wte = get('wte.weight');
   return {
-    wte, wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
-    lmHead: cfg.tie_word_embeddings ? wte : get('lm_head.weight'),
+    wte: toTable(wte, precision), wpe: get('wpe.weight'), blocks, lnfW: get('ln_f.weight'), lnfB: get('ln_f.bias'),
+    lmHead: cfg.tie_word_embeddings ? toMat(wte, V, C, precision) : mat('lm_head.weight', V, C),
   };
 }
 
@@ -182,9 +189,14 @@ export class GPT2Model implements CausalLM, WeightTraining {
     };
   }
 
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): GPT2Model {
+  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32, with a notice, without native bf16) */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): GPT2Model {
     const cfg = parseGPT2Config(configJson, configFile);
-    return new GPT2Model(cfg, loadGPT2Weights(cfg, src));
+    return new GPT2Model(cfg, loadGPT2Weights(cfg, src, effectivePrecision(precision)));
+  }
+
+  get precision(): Precision {
+    return this.tensors.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
   }
 
   /** pad_token_id, else eos_token_id (GPT-2 has no pad token; DePT sets pad = eos), else 0 */
@@ -201,7 +213,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
   embed(ids: Int32Array): F32 {
     const C = this.config.n_embd;
     const out = new Float32Array(ids.length * C);
-    const bad = this.e.embedding(out, ids, this.tensors.wte, ids.length, C, this.config.vocab_size);
+    const bad = embedRows(this.e, out, ids, this.tensors.wte, ids.length, C, this.config.vocab_size);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data',
         `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.config.vocab_size}).`);
@@ -221,24 +233,29 @@ export class GPT2Model implements CausalLM, WeightTraining {
   // ---------------------------------------------------------------------------------------------------------
   // weight training (WeightTraining in types.ts)
 
-  /** Every tensor by its GPT2LMHeadModel name (`transformer.` prefix); Conv1D weights are held transposed. */
+  /**
+   * Every tensor by its GPT2LMHeadModel name (`transformer.` prefix); Conv1D weights are held transposed. In
+   * precision 'bf16' the GEMM weights and wte are listed as fp32 copies widened when read.
+   */
   weights(): ModelWeight[] {
-    const w = this.tensors, byName = new Map<string, F32>([
+    return this.heldWeights();
+  }
+
+  private heldWeights(): HeldWeight[] {
+    const w = this.tensors, byName = new Map<string, Mat | Table>([
       ['transformer.wte.weight', w.wte], ['transformer.wpe.weight', w.wpe],
       ['transformer.ln_f.weight', w.lnfW], ['transformer.ln_f.bias', w.lnfB], ['lm_head.weight', w.lmHead],
     ]);
     w.blocks.forEach((b, l) => {
       const h = `transformer.h.${l}`;
-      const rows: [string, F32][] = [
+      const rows: [string, Mat][] = [
         ['ln_1.weight', b.ln1w], ['ln_1.bias', b.ln1b], ['attn.c_attn.weight', b.attnW], ['attn.c_attn.bias', b.attnB],
         ['attn.c_proj.weight', b.projW], ['attn.c_proj.bias', b.projB], ['ln_2.weight', b.ln2w], ['ln_2.bias', b.ln2b],
         ['mlp.c_fc.weight', b.fcW], ['mlp.c_fc.bias', b.fcB], ['mlp.c_proj.weight', b.mprojW], ['mlp.c_proj.bias', b.mprojB],
       ];
       for (const [n, x] of rows) byName.set(`${h}.${n}`, x);
     });
-    return gpt2TensorTable(this.config).map((r) => ({
-      name: r.name, shape: r.shape, data: byName.get(r.name)!, transposed: r.transposed === true,
-    }));
+    return gpt2TensorTable(this.config).map((r) => heldWeight(r.name, r.shape, byName.get(r.name)!, r.transposed === true));
   }
 
   linearModules(): LinearModule[] {
@@ -253,7 +270,9 @@ export class GPT2Model implements CausalLM, WeightTraining {
   }
 
   setTrainable(names: readonly string[]): Map<string, F32> {
-    const table = names.length === 0 ? null : new GradTable('GPT-2', this.weights(), names);
+    const weights = this.heldWeights();
+    refuseBf16Trainable('GPT-2', weights, names);
+    const table = names.length === 0 ? null : new GradTable('GPT-2', weights, names);
     this.grads = table;
     return table === null ? new Map() : table.byName;
   }
@@ -268,12 +287,12 @@ export class GPT2Model implements CausalLM, WeightTraining {
   }
 
   /** dW slot of a weight: null when frozen */
-  private g(w: F32): F32 | null {
+  private g(w: Mat | Table): F32 | null {
     return this.grads === null ? null : this.grads.get(w);
   }
 
   /** Where the input of the GEMM with weight w goes: a per-layer buffer when its dW will be needed, else scratch. */
-  private gemmInput(ctx: ForwardContext, w: F32, perLayer: string, scratch: string, n: number): F32 {
+  private gemmInput(ctx: ForwardContext, w: Mat, perLayer: string, scratch: string, n: number): F32 {
     return this.ws.f32(ctx.mode.saveForBackward && this.g(w) !== null ? perLayer : scratch, n);
   }
 
@@ -354,7 +373,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
     e.layernormForward(lnf, ws.f32('lnf.mean', N), ws.f32('lnf.rstd', N), hL, w.lnfW, w.lnfB, N, C, cfg.layer_norm_epsilon);
     if (hidden !== null) hidden.push(lnf.slice());
     const logits = ws.f32('logits', N * V); // (N, V) = lnf @ wte^T
-    e.matmulForward(logits, lnf, w.lmHead, null, N, C, V, false);
+    linearForward(e, logits, lnf, w.lmHead, N, C, V);
     this.side?.forward('lm_head', lnf, logits, V, N, ctx.mode);
 
     // ---- loss: position t predicts labels[t+1]; mean over non-ignored label tokens of the batch
@@ -429,25 +448,25 @@ export class GPT2Model implements CausalLM, WeightTraining {
     const ln1 = this.gemmInput(ctx, blk.attnW, `${p}.ln1`, 'ln', N * C); // (N, C)
     e.layernormForward(ln1, ws.f32(`${p}.mean1`, N), ws.f32(`${p}.rstd1`, N), hin, blk.ln1w, blk.ln1b, N, C, eps);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C); // (B, T, 3C): q | k | v per row
-    e.matmulForward(qkv, ln1, blk.attnW, blk.attnB, N, C, 3 * C, false);
+    linearForward(e, qkv, ln1, blk.attnW, N, C, 3 * C, blk.attnB);
     side?.forward(m.cAttn, ln1, qkv, 3 * C, N, ctx.mode);
     const att = this.gemmInput(ctx, blk.projW, `${p}.att`, 'att', N * C); // (B, T, C) heads side by side
     e.attentionForward(att, ws.f32(`${p}.probs`, ctx.B * NH * T * T), qkv, qkv.subarray(C), qkv.subarray(2 * C), null,
       ctx.maskAdd, this.fusedDims(l, ctx));
     const ao = ws.f32('ao', N * C); // (N, C) attn.c_proj
-    e.matmulForward(ao, att, blk.projW, blk.projB, N, C, C, false);
+    linearForward(e, ao, att, blk.projW, N, C, C, blk.projB);
     side?.forward(m.attnProj, att, ao, C, N, ctx.mode);
     const mid = ws.f32(`${p}.mid`, N * C); // (N, C) ln_2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, rp, 101 + 10 * l), N * C);
     const ln2 = this.gemmInput(ctx, blk.fcW, `${p}.ln2`, 'ln', N * C); // (N, C)
     e.layernormForward(ln2, ws.f32(`${p}.mean2`, N), ws.f32(`${p}.rstd2`, N), mid, blk.ln2w, blk.ln2b, N, C, eps);
     const pre = ws.f32(`${p}.pre`, N * F); // (N, F) c_fc output, activation input
-    e.matmulForward(pre, ln2, blk.fcW, blk.fcB, N, C, F, false);
+    linearForward(e, pre, ln2, blk.fcW, N, C, F, blk.fcB);
     side?.forward(m.fc, ln2, pre, F, N, ctx.mode);
     const act = this.gemmInput(ctx, blk.mprojW, `${p}.act`, 'act', N * F); // (N, F)
     e.actForward(this.act, act, pre, N * F);
     const fo = ws.f32('fo', N * C); // (N, C) mlp.c_proj
-    e.matmulForward(fo, act, blk.mprojW, blk.mprojB, N, F, C, false);
+    linearForward(e, fo, act, blk.mprojW, N, F, C, blk.mprojB);
     side?.forward(m.mlpProj, act, fo, C, N, ctx.mode);
     const out = ws.f32('h.next', N * C);
     e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, rp, 102 + 10 * l), N * C);
@@ -462,7 +481,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
     const C = cfg.n_embd, V = cfg.vocab_size, N = ctx.B * ctx.T;
     // logits = lnf @ lmHead^T (lmHead is wte when tied: its dW lands in wte's gradient)
     const dlnf = ws.zeros('dlnf', N * C), lnf = ws.f32('lnf', N * C);
-    e.matmulBackward(dlnf, this.g(w.lmHead), null, ctx.dlogits!, lnf, w.lmHead, N, C, V);
+    linearBackwardFull(e, dlnf, this.g(w.lmHead), null, ctx.dlogits!, lnf, w.lmHead, N, C, V);
     this.side?.backward('lm_head', ctx.dlogits!, V, dlnf, N, ctx.mode);
     const dres = ws.zeros('dres', N * C);
     e.layernormBackward(dres, this.g(w.lnfW), this.g(w.lnfB), dlnf, ctx.last!, w.lnfW, ws.f32('lnf.mean', N),
@@ -478,31 +497,31 @@ export class GPT2Model implements CausalLM, WeightTraining {
   private blockBackward(l: number, dres: F32, ctx: ForwardContext): void {
     const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.blocks[l]!;
     const C = cfg.n_embd, F = gpt2Inner(cfg), NH = cfg.n_head, N = ctx.B * ctx.T, T = ctx.T;
-    const p = `h.${l}`, rp = cfg.resid_pdrop, m = this.modules[l]!, side = this.side, g = (w: F32) => this.g(w);
+    const p = `h.${l}`, rp = cfg.resid_pdrop, m = this.modules[l]!, side = this.side, g = (w: Mat) => this.g(w);
     // the GEMM inputs forward kept for a trainable weight (gemmInput); null when the weight is frozen
-    const saved = (w: F32, name: string, n: number): F32 | null => (g(w) === null ? null : ws.f32(name, n));
+    const saved = (w: Mat, name: string, n: number): F32 | null => (g(w) === null ? null : ws.f32(name, n));
     // forward: out = mid + drop(c_proj(act(c_fc(ln_2(mid)))))
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx, rp); // (N, C)
     const dact = ws.zeros('dact', N * F);
-    e.matmulBackward(dact, g(blk.mprojW), g(blk.mprojB), dfo, saved(blk.mprojW, `${p}.act`, N * F), blk.mprojW, N, F, C);
+    linearBackwardFull(e, dact, g(blk.mprojW), g(blk.mprojB), dfo, saved(blk.mprojW, `${p}.act`, N * F), blk.mprojW, N, F, C);
     side?.backward(m.mlpProj, dfo, C, dact, N, ctx.mode);
     const dpre = ws.zeros('dpre', N * F);
     e.actBackward(this.act, dpre, dact, ws.f32(`${p}.pre`, N * F), N * F);
     const dln = ws.zeros('dln', N * C);
-    e.matmulBackward(dln, g(blk.fcW), g(blk.fcB), dpre, saved(blk.fcW, `${p}.ln2`, N * C), blk.fcW, N, C, F);
+    linearBackwardFull(e, dln, g(blk.fcW), g(blk.fcB), dpre, saved(blk.fcW, `${p}.ln2`, N * C), blk.fcW, N, C, F);
     side?.backward(m.fc, dpre, F, dln, N, ctx.mode);
     e.layernormBackward(dres, g(blk.ln2w), g(blk.ln2b), dln, ws.f32(`${p}.mid`, N * C), blk.ln2w, ws.f32(`${p}.mean2`, N),
       ws.f32(`${p}.rstd2`, N), N, C);
     // forward: mid = in + drop(c_proj(attn(q, k, v))), q | k | v = c_attn(ln_1(in))
     const dao = this.dropoutB(`${p}.ao`, dres, N * C, ctx, rp);
     const datt = ws.zeros('datt', N * C);
-    e.matmulBackward(datt, g(blk.projW), g(blk.projB), dao, saved(blk.projW, `${p}.att`, N * C), blk.projW, N, C, C);
+    linearBackwardFull(e, datt, g(blk.projW), g(blk.projB), dao, saved(blk.projW, `${p}.att`, N * C), blk.projW, N, C, C);
     side?.backward(m.attnProj, dao, C, datt, N, ctx.mode);
     const qkv = ws.f32(`${p}.qkv`, N * 3 * C), dqkv = ws.zeros('dqkv', N * 3 * C);
     e.attentionBackward(dqkv, dqkv.subarray(C), dqkv.subarray(2 * C), datt, qkv, qkv.subarray(C), qkv.subarray(2 * C),
       ws.f32(`${p}.probs`, ctx.B * NH * T * T), this.fusedDims(l, ctx));
     dln.fill(0);
-    e.matmulBackward(dln, g(blk.attnW), g(blk.attnB), dqkv, saved(blk.attnW, `${p}.ln1`, N * C), blk.attnW, N, C, 3 * C);
+    linearBackwardFull(e, dln, g(blk.attnW), g(blk.attnB), dqkv, saved(blk.attnW, `${p}.ln1`, N * C), blk.attnW, N, C, 3 * C);
     side?.backward(m.cAttn, dqkv, 3 * C, dln, N, ctx.mode);
     e.layernormBackward(dres, g(blk.ln1w), g(blk.ln1b), dln, ws.f32(`${p}.in`, N * C), blk.ln1w, ws.f32(`${p}.mean1`, N),
       ws.f32(`${p}.rstd1`, N), N, C);
@@ -581,7 +600,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
     for (let t = 0; ; t++) {
       // y -> ln_f -> logits (B, V) -> argmax
       e.layernormForward(ln, null, null, y, w.lnfW, w.lnfB, B, C, eps);
-      e.matmulForward(logits, ln, w.lmHead, null, B, C, V, false);
+      linearForward(e, logits, ln, w.lmHead, B, C, V);
       side?.forward('lm_head', ln, logits, V, B, mode);
       if (stepLogits) stepLogits.set(logits, t * B * V);
       for (let b = 0; b < B; b++) {
@@ -598,7 +617,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
       // feed cur at slot T + t: y = wte[cur] + wpe[len + t], then every block on one position with the cache
       const Tk = T + t + 1, slot = T + t;
       for (let b = 0; b < B; b++) posNew[b] = len[b]! + t;
-      e.embedding(y, cur, w.wte, B, C, V);
+      embedRows(e, y, cur, w.wte, B, C, V);
       e.embedding(wpeRows, posNew, w.wpe, B, C, cfg.n_positions);
       e.add(y, y, wpeRows, B * C);
       const mask = ws.f32('gen.mask', B * Tk); // (B, Tk)
@@ -606,7 +625,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
       for (let l = 0; l < cfg.n_layer; l++) {
         const blk = w.blocks[l]!, m = this.modules[l]!;
         e.layernormForward(ln, null, null, y, blk.ln1w, blk.ln1b, B, C, eps);
-        e.matmulForward(qkvNew, ln, blk.attnW, blk.attnB, B, C, 3 * C, false); // (B, 3C)
+        linearForward(e, qkvNew, ln, blk.attnW, B, C, 3 * C, blk.attnB); // (B, 3C)
         side?.forward(m.cAttn, ln, qkvNew, 3 * C, B, mode);
         for (let b = 0; b < B; b++) {
           cacheK[l]!.set(qkvNew.subarray(b * 3 * C + C, b * 3 * C + 2 * C), (b * Tmax + slot) * C);
@@ -617,14 +636,14 @@ export class GPT2Model implements CausalLM, WeightTraining {
           qBatch: 3 * C, kBatch: Tmax * C, vBatch: Tmax * C, causal: false, scale: this.attnScale(l),
         };
         e.attentionForward(att, probs.subarray(0, B * NH * Tk), qkvNew, cacheK[l]!, cacheV[l]!, null, mask, dims);
-        e.matmulForward(ao, att, blk.projW, blk.projB, B, C, C, false);
+        linearForward(e, ao, att, blk.projW, B, C, C, blk.projB);
         side?.forward(m.attnProj, att, ao, C, B, mode);
         e.add(y, y, ao, B * C);
         e.layernormForward(ln, null, null, y, blk.ln2w, blk.ln2b, B, C, eps);
-        e.matmulForward(pre, ln, blk.fcW, blk.fcB, B, C, F, false);
+        linearForward(e, pre, ln, blk.fcW, B, C, F, blk.fcB);
         side?.forward(m.fc, ln, pre, F, B, mode);
         e.actForward(this.act, act, pre, B * F);
-        e.matmulForward(ao, act, blk.mprojW, blk.mprojB, B, F, C, false);
+        linearForward(e, ao, act, blk.mprojW, B, F, C, blk.mprojB);
         side?.forward(m.mlpProj, act, ao, C, B, mode);
         e.add(y, y, ao, B * C);
       }

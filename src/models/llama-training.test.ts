@@ -42,6 +42,7 @@ test('weights(): every HF tensor once, HF shapes, q/k/v as views of the fused bu
     const byName = new Map(ws.map((w) => [w.name, w.data]));
     assert.equal(byName.has('lm_head.weight'), over !== TIED);
     const fused = model.tensors.layers[1]!.qkv;
+    assert.ok(fused instanceof Float32Array);
     for (const p of ['q_proj', 'k_proj', 'v_proj']) assert.equal(byName.get(`model.layers.1.self_attn.${p}.weight`)!.buffer, fused.buffer);
     assert.equal(byName.get('model.layers.1.self_attn.v_proj.weight')![0], fused[(24 + 12) * 16]);
   }

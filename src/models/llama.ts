@@ -15,8 +15,11 @@
  * gradients. Side paths (LoRA) run right after each targeted linear's GEMM (q/k/v: before RoPE) and input-gradient GEMM.
  * Loss: HF's ForCausalLMLoss, CE(logits[:, :-1], labels[:, 1:]) averaged over the batch's non-ignored tokens.
  */
-import { Act, MASK_MIN, engine, type AttnDims } from '../engine/index.js';
+import { Act, Bf16Weight, MASK_MIN, engine, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import {
+  effectivePrecision, embedRows, linearBackward, linearBackwardFull, linearForward, toTable, type Mat, type Precision, type Table,
+} from './frozen-weight.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { Rope } from './rope.js';
 import type {
@@ -24,7 +27,7 @@ import type {
   ModelInfo, ModelWeight, WeightSource, WeightTraining,
 } from './types.js';
 import { checkLayerCount } from './types.js';
-import { GradTable, SidePaths, embedScatter, type SideMode } from './weight-grads.js';
+import { GradTable, SidePaths, embedScatter, heldWeight, refuseBf16Trainable, type HeldWeight, type SideMode } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
 export { parseLlamaConfig, type LlamaConfig };
@@ -34,18 +37,22 @@ type F32 = Float32Array;
 interface LlamaLayer {
   ln1: F32; // (C) input_layernorm
   /** (QKV, C): q_proj (D, C), k_proj (Dkv, C), v_proj (Dkv, C) stacked so one GEMM projects all three */
-  qkv: F32;
-  o: F32; // (C, D) o_proj
+  qkv: Mat;
+  o: Mat; // (C, D) o_proj
   ln2: F32; // (C) post_attention_layernorm
-  gate: F32; // (F, C) gate_proj
-  up: F32; // (F, C) up_proj
-  down: F32; // (C, F) down_proj
+  gate: Mat; // (F, C) gate_proj
+  up: Mat; // (F, C) up_proj
+  down: Mat; // (C, F) down_proj
 }
+/**
+ * GEMM weights are `Mat`: fp32, or (precision 'bf16') bf16 held once by the engine (a bf16 qkv is a stack of its
+ * q, k, v parts, so each is a view); norms stay fp32.
+ */
 export interface LlamaWeights {
-  embed: F32; // (V, C) model.embed_tokens
+  embed: Table; // (V, C) model.embed_tokens; bf16 bits in precision 'bf16'
   layers: LlamaLayer[];
   norm: F32; // (C) model.norm
-  lmHead: F32; // (V, C); === embed when tied
+  lmHead: Mat; // (V, C); === embed when tied and fp32
 }
 
 /** HF tensor names and shapes, the loading contract (a tied lm_head is not stored, as save_pretrained does). */
@@ -68,29 +75,45 @@ export function llamaTensorTable(cfg: LlamaConfig): { name: string; shape: numbe
   return rows;
 }
 
-export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json'): LlamaWeights {
+/** precision 'bf16': each GEMM weight and the embedding are rounded to bf16 as they are read and only that copy is kept */
+export function loadLlamaWeights(cfg: LlamaConfig, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaWeights {
   const C = cfg.hidden_size, HS = cfg.head_dim;
   const D = cfg.num_attention_heads * HS, Dkv = cfg.num_key_value_heads * HS;
   const hint = `${configFile} gives hidden_size=${C}, num_attention_heads × head_dim = ${cfg.num_attention_heads} × ${HS}, num_key_value_heads=${cfg.num_key_value_heads}, intermediate_size=${cfg.intermediate_size}, vocab_size=${cfg.vocab_size}. Does the checkpoint belong to this config?`;
   checkLayerCount(src, 'num_hidden_layers', cfg.num_hidden_layers, (l) => `model.layers.${l}.input_layernorm.weight`);
   const shapes = new Map(llamaTensorTable(cfg).map((r) => [r.name, r.shape]));
   const get = (name: string): F32 => src.getF32Checked(name, shapes.get(name)!, hint);
+  const F = cfg.intermediate_size, V = cfg.vocab_size, bf16 = precision === 'bf16';
+  const mat = (name: string, rows: number, cols: number): Mat => (bf16 ? Bf16Weight.fromF32(get(name), rows, cols) : get(name));
   const embed = get('model.embed_tokens.weight');
   const layers: LlamaLayer[] = [];
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
-    const q = get(`${p}.self_attn.q_proj.weight`), k = get(`${p}.self_attn.k_proj.weight`), v = get(`${p}.self_attn.v_proj.weight`);
-    const qkv = new Float32Array((D + 2 * Dkv) * C); // after the shape checks: a config's dims alone never size it
-    qkv.set(q, 0);
-    qkv.set(k, D * C);
-    qkv.set(v, (D + Dkv) * C);
+    let qkv: Mat;
+    if (bf16) {
+      const part = (x: string, rows: number) => Bf16Weight.fromF32(get(`${p}.self_attn.${x}_proj.weight`), rows, C);
+      qkv = Bf16Weight.stack([part('q', D), part('k', Dkv), part('v', Dkv)]);
+    } else {
+      const q = get(`${p}.self_attn.q_proj.weight`), k = get(`${p}.self_attn.k_proj.weight`), v = get(`${p}.self_attn.v_proj.weight`);
+      qkv = new Float32Array((D + 2 * Dkv) * C); // after the shape checks: a config's dims alone never size it
+      qkv.set(q, 0);
+      qkv.set(k, D * C);
+      qkv.set(v, (D + Dkv) * C);
+    }
     layers.push({
-      ln1: get(`${p}.input_layernorm.weight`), qkv, o: get(`${p}.self_attn.o_proj.weight`),
+      ln1: get(`${p}.input_layernorm.weight`), qkv, o: mat(`${p}.self_attn.o_proj.weight`, C, D),
       ln2: get(`${p}.post_attention_layernorm.weight`),
-      gate: get(`${p}.mlp.gate_proj.weight`), up: get(`${p}.mlp.up_proj.weight`), down: get(`${p}.mlp.down_proj.weight`),
+      gate: mat(`${p}.mlp.gate_proj.weight`, F, C), up: mat(`${p}.mlp.up_proj.weight`, F, C), down: mat(`${p}.mlp.down_proj.weight`, C, F),
     });
   }
-  return { embed, layers, norm: get('model.norm.weight'), lmHead: cfg.tie_word_embeddings ? embed : get('lm_head.weight') };
+  const lmHead = cfg.tie_word_embeddings ? (bf16 ? Bf16Weight.fromF32(embed, V, C) : embed) : mat('lm_head.weight', V, C);
+  return { embed: toTable(embed, precision), layers, norm: get('model.norm.weight'), lmHead };
+}
+
+/** q_proj, k_proj, v_proj as views of the fused (D + 2·Dkv, C) weight (row slices of a bf16 stack) */
+function qkvViews(qkv: Mat, C: number, D: number, Dkv: number): { qW: Mat; kW: Mat; vW: Mat } {
+  if (qkv instanceof Float32Array) return { qW: qkv.subarray(0, D * C), kW: qkv.subarray(D * C, (D + Dkv) * C), vW: qkv.subarray((D + Dkv) * C) };
+  return { qW: qkv.rowSlice(0, D), kW: qkv.rowSlice(D, D + Dkv), vW: qkv.rowSlice(D + Dkv, D + 2 * Dkv) };
 }
 
 /** Attention-dropout sites get distinct seeds derived from the step's base seed (as in t5.ts). */
@@ -144,9 +167,9 @@ interface LlamaLayerNames {
   up: string;
   down: string;
   /** (D, C), (Dkv, C), (Dkv, C) views of LlamaLayer.qkv */
-  qW: F32;
-  kW: F32;
-  vW: F32;
+  qW: Mat;
+  kW: Mat;
+  vW: Mat;
 }
 
 export class LlamaModel implements CausalLM, WeightTraining {
@@ -193,14 +216,19 @@ export class LlamaModel implements CausalLM, WeightTraining {
       return {
         q: `${p}.self_attn.q_proj`, k: `${p}.self_attn.k_proj`, v: `${p}.self_attn.v_proj`, o: `${p}.self_attn.o_proj`,
         gate: `${p}.mlp.gate_proj`, up: `${p}.mlp.up_proj`, down: `${p}.mlp.down_proj`,
-        qW: w.qkv.subarray(0, D * C), kW: w.qkv.subarray(D * C, (D + Dkv) * C), vW: w.qkv.subarray((D + Dkv) * C),
+        ...qkvViews(w.qkv, C, D, Dkv),
       };
     });
   }
 
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json'): LlamaModel {
+  /** precision 'bf16': frozen GEMM weights held only in bf16, GEMMs on oneDNN (fp32, with a notice, without native bf16) */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): LlamaModel {
     const cfg = parseLlamaConfig(configJson, configFile);
-    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile));
+    return new LlamaModel(cfg, loadLlamaWeights(cfg, src, configFile, effectivePrecision(precision)));
+  }
+
+  get precision(): Precision {
+    return this.tensors.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
   }
 
   /** Bytes of activation buffers held between steps. */
@@ -210,7 +238,7 @@ export class LlamaModel implements CausalLM, WeightTraining {
 
   embed(ids: Int32Array): F32 {
     const out = new Float32Array(ids.length * this.C);
-    const bad = this.e.embedding(out, ids, this.tensors.embed, ids.length, this.C, this.V);
+    const bad = embedRows(this.e, out, ids, this.tensors.embed, ids.length, this.C, this.V);
     if (bad >= 0) {
       throw new SoftpromptError('invalid_data', `Token id ${ids[bad]} at position ${bad} is outside the vocabulary [0, ${this.V}).`);
     }
@@ -229,21 +257,28 @@ export class LlamaModel implements CausalLM, WeightTraining {
   // ---------------------------------------------------------------------------------------------------------
   // weight training (WeightTraining in types.ts)
 
-  /** Every tensor by its LlamaForCausalLM name; q/k/v_proj are views of the fused q|k|v buffer. */
+  /**
+   * Every tensor by its LlamaForCausalLM name; q/k/v_proj are views of the fused q|k|v buffer. In precision
+   * 'bf16' the GEMM weights and the embedding are listed as fp32 copies widened when read.
+   */
   weights(): ModelWeight[] {
-    const w = this.tensors, byName = new Map<string, F32>([
+    return this.heldWeights();
+  }
+
+  private heldWeights(): HeldWeight[] {
+    const w = this.tensors, byName = new Map<string, Mat | Table>([
       ['model.embed_tokens.weight', w.embed], ['model.norm.weight', w.norm], ['lm_head.weight', w.lmHead],
     ]);
     w.layers.forEach((x, l) => {
       const p = `model.layers.${l}`, n = this.names[l]!;
-      const rows: [string, F32][] = [
+      const rows: [string, Mat][] = [
         ['self_attn.q_proj', n.qW], ['self_attn.k_proj', n.kW], ['self_attn.v_proj', n.vW], ['self_attn.o_proj', x.o],
         ['mlp.gate_proj', x.gate], ['mlp.up_proj', x.up], ['mlp.down_proj', x.down],
         ['input_layernorm', x.ln1], ['post_attention_layernorm', x.ln2],
       ];
       for (const [m, data] of rows) byName.set(`${p}.${m}.weight`, data);
     });
-    return llamaTensorTable(this.config).map((r) => ({ name: r.name, shape: r.shape, data: byName.get(r.name)!, transposed: false }));
+    return llamaTensorTable(this.config).map((r) => heldWeight(r.name, r.shape, byName.get(r.name)!));
   }
 
   linearModules(): LinearModule[] {
@@ -260,8 +295,13 @@ export class LlamaModel implements CausalLM, WeightTraining {
   }
 
   setTrainable(names: readonly string[]): Map<string, F32> {
-    const fused = this.tensors.layers.map((w, l) => ({ buffer: w.qkv, members: [this.names[l]!.qW, this.names[l]!.kW, this.names[l]!.vW] }));
-    const table = names.length === 0 ? null : new GradTable('LLaMA', this.weights(), names, fused);
+    const weights = this.heldWeights();
+    refuseBf16Trainable('LLaMA', weights, names);
+    const fused = this.tensors.layers.flatMap((w, l) => {
+      const n = this.names[l]!;
+      return w.qkv instanceof Float32Array ? [{ buffer: w.qkv, members: [n.qW, n.kW, n.vW] as F32[] }] : [];
+    });
+    const table = names.length === 0 ? null : new GradTable('LLaMA', weights, names, fused);
     this.grads = table;
     return table === null ? new Map() : table.byName;
   }
@@ -276,24 +316,24 @@ export class LlamaModel implements CausalLM, WeightTraining {
   }
 
   /** dW slot of a weight: null when frozen */
-  private g(w: F32): F32 | null {
+  private g(w: Mat | Table): F32 | null {
     return this.grads === null ? null : this.grads.get(w);
   }
 
   /** Where the input of the GEMM with weights ws goes: a per-layer buffer when a dW will be needed, else scratch. */
-  private gemmInput(ctx: ForwardContext, weights: readonly F32[], perLayer: string, scratch: string, n: number): F32 {
+  private gemmInput(ctx: ForwardContext, weights: readonly Mat[], perLayer: string, scratch: string, n: number): F32 {
     const keep = ctx.mode.saveForBackward && weights.some((w) => this.g(w) !== null);
     return this.ws.f32(keep ? perLayer : scratch, n);
   }
 
-  /** out (N, OC) = inp (N, C) @ W (OC, C)^T */
-  private linear(out: F32, inp: F32, W: F32, N: number, C: number, OC: number): void {
-    this.e.matmulForward(out, inp, W, null, N, C, OC, false);
+  /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones */
+  private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearForward(this.e, out, inp, W, N, C, OC);
   }
 
   /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: F32, N: number, C: number, OC: number): void {
-    this.e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
+    linearBackward(this.e, dinp, dout, W, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -438,7 +478,7 @@ export class LlamaModel implements CausalLM, WeightTraining {
     // logits = final @ lmHead^T; final = norm(resid[L])
     const w = this.tensors, dFinal = ws.zeros('dfinal', N * C); // (N, C)
     // lmHead is embed when tied: its dW lands in embed_tokens' gradient
-    e.matmulBackward(dFinal, this.g(w.lmHead), null, ctx.dlogits!, ws.f32('final.out', N * C), w.lmHead, N, C, this.V);
+    linearBackwardFull(e, dFinal, this.g(w.lmHead), null, ctx.dlogits!, ws.f32('final.out', N * C), w.lmHead, N, C, this.V);
     this.side?.backward('lm_head', ctx.dlogits!, this.V, dFinal, N, ctx.mode);
     const dres = ws.zeros('dres', N * C); // (N, C)
     e.rmsnormBackward(dres, this.g(w.norm), dFinal, ctx.resid[L]!, w.norm, ws.f32('final.rstd', N), N, C);
@@ -451,26 +491,26 @@ export class LlamaModel implements CausalLM, WeightTraining {
     const { B, T } = ctx, N = B * T, p = `L${l}`;
     const { C, NH, NKV, D, Dkv, QKV, F } = this;
     const e = this.e, ws = this.ws, w = this.tensors.layers[l]!, n = this.names[l]!, side = this.side, mode = ctx.mode;
-    const g = (x: F32) => this.g(x);
+    const g = (x: Mat) => this.g(x);
     // the GEMM inputs forward kept for trainable weights (gemmInput); null when all are frozen
-    const saved = (wts: readonly F32[], name: string, size: number): F32 | null =>
+    const saved = (wts: readonly Mat[], name: string, size: number): F32 | null =>
       (wts.some((x) => g(x) !== null) ? ws.f32(name, size) : null);
     // MLP: out = mid + down(act), act = silu(gate) * up, gate/up = W norm2(mid)
     const dact = ws.zeros('dact', N * F); // (N, F)
-    e.matmulBackward(dact, g(w.down), null, dres, saved([w.down], `${p}.act`, N * F), w.down, N, F, C);
+    linearBackwardFull(e, dact, g(w.down), null, dres, saved([w.down], `${p}.act`, N * F), w.down, N, F, C);
     side?.backward(n.down, dres, C, dact, N, mode);
     const dgate = ws.zeros('dgate', N * F), dup = ws.zeros('dup', N * F); // (N, F) each
     e.gatedBackward(Act.Silu, dgate, dup, dact, ws.f32(`${p}.gate`, N * F), ws.f32(`${p}.up`, N * F), N * F);
     const dln = ws.zeros('dln', N * C); // (N, C)
     const ln2 = saved([w.gate, w.up], `${p}.ln2`, N * C);
-    e.matmulBackward(dln, g(w.gate), null, dgate, ln2, w.gate, N, C, F);
+    linearBackwardFull(e, dln, g(w.gate), null, dgate, ln2, w.gate, N, C, F);
     side?.backward(n.gate, dgate, F, dln, N, mode);
-    e.matmulBackward(dln, g(w.up), null, dup, ln2, w.up, N, C, F);
+    linearBackwardFull(e, dln, g(w.up), null, dup, ln2, w.up, N, C, F);
     side?.backward(n.up, dup, F, dln, N, mode);
     e.rmsnormBackward(dres, g(w.ln2), dln, ws.f32(`${p}.mid`, N * C), w.ln2, ws.f32(`${p}.rstd2`, N), N, C);
     // attention: mid = x + o(att), att = attn(rope(q), rope(k), v), q|k|v = Wqkv norm1(x)
     const datt = ws.zeros('datt', N * D); // (N, D)
-    e.matmulBackward(datt, g(w.o), null, dres, saved([w.o], `${p}.att`, N * D), w.o, N, D, C);
+    linearBackwardFull(e, datt, g(w.o), null, dres, saved([w.o], `${p}.att`, N * D), w.o, N, D, C);
     side?.backward(n.o, dres, C, datt, N, mode);
     const qkv = ws.f32(`${p}.qkv`, N * QKV); // rotated q, k as attention saw them
     const dqkv = ws.zeros('dqkv', N * QKV); // (B, T, QKV)
@@ -481,7 +521,7 @@ export class LlamaModel implements CausalLM, WeightTraining {
     this.linearBack(dln, dqkv, w.qkv, N, C, QKV);
     const ln1 = saved([n.qW, n.kW, n.vW], `${p}.ln1`, N * C);
     if (ln1 !== null) { // dW_part (rows, C) += dqkv[:, part]^T @ ln1, one GEMM per trainable part of the fused weight
-      const parts: [F32, number, number][] = [[n.qW, 0, D], [n.kW, D, Dkv], [n.vW, D + Dkv, Dkv]];
+      const parts: [Mat, number, number][] = [[n.qW, 0, D], [n.kW, D, Dkv], [n.vW, D + Dkv, Dkv]];
       for (const [wp, off, rows] of parts) {
         const gp = g(wp);
         if (gp !== null) e.gemm(true, false, rows, C, N, 1, dqkv.subarray(off), QKV, ln1, C, 1, gp, C);
@@ -557,7 +597,7 @@ export class LlamaModel implements CausalLM, WeightTraining {
     for (let k = 0; k < steps; k++) {
       if (k > 0) { // feed back token k-1 at cache slot T+k-1, position n_b+k-1
         const slot = T + k - 1, Tk = slot + 1;
-        e.embedding(x, cur, w.embed, B, C, V);
+        embedRows(e, x, cur, w.embed, B, C, V);
         for (let b = 0; b < B; b++) {
           pos[b] = lens[b]! + k - 1;
           stepMask.set(keyMask.subarray(b * Tmax, b * Tmax + Tk), b * Tk); // (B, Tk)

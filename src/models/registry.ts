@@ -15,6 +15,8 @@ export const CAUSAL_MODEL_TYPES = ['gpt2', 'llama'] as const;
 export interface LoadModelOptions {
   /** 'bf16': frozen GEMM weights held in bf16, GEMMs with bf16 operands and fp32 accumulation (oneDNN) */
   precision?: Precision;
+  /** T5 in precision 'bf16': these weights (HF names) stay fp32 masters to be trained in mixed precision */
+  keepFp32?: (name: string) => boolean;
 }
 
 /** Load the model in `dir` (config.json + model.safetensors or a sharded index). */
@@ -24,7 +26,7 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
   switch (type) {
     case 't5':
     case 'mt5': {
-      return T5Model.load(config, openWeights(dir), join(dir, 'config.json'), opts.precision ?? 'fp32');
+      return T5Model.load(config, openWeights(dir), join(dir, 'config.json'), opts.precision ?? 'fp32', opts.keepFp32);
     }
     case 'gpt2':
     case 'llama':
@@ -39,14 +41,15 @@ export function loadModel(dir: string, opts: LoadModelOptions = {}): Seq2SeqLM {
 }
 
 /** Load the decoder-only model in `dir` (GPT-2, LLaMA family). */
-export function loadCausalModel(dir: string): CausalLM {
+export function loadCausalModel(dir: string, opts: LoadModelOptions = {}): CausalLM {
   const config = loadConfig(dir);
   const file = join(dir, 'config.json');
+  const precision = opts.precision ?? 'fp32';
   switch (config['model_type']) {
     case 'gpt2':
-      return GPT2Model.load(config, openWeights(dir), file);
+      return GPT2Model.load(config, openWeights(dir), file, precision);
     case 'llama':
-      return LlamaModel.load(config, openWeights(dir), file);
+      return LlamaModel.load(config, openWeights(dir), file, precision);
     default:
       throw new SoftpromptError('unsupported',
         `${file} has model_type ${JSON.stringify(config['model_type'])}; decoder-only models supported: ${CAUSAL_MODEL_TYPES.join(', ')}.`,
@@ -59,20 +62,12 @@ export type AnyModel =
   | { kind: 'seq2seq'; model: Seq2SeqLM }
   | { kind: 'causal'; model: CausalLM };
 
-/**
- * Load the model in `dir` whatever its family: encoder-decoder (T5) or decoder-only (GPT-2, LLaMA). `precision`
- * applies to T5 only; decoder-only models always run fp32 (bf16 is refused rather than silently ignored).
- */
+/** Load the model in `dir` whatever its family: encoder-decoder (T5) or decoder-only (GPT-2, LLaMA). */
 export function loadAnyModel(dir: string, opts: LoadModelOptions = {}): AnyModel {
   const config = loadConfig(dir);
   const type = config['model_type'];
   if (typeof type === 'string' && (CAUSAL_MODEL_TYPES as readonly string[]).includes(type)) {
-    if ((opts.precision ?? 'fp32') !== 'fp32') {
-      throw new SoftpromptError('unsupported', `precision ${opts.precision} is implemented for T5 only; ${join(dir, 'config.json')} describes a decoder-only ${type} model.`, {
-        path: 'config.precision', file: join(dir, 'config.json'), hint: 'use --precision fp32.',
-      });
-    }
-    return { kind: 'causal', model: loadCausalModel(dir) };
+    return { kind: 'causal', model: loadCausalModel(dir, opts) };
   }
   return { kind: 'seq2seq', model: loadModel(dir, opts) };
 }

@@ -190,7 +190,7 @@ describe('trainable weights change nothing else', () => {
     }
   });
 
-  test('unknown names and bf16 with trainable weights are refused', () => {
+  test('unknown names, bf16-held trainable weights and precision changes while training are refused', () => {
     const model = tinyModel({});
     expectError(() => model.setTrainable(['encoder.block.0.layer.0.SelfAttention.qkv.weight']), 'invalid_config',
       'encoder.block.0.layer.0.SelfAttention.qkv.weight', 'encoder.block.0.layer.0.SelfAttention.q.weight', 'shared.weight');
@@ -202,11 +202,13 @@ describe('trainable weights change nothing else', () => {
     expectError(() => model.setTrainable(['shared.weight']), 'invalid_config', 'bf16', 'fp32');
     model.precision = 'fp32';
     model.setTrainable(['encoder.final_layer_norm.weight']);
-    model.precision = 'bf16';
-    const batch = embedBatch(model, idsBatch(model, 1));
-    expectError(() => model.lossAndGrad(batch), 'invalid_config', 'bf16');
+    expectError(() => { model.precision = 'bf16'; }, 'invalid_config', 'precision', 'setTrainable([])');
     model.setTrainable([]);
+    model.precision = 'bf16';
+    const g = model.setTrainable(['encoder.final_layer_norm.weight']).get('encoder.final_layer_norm.weight')!; // norms stay fp32: trainable
+    const batch = embedBatch(model, idsBatch(model, 1));
     assert.ok(Number.isFinite(model.lossAndGrad(batch).loss));
+    assert.ok(g.some((x) => x !== 0));
   });
 
   test('weights() and linearModules() follow the HF tensor table', () => {

@@ -14,7 +14,7 @@
  * linear layers (WeightTraining, names and buffers in t5-modules.ts); neither costs anything when unused.
  */
 import {
-  Bf16Weight, MASK_MIN, bf16Available, contiguousAttn, embeddingBf16, engine, matmulBf16, matmulBf16T, toBf16, type AttnDims,
+  Bf16Weight, MASK_MIN, bf16Available, contiguousAttn, embeddingBf16, engine, matmulBf16, matmulBf16T, toBf16, weightGradBf16, type AttnDims,
 } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
 import { parseT5Config, t5FeedForward, type T5Config, type T5FeedForward } from './t5-config.js';
@@ -28,6 +28,7 @@ import type {
   Seq2SeqLM, Seq2SeqOutput, WeightSource, WeightTraining,
 } from './types.js';
 import { checkLayerCount } from './types.js';
+import { refuseBf16Trainable } from './weight-grads.js';
 import { Workspace } from './workspace.js';
 
 export { parseT5Config, type T5Config };
@@ -290,9 +291,19 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
   private decBlock0Backward = false;
   /** per decoder layer: cross-attention k/v are trainable or have side paths (the absorbed form cannot serve them) */
   private crossKvTouched: boolean[] = [];
+  /** the precision asked for at load ('bf16' also when trainable weights are held fp32 for mixed precision) */
+  private prec: Precision;
+  /**
+   * Mixed precision (precision 'bf16' with trainable fp32 weights): the bf16 copy each trainable GEMM weight
+   * computes with (forward and input gradient), made on first use and re-rounded from the fp32 master when stale
+   * (after every backward, since an optimizer step follows, and on weightsChanged()).
+   */
+  private readonly copies = new Map<F32, Bf16Weight>();
+  private copiesStale = false;
 
-  constructor(readonly config: T5Config, weights: T5Weights) {
+  constructor(readonly config: T5Config, weights: T5Weights, precision?: Precision) {
     this.w = weights;
+    this.prec = precision ?? (weights.lmHead instanceof Float32Array ? 'fp32' : 'bf16');
     this.ffn = t5FeedForward(config);
     this.info = {
       architecture: 't5', kind: 'seq2seq', dModel: config.d_model, vocabSize: config.vocab_size,
@@ -300,11 +311,15 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     };
   }
 
-  /** precision 'bf16' converts the GEMM weights as they are read (no fp32 copy is ever held whole) */
-  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32'): T5Model {
+  /**
+   * precision 'bf16' converts the GEMM weights as they are read (no fp32 copy is ever held whole), except those
+   * `keepFp32` names (HF names): they stay fp32 masters for training, computing through bf16 copies (mixed precision).
+   */
+  static load(configJson: unknown, src: WeightSource, configFile = 'config.json', precision: Precision = 'fp32',
+    keepFp32?: (name: string) => boolean): T5Model {
     const cfg = parseT5Config(configJson, configFile);
     const p = precision === 'bf16' && !bf16Available() ? 'fp32' : precision;
-    return new T5Model(cfg, loadT5Weights(cfg, src, p));
+    return new T5Model(cfg, loadT5Weights(cfg, src, p, keepFp32), p);
   }
 
   get tensors(): T5Weights {
@@ -318,12 +333,25 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
    * weights in the other precision.
    */
   get precision(): Precision {
-    return this.w.lmHead instanceof Float32Array ? 'fp32' : 'bf16';
+    return this.prec;
   }
 
   set precision(p: Precision) {
     if (p === this.precision || (p === 'bf16' && !bf16Available())) return;
+    if (this.grads.size > 0) {
+      throw new SoftpromptError('invalid_config', 'T5 precision cannot change while weights are trainable: setTrainable([]) first.', { path: 'precision' });
+    }
     this.w = loadT5Weights(this.config, t5WeightsAsSource(this.config, this.w), p);
+    this.prec = p;
+    this.copies.clear();
+  }
+
+  /**
+   * Call after writing into trainable weights' buffers other than through a training step (restoring a
+   * checkpoint, copying in the best weights): in mixed precision their bf16 copies are re-rounded before the next use.
+   */
+  weightsChanged(): void {
+    this.copiesStale = true;
   }
 
   get decoderStartId(): number {
@@ -374,12 +402,16 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
 
   /**
    * Gradients of q, k, v are views into one (3D, C) buffer per attention (rows q | k | v, like the fused weight).
-   * bf16 precision refuses trainable weights: it computes with cached bfloat16 copies that would go stale.
+   * A weight held in bf16 cannot be trained (its copy is rounded once); in precision 'bf16' load trainable weights
+   * with keepFp32: they stay fp32 masters and compute through bf16 copies (mixed precision).
    */
   setTrainable(names: readonly string[]): Map<string, F32> {
-    if (names.length > 0) this.refuseBf16Training();
-    const { byWeight, byName } = allocateGrads(t5WeightEntries(this.config, this.tensors), names);
+    const entries = t5WeightEntries(this.config, this.tensors);
+    refuseBf16Trainable('T5', entries.map((e) => ({ name: e.name, bf16: !(e.live instanceof Float32Array) })), names);
+    const { byWeight, byName } = allocateGrads(entries, names);
     this.grads = byWeight;
+    this.copies.clear();
+    this.copiesStale = false;
     this.updateBackwardPlan();
     return byName;
   }
@@ -402,13 +434,6 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
         throw new SoftpromptError('invalid_data', `Token id ${ids[b * T + bad]} at position ${b * T + bad} is outside the vocabulary [0, ${V}).`);
       }
     }
-  }
-
-  private refuseBf16Training(): void {
-    if (this.precision !== 'bf16') return;
-    throw new SoftpromptError('invalid_config',
-      'T5 precision bf16 computes with cached bfloat16 copies of the weights, which would go stale once weights are trained: use precision fp32 to train weights.',
-      { path: 'precision', hint: "Use --precision fp32 to train weights (side paths such as LoRA work with bf16)." });
   }
 
   private updateBackwardPlan(): void {
@@ -446,10 +471,35 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     parts.forEach((W, i) => this.sideB(W, dy.subarray(i * D), parts.length * D, dx, N, ctx));
   }
 
-  /** dW (OC, C) += dyᵀ x for a trainable W; dy (N, OC) rows ldy apart, x (N, C) (computed only when needed) */
+  /**
+   * dW (OC, C) += dyᵀ x for a trainable W; dy (N, OC) rows ldy apart, x (N, C) (computed only when needed). In
+   * mixed precision on bf16 operands with fp32 accumulation (oneDNN).
+   */
   private weightGrad(W: Mat, dy: F32, ldy: number, x: () => F32, N: number, C: number, OC: number): void {
     const g = this.grads.get(W);
-    if (g !== undefined) this.e.gemm(true, false, OC, C, N, 1, dy, ldy, x(), C, 1, g, C);
+    if (g === undefined) return;
+    if (this.mixed) weightGradBf16(g, dy, x(), N, OC, C, { ldy });
+    else this.e.gemm(true, false, OC, C, N, 1, dy, ldy, x(), C, 1, g, C);
+  }
+
+  /** precision 'bf16' with trainable fp32 weights */
+  private get mixed(): boolean {
+    return this.prec === 'bf16' && this.grads.size > 0;
+  }
+
+  /** the bf16 copy W (rows, cols) computes with in mixed precision (trainable fp32 weights), else null */
+  private mixedCopy(W: Mat, rows: number, cols: number): Bf16Weight | null {
+    if (!(W instanceof Float32Array) || !this.mixed || !this.grads.has(W)) return null;
+    if (this.copiesStale) {
+      for (const [w, c] of this.copies) c.update(w);
+      this.copiesStale = false;
+    }
+    let c = this.copies.get(W);
+    if (c === undefined) {
+      c = Bf16Weight.fromF32(W, rows, cols);
+      this.copies.set(W, c);
+    }
+    return c;
   }
 
   /**
@@ -466,7 +516,8 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
       let j = i;
       while (j < parts.length && this.grads.has(parts[j]!)) j++;
       xs ??= x();
-      this.e.gemm(true, false, (j - i) * D, C, N, 1, dy.subarray(i * D), ldy, xs, C, 1, g.subarray(i * D * C), C);
+      if (this.mixed) weightGradBf16(g.subarray(i * D * C), dy.subarray(i * D), xs, N, (j - i) * D, C, { ldy });
+      else this.e.gemm(true, false, (j - i) * D, C, N, 1, dy.subarray(i * D), ldy, xs, C, 1, g.subarray(i * D * C), C);
       i = j;
     }
   }
@@ -482,14 +533,14 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     return this.grads.get(W) ?? null;
   }
 
-  /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones */
+  /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones and mixed precision */
   private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearForward(this.e, out, inp, W, N, C, OC);
+    linearForward(this.e, out, inp, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
   }
 
   /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
   private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearBackward(this.e, dinp, dout, W, N, C, OC);
+    linearBackward(this.e, dinp, dout, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -510,7 +561,6 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
   private runForward(batch: Seq2SeqBatch, opts: ForwardOptions, saveForBackward: boolean):
     { out: Seq2SeqOutput; ctx: ForwardContext } {
     this.checkBatch(batch);
-    if (this.grads.size > 0) this.refuseBf16Training();
     const cfg = this.config, w = this.tensors, e = this.e, ws = this.ws;
     const { B, Te, S } = batch;
     const C = cfg.d_model, NH = cfg.num_heads, V = cfg.vocab_size;
@@ -845,6 +895,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
         cfg.relative_attention_max_distance);
     }
     const dX = this.dropoutB('enc.in', dh, B * Te * C, ctx);
+    if (this.mixed) this.copiesStale = true; // an optimizer step follows: re-round before the next use
     return dX === dh ? dh.slice() : dX.slice();
   }
 
@@ -963,7 +1014,6 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     // encoder, eval mode
     const batch: Seq2SeqBatch = { B, Te, inputsEmbeds, encoderMask, S: 1, labels: new Int32Array(B).fill(-100) };
     this.checkBatch(batch);
-    if (this.grads.size > 0) this.refuseBf16Training();
     const ctx: ForwardContext = {
       batch, train: false, seed: 0, decIds: new Int32Array(0), sideTrain: false, saveForBackward: false,
       encBias: computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,

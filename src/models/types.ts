@@ -200,6 +200,11 @@ export interface WeightTraining {
    * the table is trainable. The trainer calls it after every lossAndGrad.
    */
   embedBackward(ids: Int32Array, dInputsEmbeds: Float32Array, B: number, T: number, skip: number): void;
+  /**
+   * Weights were written outside a training step (a checkpoint restored, the best weights copied back): a model
+   * that computes with copies of its trainable weights (mixed precision) refreshes them before the next use.
+   */
+  weightsChanged?(): void;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { alloc, engine } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import { matToF32, tableToF32, type Mat, type Table } from './frozen-weight.js';
 import type { LinearSidePath, ModelWeight, SideCall } from './types.js';
 
 type F32 = Float32Array;
@@ -32,6 +33,36 @@ export function checkKnown(model: string, what: string, names: Iterable<string>,
     throw new SoftpromptError('invalid_config',
       `${model} has no ${what} ${unknown.map((n) => JSON.stringify(n)).join(', ')}. Valid ${what} names: ${listNames(valid)}.`,
       { path, hint: `Use Hugging Face ${what} names as listed.` });
+  }
+}
+
+/** A ModelWeight and whether the model holds it in bf16 (then `data` is a copy widened when read, not live). */
+export interface HeldWeight extends ModelWeight {
+  readonly bf16: boolean;
+}
+
+/**
+ * The entry of a weight the model computes with: fp32 lists the live buffer itself; a bf16-held weight (precision
+ * 'bf16') lists a widened fp32 copy (exact), made each time `data` is read, so listing costs nothing.
+ */
+export function heldWeight(name: string, shape: readonly number[], live: Mat | Table, transposed = false): HeldWeight {
+  if (live instanceof Float32Array) return { name, shape, data: live, transposed, bf16: false };
+  const widen = (): F32 => (live instanceof Uint16Array ? tableToF32(live) : matToF32(live));
+  return Object.defineProperty({ name, shape, transposed, bf16: true }, 'data', { get: widen, enumerable: true }) as HeldWeight;
+}
+
+/**
+ * Throws invalid_config when a named weight is held in bf16: those copies are rounded once and cached in oneDNN's
+ * layout, so they cannot be trained (a side path such as LoRA can run on them; fp32-held weights such as norms
+ * and biases can be trained).
+ */
+export function refuseBf16Trainable(model: string, weights: readonly Pick<HeldWeight, 'name' | 'bf16'>[], names: readonly string[]): void {
+  const wanted = new Set(names);
+  const held = weights.filter((w) => w.bf16 && wanted.has(w.name)).map((w) => w.name);
+  if (held.length > 0) {
+    throw new SoftpromptError('invalid_config',
+      `${model} precision bf16 holds ${held.length <= 3 ? held.join(', ') : listNames(held)} only as cached bfloat16 copies, which would go stale once trained: use precision fp32 to train these weights.`,
+      { path: 'precision', hint: "Use precision 'fp32' to train weights (side paths such as LoRA work with bf16)." });
   }
 }
 
@@ -68,8 +99,9 @@ export class GradTable {
     }
   }
 
-  get(weight: F32): F32 | null {
-    return this.byBuffer.get(weight) ?? null;
+  /** null for a frozen weight (a bf16-held one is always frozen) */
+  get(weight: Mat | Table): F32 | null {
+    return weight instanceof Float32Array ? this.byBuffer.get(weight) ?? null : null;
   }
 }
 

@@ -33,6 +33,7 @@ export const PretrainConfigSchema = z.object({
   saveEvery: z.number().int().min(0).default(0), // checkpoints besides the last step
   saveEveryMinutes: z.number().min(0).default(5), // also checkpoint after this many minutes (bounds what Ctrl-C or a crash loses)
   threads: z.number().int().min(0).default(0), // engine threads; 0 = one per core
+  precision: z.enum(['fp32', 'bf16']).default('fp32'), // bf16: mixed precision (fp32 masters, bf16 GEMMs with fp32 accumulation)
   resume: z.boolean().default(false), // continue the run in `output`
   quiet: z.boolean().default(false),
 });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
-import { setThreads } from '../engine/index.js';
+import { bf16Available, setThreads } from '../engine/index.js';
 import { openWeights } from '../io/hf-folder.js';
 import { getMethod, optimizerGroups } from '../methods/registry.js';
 import { loadT5Weights, T5Model } from '../models/t5.js';
@@ -39,13 +39,15 @@ export function pretrainParams(model: T5Model, cfg: Pick<PretrainConfig, 'lr' | 
 /** The model to pretrain: freshly initialised as HF _init_weights (new) or read from the folder (continue). */
 export function pretrainModel(cfg: PretrainConfig, p: PreparedModel): T5Model {
   const config = cfg.dropout === undefined ? p.config : { ...p.config, dropout_rate: cfg.dropout };
-  if (p.start === 'continue') return T5Model.load({ ...p.configJson, ...(cfg.dropout === undefined ? {} : { dropout_rate: cfg.dropout }) }, openWeights(cfg.model!), path.join(cfg.model!, 'config.json'));
+  // precision bf16: every weight is trained, so all stay fp32 masters and compute through bf16 copies
+  const precision = cfg.precision === 'bf16' && bf16Available() ? 'bf16' : 'fp32';
+  if (p.start === 'continue') return T5Model.load({ ...p.configJson, ...(cfg.dropout === undefined ? {} : { dropout_rate: cfg.dropout }) }, openWeights(cfg.model!), path.join(cfg.model!, 'config.json'), precision, () => true);
   const init = initT5Weights(config, cfg.seed, initializerFactor(p.configJson));
   const src: WeightSource = {
     has: (name) => name in init,
     getF32Checked: (name) => init[name]!.data,
   };
-  return new T5Model(config, loadT5Weights(config, src));
+  return new T5Model(config, loadT5Weights(config, src), precision);
 }
 
 /** The model's batch: input ids embedded with its `shared` table (decoder inputs are the labels shifted right). */
@@ -107,6 +109,7 @@ export function runPretraining(cfg: PretrainConfig, p: PreparedPretraining, log:
     ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { pretrain: true, stream: p.stream.fingerprint },
+    onParamsRestored: () => model.weightsChanged(),
     log,
     computeLossAndGrads: (rng, step) => {
       const want = (step.step - 1) * cfg.batchSize;

@@ -30,6 +30,7 @@ export const CommonTrainConfigSchema = z.object({
   initAdapter: z.string().optional(), // start from a saved adapter (transfer / PETL init)
   maxLength: z.number().int().min(2).default(DEFAULT_MAX_LENGTH), // s: inputs truncated to this; DePT's A has s rows
   padToMax: z.boolean().default(false), // pad every batch to maxLength (the reference) instead of its longest row
+  groupByLength: z.boolean().default(false), // HF group_by_length: batches of similar input lengths (less padding)
   steps: z.number().int().min(1).default(30000), // optimizer steps (--max_steps)
   batchSize: z.number().int().min(1).default(32),
   lr: z.number().positive().optional(), // peak lr of the method's main group (default per method: prompt 0.3)

@@ -148,6 +148,43 @@ test('stop at step k, resume to N: bit-identical to an uninterrupted N-step run'
   assert.deepEqual(ckB.state.dataCursor, ckA.state.dataCursor);
 });
 
+test('group by length: batches of similar lengths, longest first; stop + resume = uninterrupted, batch for batch', () => {
+  const lengths = Array.from({ length: 40 }, (_, i) => 1 + ((i * 7919) % 23)); // 1..23, scattered
+  const run = (params: Param[], dir: string, over: Partial<TrainLoopOptions>) => {
+    const seen: number[][] = [];
+    const inner = computeLossAndGrads(params);
+    const res = trainLoop(options(params, dir, {
+      numExamples: 40, lengths, steps: 25, evalEvery: 0, saveEvery: 0, ...over,
+      computeLossAndGrads: (rng, batch) => { seen.push([...batch.indices]); return inner(rng, batch); },
+    }));
+    return { res, seen };
+  };
+  const a = makeParams(), dirA = tmp();
+  const full = run(a, dirA, {});
+  assert.equal(lengths[full.seen[0]![0]!], Math.max(...lengths), 'the longest example is in the first batch');
+  // within each megabatch (min(50, 40 / 16) = 2 batches of 4) lengths fall; a plain shuffle rarely does
+  for (let m = 0; m < 5; m++) {
+    const mb = [...full.seen[2 * m]!, ...full.seen[2 * m + 1]!].map((i) => lengths[i]!);
+    for (let k = 2; k < mb.length; k++) assert.ok(mb[k]! <= mb[k - 1]!, `megabatch ${m}: ${mb}`);
+  }
+  const plain = run(makeParams(), tmp(), { lengths: undefined });
+  assert.notDeepEqual(plain.seen, full.seen);
+  assert.deepEqual(plain.seen.slice(0, 10).flat().sort((x, y) => x - y), full.seen.slice(0, 10).flat().sort((x, y) => x - y),
+    'an epoch visits the same examples, in another order');
+  const isCode = (c: string) => (e: unknown) => e instanceof SoftpromptError && e.code === c;
+
+  const dirB = tmp(), b1 = makeParams();
+  const part = run(b1, dirB, { stopAtStep: 13 });
+  const b2 = makeParams();
+  const rest = run(b2, dirB, { resume: true });
+  assert.equal(rest.res.resumedFrom, 13);
+  assert.deepEqual([...part.seen, ...rest.seen], full.seen);
+  assert.deepEqual(bits(b2), bits(a));
+  assert.deepEqual(lossCurve(dirB), lossCurve(dirA));
+  // resuming without grouping (or the other way round) is refused, not silently reordered
+  assert.throws(() => run(makeParams(), dirB, { resume: true, lengths: undefined, steps: 30 }), isCode('invalid_config'));
+});
+
 test('a crash between checkpoints resumes from the last one, still bit-identical', () => {
   const dirA = tmp();
   const a = makeParams();

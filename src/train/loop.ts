@@ -75,6 +75,8 @@ export interface TrainLoopOptions {
   numExamples?: number;
   /** B: examples per batch. */
   batchSize?: number;
+  /** Example lengths: group each epoch's shuffle by length (HF group_by_length; data-order.ts). */
+  lengths?: readonly number[];
   /** Evaluate every this many steps; 0 never. */
   evalEvery: number;
   /** Checkpoint every this many steps; 0 only on new bests and at the end. */
@@ -117,6 +119,8 @@ export interface TrainLoopOptions {
   stopAtStep?: number;
   /** Copy the best checkpoint's params into `params` at the end (load_best_model_at_end). */
   loadBestAtEnd?: boolean;
+  /** Called after params were overwritten from a checkpoint (resume, load-best), e.g. to refresh a model's bf16 copies. */
+  onParamsRestored?: () => void;
   /** JSON-safe data stored in every trainer_state.json (config echo, method name…). */
   extra?: Record<string, JsonValue>;
   /** Side files written into every checkpoint folder, name → text (train: softprompt_task.json). */
@@ -159,7 +163,8 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
 
   const optimizer = new AdamW(o.params, o.groups, o.optimizer);
   const dataRng = new Rng(o.seed, 0); // stream 0: data order; steps use streams 1..T
-  let data = o.numExamples !== undefined ? new DataOrder(o.numExamples, o.batchSize!, dataRng) : null;
+  const lengths = o.lengths ?? null;
+  let data = o.numExamples !== undefined ? new DataOrder(o.numExamples, o.batchSize!, dataRng, lengths) : null;
   const stopper = new EarlyStopping({ patience: o.patience ?? Infinity, greaterIsBetter: o.greaterIsBetter ?? true });
   const metricsPath = path.join(o.runDir, METRICS_FILE);
   const metrics = new MetricsLog(metricsPath);
@@ -178,6 +183,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
     } else {
       const ck = loadCheckpoint(from);
       restoreParams(o.params, ck);
+      o.onParamsRestored?.();
       optimizer.loadState(ck.optimizerState);
       step = ck.state.step;
       epoch = ck.state.epoch;
@@ -188,7 +194,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
             hint: 'Resume with the same settings the checkpoint was trained with.',
           });
         }
-        data = DataOrder.restore(ck.state.dataCursor, dataRng, ck.state.rngState, o.numExamples!, o.batchSize!);
+        data = DataOrder.restore(ck.state.dataCursor, dataRng, ck.state.rngState, o.numExamples!, o.batchSize!, lengths);
       } else {
         dataRng.setState(ck.state.rngState);
       }
@@ -330,6 +336,7 @@ export function trainLoop(o: TrainLoopOptions): TrainLoopResult {
   const bestCheckpoint = bestStep === null ? null : path.join(o.runDir, `checkpoint-${bestStep}`);
   if (o.loadBestAtEnd === true && bestCheckpoint !== null && !interrupted) {
     restoreParams(o.params, loadCheckpoint(bestCheckpoint));
+    o.onParamsRestored?.();
     log(`loaded best params from ${bestCheckpoint} (${o.primaryMetric} ${stopper.bestValue})`);
   }
   return {

@@ -25,9 +25,10 @@ import { withMethod, type InitContext, type MethodModel, type PeftMethod } from 
 import { writeModelCard } from '../methods/model-card.js';
 import { getMethod, loadAdapter, optimizerGroups, saveAdapter } from '../methods/registry.js';
 import { checkVocabulary, loadAnyModel, type AnyModel } from '../models/registry.js';
-import type { CausalLM, Seq2SeqLM } from '../models/types.js';
+import type { CausalLM, Seq2SeqLM, WeightTraining } from '../models/types.js';
 import { lossAndGrad, predictAny } from '../predict/index.js';
 import { evaluate as taskMetrics } from '../tasks/metrics.js';
+import type { EncodedExample } from '../tasks/encode.js';
 import { SAVED_TASK_FILE, savedTaskOf, writeSavedTask, type SavedTask } from '../tasks/saved-task.js';
 import type { TrainConfig } from './config.js';
 import { describeTruncation, loadRunData, type RunData, type Truncation } from './data.js';
@@ -118,13 +119,14 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const runDir = defaultRunDir(cfg);
   mkdirSync(runDir, { recursive: true });
 
-  const lm = loadAnyModel(cfg.model, { precision: cfg.precision });
+  const entry = getMethod(cfg.method);
+  const trained = cfg.precision === 'bf16' ? entry.trainedWeights?.(cfg) : undefined;
+  const lm = loadAnyModel(cfg.model, { precision: cfg.precision, ...(trained !== undefined ? { keepFp32: trained } : {}) });
   const model = lm.model;
   const tokenizerPath = cfg.tokenizer ?? cfg.model;
   const tok = loadTokenizerSync(tokenizerPath);
   checkVocabulary(tok, tokenizerPath, model.info.vocabSize, cfg.model);
   const data = loadRunData(cfg, tok, lm.kind);
-  const entry = getMethod(cfg.method);
   const method = createMethod(cfg, model, tok);
   method.attach(model); // before params(): a weight method's tensors are the model's
   try {
@@ -177,11 +179,13 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
     params, groups: groups.map(({ name, lr, weightDecay }) => ({ name, lr, weightDecay })),
     steps: cfg.steps, warmupSteps: cfg.warmupSteps, maxGradNorm: cfg.maxGradNorm,
     numExamples: data.train.length, batchSize: cfg.batchSize,
+    ...(cfg.groupByLength ? { lengths: data.train.map((x) => exampleLength(x, lm.kind)) } : {}),
     evalEvery: cfg.evalEvery, saveEvery: cfg.saveEvery, saveEveryMinutes: cfg.saveEveryMinutes, keep: cfg.keepCheckpoints,
     interruptible: hooks.interruptible === true, ...(hooks.resumeHint !== undefined ? { resumeHint: hooks.resumeHint } : {}),
     ...(cfg.patience !== undefined ? { patience: cfg.patience } : {}),
     runDir, seed: cfg.seed, resume: cfg.resume,
     primaryMetric: data.task.primaryMetric, loadBestAtEnd: true, quiet: cfg.quiet,
+    onParamsRestored: () => (model as Partial<WeightTraining>).weightsChanged?.(),
     optimizer: { eps: 1e-6 },
     ...(hooks.stopAtStep !== undefined ? { stopAtStep: hooks.stopAtStep } : {}),
     extra: { method: cfg.method, task: data.task.name, model: cfg.model },
@@ -223,6 +227,11 @@ function runAttached(cfg: TrainConfig, hooks: RunHooks, r: {
   writeTrainReport(cfg, result, data.task.primaryMetric);
   result.trained = method;
   return result;
+}
+
+/** what padding is driven by: the encoder input (seq2seq), the whole source + target sequence (causal) */
+function exampleLength(x: EncodedExample, kind: AnyModel['kind']): number {
+  return kind === 'causal' ? x.source.length + x.target.length : x.source.length;
 }
 
 function prefixKeys(prefix: string, rec: Record<string, number>): Record<string, number> {

@@ -1,12 +1,12 @@
 /** Full fine-tuning's registration: --train-modules, two groups (decay / no_decay), the HF model folder format. */
 import path from 'node:path';
 import { z } from 'zod';
-import { SoftpromptError } from '../../errors.js';
 import { defineMethod, type LoadedAdapter } from '../entry.js';
 import type { PeftMethod } from '../method.js';
 import { splitModules, validateFullConfig } from './config.js';
 import { detectFull, FULL_FORMAT, loadFull, saveFull, type FullFolderConfig } from './files.js';
 import { DECAY_GROUP, FullFineTune, NO_DECAY_GROUP } from './full.js';
+import { matchesModule } from './select.js';
 
 /** lr and weight decay defaults (HF Trainer's weight_decay is 0; 0.01 is the common fine-tuning choice, as in BERT / T5 recipes) */
 export const FULL_DEFAULT_LR = 1e-4;
@@ -34,12 +34,12 @@ export const fullEntry = defineMethod<FullFineTune>({
   detect: detectFull,
   owns: (m: PeftMethod): m is FullFineTune => m instanceof FullFineTune,
   create(s, ctx) {
-    if (s['precision'] === 'bf16') {
-      throw new SoftpromptError('invalid_config', 'Full fine-tuning trains every selected weight in fp32; precision bf16 computes with cached bfloat16 copies of the weights, which would go stale.', {
-        path: 'config.precision', hint: 'use --precision fp32 with --method full.',
-      });
-    }
     return FullFineTune.init(validateFullConfig({ trainModules: s['trainModules'] ?? [] }), ctx);
+  },
+  // precision bf16: the selected weights stay fp32 masters computing through bf16 copies (mixed precision)
+  trainedWeights(s) {
+    const modules = validateFullConfig({ trainModules: s['trainModules'] ?? [] }).trainModules;
+    return (name) => modules.length === 0 || modules.some((p) => matchesModule(name, p));
   },
   load: loadFull,
   save: saveFull,

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { bf16Available } from '../../engine/index.js';
 import { SoftpromptError } from '../../errors.js';
 import { SafetensorsFile } from '../../io/safetensors.js';
 import { loadAnyModel } from '../../models/registry.js';
@@ -181,8 +182,19 @@ describe('full fine-tuning (--method full)', () => {
   test('bad input: bf16 precision, a folder for another model, a PEFT adapter folder as the save target', () => {
     const model = loadAnyModel(T5).model;
     const ctx = { dModel: 64, vocabSize: 32128, embed: (ids: Int32Array) => model.embed(ids), rng: new Rng(1, 1), model };
-    assert.throws(() => getMethod('full').create({ maxLength: 32, precision: 'bf16' }, ctx),
-      (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_config' && /bf16/.test(e.message));
+    // precision bf16: the weights to train must be loaded as fp32 masters (trainedWeights tells the loader which);
+    // on a model holding them in bf16, params() (setTrainable) refuses, naming the precision
+    const entry = getMethod('full');
+    const keep = entry.trainedWeights!({ maxLength: 32, trainModules: ['decoder'] });
+    assert.ok(keep('decoder.block.0.layer.0.SelfAttention.q.weight') && !keep('encoder.block.0.layer.0.SelfAttention.q.weight') && !keep('shared.weight'));
+    assert.ok(entry.trainedWeights!({ maxLength: 32 })('shared.weight'));
+    if (bf16Available()) {
+      const held = loadAnyModel(T5, { precision: 'bf16' }).model;
+      const m = entry.create({ maxLength: 32 }, { ...ctx, model: held });
+      m.attach(held);
+      assert.throws(() => m.params(), (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_config' && /bf16/.test(e.message));
+      m.detach(held);
+    }
     const gated = loadAnyModel(join(root, 'test/fixtures/t5-gated-tiny')).model;
     const t5Folder = loadAdapter(T5); // any HF folder loads as a full fine-tuning "adapter"
     assert.equal(t5Folder.type, 'full');
