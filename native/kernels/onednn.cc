@@ -67,6 +67,22 @@ bool check(dnnl_status_t s, const char* what, std::string& err) {
   return false;
 }
 
+// A matmul primitive descriptor; `accumulate` adds a sum post-op (C += A·B instead of C = A·B).
+dnnl_status_t create_matmul_pd(dnnl_primitive_desc_t* pd, const dnnl_matmul_desc_t& desc, bool accumulate) {
+  dnnl_primitive_attr_t attr = nullptr;
+  if (accumulate) {
+    dnnl_post_ops_t po = nullptr;
+    dnnl_primitive_attr_create(&attr);
+    dnnl_post_ops_create(&po);
+    dnnl_post_ops_append_sum(po, 1.0f);
+    dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_post_ops_destroy(po);
+  }
+  dnnl_status_t s = dnnl_primitive_desc_create(pd, &desc, attr, engine_or_null(), nullptr);
+  if (attr != nullptr) dnnl_primitive_attr_destroy(attr);
+  return s;
+}
+
 dnnl_memory_desc_t plain_md(int64_t rows, int64_t cols, int64_t ld, dnnl_data_type_t dt) {
   dnnl_memory_desc_t md;
   dnnl_dims_t dims = {rows, cols}, strides = {ld, 1};
@@ -90,17 +106,7 @@ dnnl_status_t matmul_pd(dnnl_primitive_desc_t* pd, int64_t M, int64_t Kin, int64
   dnnl_matmul_desc_t desc;
   dnnl_status_t s = dnnl_matmul_desc_init(&desc, &src, wmd, bias ? &bmd : nullptr, &dst);
   if (s != dnnl_success) return s;
-  dnnl_primitive_attr_t attr = nullptr;
-  if (accumulate) {
-    dnnl_post_ops_t po = nullptr;
-    dnnl_primitive_attr_create(&attr);
-    dnnl_post_ops_create(&po);
-    dnnl_post_ops_append_sum(po, 1.0f);
-    dnnl_primitive_attr_set_post_ops(attr, po);
-    dnnl_post_ops_destroy(po);
-  }
-  s = dnnl_primitive_desc_create(pd, &desc, attr, engine_or_null(), nullptr);
-  if (attr != nullptr) dnnl_primitive_attr_destroy(attr);
+  s = create_matmul_pd(pd, desc, accumulate);
   return s;
 }
 
@@ -380,17 +386,7 @@ bool grad_pd(dnnl_primitive_desc_t* pd, int64_t N, int64_t OC, int64_t C, int64_
   dnnl_matmul_desc_t desc;
   dnnl_status_t s = dnnl_matmul_desc_init(&desc, &src, &wei, nullptr, &dst);
   if (s != dnnl_success) return false;
-  dnnl_primitive_attr_t attr = nullptr;
-  if (accumulate) {
-    dnnl_post_ops_t po = nullptr;
-    dnnl_primitive_attr_create(&attr);
-    dnnl_post_ops_create(&po);
-    dnnl_post_ops_append_sum(po, 1.0f);
-    dnnl_primitive_attr_set_post_ops(attr, po);
-    dnnl_post_ops_destroy(po);
-  }
-  s = dnnl_primitive_desc_create(pd, &desc, attr, engine_or_null(), nullptr);
-  if (attr != nullptr) dnnl_primitive_attr_destroy(attr);
+  s = create_matmul_pd(pd, desc, accumulate);
   return s == dnnl_success;
 }
 
