@@ -9,8 +9,10 @@
  *                         → {"adapter": "sst2", "predictions": ["1"]}
  *
  * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
- * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
- * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
+ * Every limit is checked here before compute (limits.ts); the rows then go to the serving engine (engine.ts),
+ * which batches them with every other request's rows (batcher.ts), on this thread between turns of the event
+ * loop (LocalEngine) or on a worker thread (WorkerEngine, what `softprompt serve` uses). At most maxQueue + 1
+ * requests are in flight (more: 429); one past its deadline gets 504 and its remaining work is dropped.
  */
 import http from 'node:http';
 import { SoftpromptError } from '../errors.js';
@@ -19,22 +21,27 @@ import type { PeftMethod } from '../methods/method.js';
 import { entryOf } from '../methods/registry.js';
 import type { AnyModel } from '../models/registry.js';
 import { encodeSources, inputLimit, predictAny, withMethod } from '../predict/index.js';
+import type { EncodedExample } from '../tasks/encode.js';
 import { toSource } from '../tasks/input-format.js';
 import { canonicalTaskName, getTask, TASK_NAMES } from '../tasks/registry.js';
 import { clip, DEFAULT_LIMITS, describeValue, jsonDepth, MAX_CHARS_PER_TOKEN, MAX_JSON_DEPTH, predictRequestSchema, type RequestLimits } from './limits.js';
-import { ComputeQueue } from './queue.js';
+import { LocalEngine, type ServeEngine } from './engine.js';
 
 export interface ServerOptions extends Partial<RequestLimits> {
-  /** the frozen model, tagged with its family (registry's loadAnyModel) */
-  model: AnyModel;
+  /** the frozen model, tagged with its family (registry's loadAnyModel); may be absent when `engine` is given */
+  model?: AnyModel;
+  /** where requests compute (default: a LocalEngine over `model` and `adapters` on this thread) */
+  engine?: ServeEngine;
+  /** encoder tokens plus decoder lanes per engine step, for the default engine (default 2048) */
+  tokenBudget?: number;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
   /** request body size limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
-  /** requests admitted besides the one computing before new ones get 429 (default 64) */
+  /** requests in flight besides one before new ones get 429 (default 64) */
   maxQueue?: number;
-  /** a request not finished this long after it arrived gets 504; its remaining batches are skipped (default 60 s) */
+  /** a request not finished this long after it arrived gets 504; its remaining work is dropped (default 60 s) */
   requestTimeoutMs?: number;
   /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
@@ -120,11 +127,25 @@ export function parseBody(text: string): unknown {
   }
 }
 
-/**
- * A validated request, encoded and ready to compute: `chunks` do the model work one batch each (the queue calls
- * them in turn; batches are independent, so the predictions equal one call over all inputs).
- */
-export function prepareRequest(o: ServerOptions, body: unknown): { adapter: string; chunks: (() => string[])[] } {
+/** A validated request, encoded: the rows an engine computes. */
+export interface ParsedRequest {
+  adapter: string;
+  method: PeftMethod;
+  examples: EncodedExample[];
+  /** rank: the label words; generate: null */
+  labels: readonly string[] | null;
+  maxNewTokens: number;
+  maxLength: number;
+}
+
+function kindOf(o: ServerOptions): AnyModel['kind'] {
+  const kind = o.engine?.kind ?? o.model?.kind;
+  if (kind === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
+  return kind;
+}
+
+/** Check every limit and encode: throws HttpError (or a typed SoftpromptError) naming the field at fault. */
+export function parseRequest(o: ServerOptions, body: unknown): ParsedRequest {
   const l = limitsOf(o);
   // the caps are checked before the schema so a 100k-item array is refused without validating each item
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
@@ -169,26 +190,27 @@ export function prepareRequest(o: ServerOptions, body: unknown): { adapter: stri
     if (n > l.maxInputTokens) throw tooLong(`${n} tokens`);
     return s;
   });
-  const examples = encodeSources(o.model.kind, o.tokenizer, sources, maxLength);
+  const examples = encodeSources(kindOf(o), o.tokenizer, sources, maxLength);
   let labels: readonly string[] | null = null;
   if (r.mode === 'rank') {
     labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
     if (labels === null) throw new HttpError('invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
-  const batchSize = o.batchSize ?? 16;
-  const chunks: (() => string[])[] = [];
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const part = examples.slice(i, i + batchSize);
-    chunks.push(() => withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels,
-      { batchSize, maxNewTokens: r.maxNewTokens, maxLength })));
-  }
-  return { adapter: r.adapter, chunks };
+  return { adapter: r.adapter, method, examples, labels, maxNewTokens: r.maxNewTokens, maxLength };
 }
 
-/** Validate and compute one request directly (no queue): what POST /v1/predict answers. */
+/**
+ * Validate and compute one request directly, unbatched, one predict batch after another (predictAny): the
+ * reference the engine's answers are tested against, and what POST /v1/predict answers.
+ */
 export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
-  const p = prepareRequest(o, body);
-  return { adapter: p.adapter, predictions: p.chunks.flatMap((run) => run()) };
+  const p = parseRequest(o, body);
+  const lm = o.model;
+  if (lm === undefined) throw new SoftpromptError('invalid_config', 'predictRequest computes on this thread: it needs the model.', { path: 'model' });
+  const batchSize = o.batchSize ?? 16;
+  const predictions = withMethod(lm.model, p.method, () => predictAny(lm, p.method, o.tokenizer, p.examples, p.labels,
+    { batchSize, maxNewTokens: p.maxNewTokens, maxLength: p.maxLength }));
+  return { adapter: p.adapter, predictions };
 }
 
 function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
@@ -202,42 +224,51 @@ function errorBody(err: unknown): { status: number; body: unknown; headers: Reco
 }
 
 interface ServerState {
-  queue: ComputeQueue;
+  engine: ServeEngine;
+  /** requests admitted and not answered */
+  inflight: number;
+  /** mean time of recent requests from arrival to answer (exponential average), for Retry-After */
+  meanRequestMs: number;
   closing: boolean;
+  idleWaiters: (() => void)[];
+}
+
+function defaultEngine(o: ServerOptions): ServeEngine {
+  if (o.engine !== undefined) return o.engine;
+  if (o.model === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
+  const opts: { tokenBudget?: number; batchSize?: number; maxLength?: number } = {};
+  if (o.tokenBudget !== undefined) opts.tokenBudget = o.tokenBudget;
+  if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
+  if (o.maxLength !== undefined) opts.maxLength = o.maxLength;
+  return new LocalEngine(o.model, o.tokenizer, o.adapters, opts);
 }
 const states = new WeakMap<http.Server, ServerState>();
 
 export function createServer(o: ServerOptions): http.Server {
   const limit = o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes;
   const timeoutMs = o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
-  const state: ServerState = { queue: new ComputeQueue({ maxQueue: o.maxQueue ?? SERVER_DEFAULTS.maxQueue, timeoutMs }), closing: false };
+  const maxQueue = o.maxQueue ?? SERVER_DEFAULTS.maxQueue;
+  const state: ServerState = { engine: defaultEngine(o), inflight: 0, meanRequestMs: 100, closing: false, idleWaiters: [] };
   const server = http.createServer((req, res) => {
     const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handle = async (): Promise<void> => {
       if (state.closing) throw new HttpError('shutting_down', 'The server is shutting down.', undefined, { connection: 'close' });
       if (req.method === 'GET' && url.pathname === '/health') {
-        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size, queue: state.queue.depth });
+        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size, queue: state.inflight });
       }
       if (req.method === 'GET' && url.pathname === '/v1/adapters') {
         return send(res, 200, { adapters: [...o.adapters].map(([n, m]) => describeAdapter(n, m)) });
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
-        const p = prepareRequest(o, parseBody(await readBody(req, limit)));
-        let gone = false;
-        res.on('close', () => { gone = true; }); // before the answer: the client disconnected
-        const pending = state.queue.submit(p.chunks, arrivedAt, () => gone);
-        if (pending === null) {
-          const retry = state.queue.retryAfterSeconds();
-          throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
+        const p = parseRequest(o, parseBody(await readBody(req, limit)));
+        if (state.inflight > maxQueue) {
+          const retry = Math.max(1, Math.ceil(state.meanRequestMs / 1000));
+          throw new HttpError('queue_full', `${state.inflight} requests are already in flight (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
         }
-        const outcome = await pending;
-        if (outcome.ok) return send(res, 200, { adapter: p.adapter, predictions: outcome.value }, state.closing ? { connection: 'close' } : {});
-        if (outcome.reason === 'expired') {
-          throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
-        }
-        if (outcome.reason === 'gone') return;
-        throw outcome.error;
+        const predictions = await compute(state, p, arrivedAt, timeoutMs, res);
+        if (predictions === null) return; // the client has gone
+        return send(res, 200, { adapter: p.adapter, predictions }, state.closing ? { connection: 'close' } : {});
       }
       throw new HttpError('not_found', clip(`No route ${req.method} ${url.pathname}; see GET /health, GET /v1/adapters, POST /v1/predict.`, 300));
     };
@@ -252,6 +283,35 @@ export function createServer(o: ServerOptions): http.Server {
 }
 
 /**
+ * Run a parsed request on the engine: its texts, or null once the client has disconnected. Past the deadline
+ * (counted from arrival) or on disconnect the engine drops the request's remaining work.
+ */
+async function compute(state: ServerState, p: ParsedRequest, arrivedAt: number, timeoutMs: number, res: http.ServerResponse): Promise<string[] | null> {
+  const ac = new AbortController();
+  const expire = setTimeout(() => ac.abort('expired'), Math.max(0, arrivedAt + timeoutMs - Date.now()));
+  const gone = () => { if (!res.writableFinished) ac.abort('gone'); };
+  res.on('close', gone);
+  state.inflight++;
+  try {
+    const rows = await state.engine.submit(p.adapter, p.examples.map((e) => e.source), p.labels === null
+      ? { mode: 'generate', maxNewTokens: p.maxNewTokens, signal: ac.signal }
+      : { mode: 'rank', labels: p.labels, signal: ac.signal });
+    state.meanRequestMs = 0.8 * state.meanRequestMs + 0.2 * (Date.now() - arrivedAt);
+    return rows.map((r) => r.text);
+  } catch (err) {
+    if (ac.signal.aborted && ac.signal.reason === 'gone') return null;
+    if (ac.signal.aborted && ac.signal.reason === 'expired') {
+      throw new HttpError('deadline_exceeded', `The request took ${Date.now() - arrivedAt} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); its remaining work was dropped.`);
+    }
+    throw err;
+  } finally {
+    clearTimeout(expire);
+    res.off('close', gone);
+    if (--state.inflight === 0) for (const w of state.idleWaiters.splice(0)) w();
+  }
+}
+
+/**
  * Graceful stop: refuse new connections (and new requests on open ones, 503), finish every queued request,
  * then close. Connections still open after `graceMs` are cut.
  */
@@ -260,7 +320,7 @@ export async function shutdown(server: http.Server, graceMs = 30_000): Promise<v
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   if (state !== undefined) {
     state.closing = true;
-    await state.queue.drained();
+    if (state.inflight > 0) await new Promise<void>((resolve) => state.idleWaiters.push(resolve));
   }
   server.closeIdleConnections();
   const timer = setTimeout(() => server.closeAllConnections(), graceMs);
