@@ -2,12 +2,11 @@
  * `softprompt serve`: one frozen model, many adapters, a small JSON HTTP API (src/serve/server.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/registry.js';
 import type { PeftMethod } from '../methods/method.js';
-import { loadAnyModel } from '../models/registry.js';
 import { createServer, SERVER_DEFAULTS, shutdown } from '../serve/server.js';
+import { WorkerEngine, type WorkerEngineSpec } from '../serve/worker-engine.js';
 import { usageError } from './errors.js';
 import { intArg } from './options.js';
 
@@ -24,6 +23,7 @@ interface ServeOptions {
   maxQueue: number;
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  tokenBudget: number;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -49,7 +49,9 @@ export function serveCommand(): Command {
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
       + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
-      + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
+      + 'The model computes on a worker thread, batching the rows of every request and adapter in flight into\n'
+      + 'shared steps (one decoder token per step for every running row, new rows joining between steps), so\n'
+      + '/health answers at once and short requests finish beside long ones.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .requiredOption('--adapter <name=dir>', 'an adapter to serve (repeatable); NAME defaults to the folder name', parseAdapterArg, [])
@@ -62,6 +64,7 @@ export function serveCommand(): Command {
     .option('--max-queue <n>', 'requests queued besides the one computing (more: 429 queue_full with Retry-After)', nonNegativeInt, SERVER_DEFAULTS.maxQueue)
     .option('--request-timeout-ms <n>', 'a request not done this long after arrival gets 504 deadline_exceeded; its remaining batches are skipped', positiveInt, SERVER_DEFAULTS.requestTimeoutMs)
     .option('--max-body-bytes <n>', 'request body size at most (more: 413 body_too_large)', positiveInt, SERVER_DEFAULTS.maxBodyBytes)
+    .option('--token-budget <n>', 'encoder tokens admitted plus decoder rows running per engine step', positiveInt, 2048)
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:
   400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
@@ -78,30 +81,38 @@ Examples:
     .action((o: ServeOptions) => runServe(o));
 }
 
-export function runServe(o: ServeOptions): Promise<void> {
-  if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
-  const model = loadAnyModel(o.model);
-  const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
-  const adapters = new Map<string, PeftMethod>();
-  for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
-  const server = createServer({
-    model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
-    maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
-  });
-  return new Promise((resolve, reject) => {
-    server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
-    server.listen(o.port, o.host, () => {
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
-      process.stdout.write(`softprompt serving ${adapters.size} adapter(s) of ${o.model} on http://${o.host}:${port}\n`);
-      const stop = (signal: string) => {
-        process.stdout.write(`softprompt serve: ${signal}, finishing queued requests\n`);
-        shutdown(server).then(() => resolve(), reject);
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+export async function runServe(o: ServeOptions): Promise<void> {
+  const entries = adapterEntries(o.adapter);
+  // the worker loads the model and checks every adapter against it; this thread only tokenizes and validates
+  const spec: WorkerEngineSpec = { model: o.model, adapters: entries, batcher: { tokenBudget: o.tokenBudget } };
+  if (o.tokenizer !== undefined) spec.tokenizer = o.tokenizer;
+  if (o.threads !== undefined && o.threads > 0) spec.threads = o.threads;
+  const engine = await WorkerEngine.start(spec);
+  try {
+    const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
+    const adapters = new Map<string, PeftMethod>();
+    for (const [name, dir] of entries) adapters.set(name, loadAdapter(dir));
+    const server = createServer({
+      engine, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
+      maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
     });
-  });
+    await new Promise<void>((resolve, reject) => {
+      server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
+      server.listen(o.port, o.host, () => {
+        const addr = server.address();
+        const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+        process.stdout.write(`softprompt serving ${adapters.size} adapter(s) of ${o.model} on http://${o.host}:${port}\n`);
+        const stop = (signal: string) => {
+          process.stdout.write(`softprompt serve: ${signal}, finishing queued requests\n`);
+          shutdown(server).then(() => resolve(), reject);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+  } finally {
+    await engine.close();
+  }
 }
 
 /** A port in use or not allowed is the user's --port / --host, so a usage error naming it (exit 2). */
