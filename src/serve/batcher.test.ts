@@ -97,3 +97,23 @@ test('mixed adapters and modes in shared steps give the unbatched predictions, i
     });
   }
 });
+
+test('a short request joins a long one between steps and finishes first; a cancelled request leaves at the next step', () => {
+  const b = new Batcher(lm, tok, adapters, { tokenBudget: 4096 });
+  const long = Array.from({ length: 24 }, (_, i) => Int32Array.from(tok.encode(`review ${i}: it goes on and on`)));
+  let longDone = -1, shortDone = -1, step = 0;
+  b.add({ adapter: 'pt', rows: long, options: { mode: 'generate', maxNewTokens: 40 }, settle: () => { longDone = step; } });
+  for (let i = 0; i < 5; i++) { b.step(); step++; }
+  const addedAt = step;
+  b.add({ adapter: 'lora', rows: [Int32Array.from(tok.encode('fine.'))], options: { mode: 'rank', labels: ['0', '1'] }, settle: () => { shortDone = step; } });
+  const doomed = b.add({ adapter: 'dept', rows: long.slice(0, 4), options: { mode: 'generate', maxNewTokens: 40 }, settle: () => assert.fail('a cancelled request settles') });
+  b.step(); step++;
+  assert.equal(b.last.lanes, 24 + 2 + 4); // the long request's lanes, the rank row's two words, the doomed rows
+  doomed.cancel();
+  while (b.step()) {
+    step++;
+    assert.ok(b.last.lanes <= 26, `${b.last.lanes} lanes after the cancel`);
+  }
+  assert.ok(shortDone - addedAt <= 3, `the short request took ${shortDone - addedAt} steps`); // two-token words: 2 decoder steps
+  assert.ok(longDone > shortDone, `long done at step ${longDone}, short at ${shortDone}`);
+});
