@@ -6,7 +6,7 @@ import { runGemmBench } from './gemm.js';
 import { runT5Bench } from './t5.js';
 
 const [name, ...rest] = process.argv.slice(2);
-const benches: Record<string, (argv: string[]) => void> = { t5: runT5Bench, gemm: runGemmBench, methods: (argv) => void import('./methods.js').then((m) => m.runMethodsBench(argv)), 'dept-vs-pt': (argv) => void import('./dept-vs-pt.js').then((m) => m.runDeptVsPtBench(argv)) };
+const benches: Record<string, (argv: string[]) => void> = { t5: runT5Bench, gemm: runGemmBench, methods: (argv) => void import('./methods.js').then((m) => m.runMethodsBench(argv)), 'dept-vs-pt': (argv) => void import('./dept-vs-pt.js').then((m) => m.runDeptVsPtBench(argv)), serve: (argv) => void import('./serve.js').then((m) => m.runServeBench(argv)) };
 const run = name === undefined ? undefined : benches[name];
 if (run === undefined) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]`);

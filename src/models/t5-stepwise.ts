@@ -1,9 +1,10 @@
 /**
  * T5 inference one step at a time over rows of different requests and adapters, for continuous batching
  * (src/serve/batcher.ts). Rows are packed, never padded: every GEMM runs once over all rows' tokens (encoder:
- * N = Σ Te_r rows; decoder: one row per lane), while attention runs per row against that row's own keys, so a
- * row's numbers equal its unbatched forward up to GEMM rounding. A row may carry its own side paths (LoRA),
- * applied to its slice of each GEMM's rows; the model's own side paths (setSidePaths) are not used.
+ * N = Σ Te_r rows; decoder: one row per lane), while attention sees only a row's own keys (rows of one length,
+ * and lanes at one position, share an attention call, their keys side by side, never padded), so a row's
+ * numbers equal its unbatched forward up to GEMM rounding. A row may carry its own side paths (LoRA), applied to
+ * its slice of each GEMM's rows; the model's own side paths (setSidePaths) are not used.
  *
  *   const enc = stepper.encode([{ embeds, Te, sides }]);    // encoder + cross-attention k|v per decoder layer
  *   const lane = stepper.lane(enc[0]!);                    // a decoder state fed decoder_start first
@@ -94,20 +95,24 @@ export class T5Stepper {
     rows.forEach((r, i) => h.set(r.embeds.subarray(0, r.Te * C), offsets[i]! * C));
     const ln = ws.f32('enc.ln', N * C), qkv = ws.f32('enc.qkv', N * 3 * D), att = ws.f32('enc.att', N * D);
     const ao = ws.f32('enc.ao', N * C), mid = ws.f32('enc.mid', N * C);
-    const maxTe = Math.max(0, ...rows.map((r) => r.Te));
-    const probs = ws.f32('enc.probs', NH * maxTe * maxTe);
+    const runs: { first: number; count: number; Te: number }[] = [];
+    rows.forEach((r, i) => {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.Te === r.Te) last.count++;
+      else runs.push({ first: i, count: 1, Te: r.Te });
+    });
     for (const blk of w.encoder) {
       e.rmsnormForward(ln, null, h, blk.ln1, N, C, eps);
       this.linear(qkv, ln, blk.attn.qkv, N, C, 3 * D, segs, [blk.attn.q, blk.attn.k, blk.attn.v]);
-      rows.forEach((r, i) => {
-        const o = offsets[i]!, Te = r.Te;
+      for (const run of runs) { // rows of one length side by side: one attention call, B = the run's rows
+        const o = offsets[run.first]!, Te = run.Te, B = run.count;
         const dims: AttnDims = {
-          B: 1, NH, NKV: NH, Tq: Te, Tk: Te, HS: cfg.d_kv, qRow: 3 * D, kRow: 3 * D, vRow: 3 * D,
+          B, NH, NKV: NH, Tq: Te, Tk: Te, HS: cfg.d_kv, qRow: 3 * D, kRow: 3 * D, vRow: 3 * D,
           qBatch: Te * 3 * D, kBatch: Te * 3 * D, vBatch: Te * 3 * D, causal: false, scale: 1,
         };
-        const q = qkv.subarray(o * 3 * D, (o + Te) * 3 * D);
-        e.attentionForward(att.subarray(o * D, (o + Te) * D), probs.subarray(0, NH * Te * Te), q, q.subarray(D), q.subarray(2 * D), biasOf(Te), null, dims);
-      });
+        const q = qkv.subarray(o * 3 * D, (o + B * Te) * 3 * D);
+        e.attentionForward(att.subarray(o * D, (o + B * Te) * D), ws.f32('enc.probs', B * NH * Te * Te), q, q.subarray(D), q.subarray(2 * D), biasOf(Te), null, dims);
+      }
       this.linear(ao, att, blk.attn.o, N, D, C, segs);
       e.add(mid, h, ao, N * C);
       this.ffn(ao, mid, blk.ln2, blk.ffn, N, segs, 'enc');
@@ -151,30 +156,46 @@ export class T5Stepper {
     };
     const y = ws.f32('dec.y', L * C), ln = ws.f32('dec.ln', L * C), qkv = ws.f32('dec.qkv', L * 3 * D);
     const q = ws.f32('dec.q', L * D), att = ws.f32('dec.att', L * D), ao = ws.f32('dec.ao', L * C);
-    const maxT = Math.max(1, ...lanes.map((l) => Math.max(l.t + 1, l.row.Te)));
-    const probs = ws.f32('dec.probs', NH * maxT);
+    const byT = groupBy(lanes, (l) => l.t), byTe = groupBy(lanes, (l) => l.row.Te);
     embedRows(e, y, tokens, w.shared, L, C, V);
     w.decoder.forEach((blk, l) => {
       // self-attention over the lane's own cache (relative position bias for query position t)
       e.rmsnormForward(ln, null, y, blk.ln1, L, C, eps);
       this.linear(qkv, ln, blk.selfAttn.qkv, L, C, 3 * D, segs, [blk.selfAttn.q, blk.selfAttn.k, blk.selfAttn.v]);
       lanes.forEach((lane, i) => {
-        const t = lane.t, K = lane.k[l]!, Vc = lane.v[l]!;
-        K.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), t * D);
-        Vc.set(qkv.subarray(i * 3 * D + 2 * D, (i + 1) * 3 * D), t * D);
-        const dims: AttnDims = { B: 1, NH, NKV: NH, Tq: 1, Tk: t + 1, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D, qBatch: D, kBatch: (t + 1) * D, vBatch: (t + 1) * D, causal: false, scale: 1 };
-        e.attentionForward(att.subarray(i * D, (i + 1) * D), probs.subarray(0, NH * (t + 1)), qkv.subarray(i * 3 * D, i * 3 * D + D), K, Vc, biasOf(t), null, dims);
+        lane.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), lane.t * D);
+        lane.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, (i + 1) * 3 * D), lane.t * D);
       });
+      // one attention call per group of lanes at the same position: their caches gathered side by side
+      for (const [t, idx] of byT) {
+        const B = idx.length, Tk = t + 1;
+        const qg = ws.f32('dec.qg', B * D), K = ws.f32('dec.kg', B * Tk * D), Vg = ws.f32('dec.vg', B * Tk * D), ag = ws.f32('dec.ag', B * D);
+        idx.forEach((i, b) => {
+          const lane = lanes[i]!;
+          qg.set(qkv.subarray(i * 3 * D, i * 3 * D + D), b * D);
+          K.set(lane.k[l]!.subarray(0, Tk * D), b * Tk * D);
+          Vg.set(lane.v[l]!.subarray(0, Tk * D), b * Tk * D);
+        });
+        const dims: AttnDims = { B, NH, NKV: NH, Tq: 1, Tk, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D, qBatch: D, kBatch: Tk * D, vBatch: Tk * D, causal: false, scale: 1 };
+        e.attentionForward(ag, ws.f32('dec.probs', B * NH * Tk), qg, K, Vg, biasOf(t), null, dims);
+        idx.forEach((i, b) => att.set(ag.subarray(b * D, (b + 1) * D), i * D));
+      }
       this.linear(ao, att, blk.selfAttn.o, L, D, C, segs);
       e.add(y, y, ao, L * C);
       // cross-attention over the lane's row (no position bias, no padding)
       e.rmsnormForward(ln, null, y, blk.ln2, L, C, eps);
       this.linear(q, ln, blk.crossAttn.q, L, C, D, segs);
-      lanes.forEach((lane, i) => {
-        const Te = lane.row.Te, kv = lane.row.crossKv[l]!;
-        const dims: AttnDims = { B: 1, NH, NKV: NH, Tq: 1, Tk: Te, HS: cfg.d_kv, qRow: D, kRow: 2 * D, vRow: 2 * D, qBatch: D, kBatch: Te * 2 * D, vBatch: Te * 2 * D, causal: false, scale: 1 };
-        e.attentionForward(att.subarray(i * D, (i + 1) * D), probs.subarray(0, NH * Te), q.subarray(i * D, (i + 1) * D), kv, kv.subarray(D), null, null, dims);
-      });
+      for (const [Te, idx] of byTe) {
+        const B = idx.length;
+        const qg = ws.f32('dec.qg', B * D), kv = ws.f32('dec.kvg', B * Te * 2 * D), ag = ws.f32('dec.ag', B * D);
+        idx.forEach((i, b) => {
+          qg.set(q.subarray(i * D, (i + 1) * D), b * D);
+          kv.set(lanes[i]!.row.crossKv[l]!, b * Te * 2 * D);
+        });
+        const dims: AttnDims = { B, NH, NKV: NH, Tq: 1, Tk: Te, HS: cfg.d_kv, qRow: D, kRow: 2 * D, vRow: 2 * D, qBatch: D, kBatch: Te * 2 * D, vBatch: Te * 2 * D, causal: false, scale: 1 };
+        e.attentionForward(ag, ws.f32('dec.probs', B * NH * Te), qg, kv, kv.subarray(D), null, null, dims);
+        idx.forEach((i, b) => att.set(ag.subarray(b * D, (b + 1) * D), i * D));
+      }
       this.linear(ao, att, blk.crossAttn.o, L, D, C, segs);
       e.add(y, y, ao, L * C);
       this.ffn(ao, y, blk.ln3, blk.ffn, L, segs, 'dec');
@@ -238,6 +259,18 @@ function segments(rows: readonly { len: number; sides: SidePaths }[]): Segment[]
     start += r.len;
   }
   return out;
+}
+
+/** Indices of items by key, in order. */
+function groupBy<T>(items: readonly T[], key: (x: T) => number): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  items.forEach((x, i) => {
+    const k = key(x);
+    const g = m.get(k);
+    if (g === undefined) m.set(k, [i]);
+    else g.push(i);
+  });
+  return m;
 }
 
 /** Double a lane's cache capacity, keeping the positions written so far. */

@@ -237,7 +237,7 @@ export class Batcher {
       }
     }
     if (admitted.length === 0) return;
-    admitted.sort((a, b) => a.job.adapter.order - b.job.adapter.order);
+    admitted.sort((a, b) => a.job.adapter.order - b.job.adapter.order || a.Te - b.Te); // LoRA segments, attention runs
     const sidesOf = (j: Job) => (j.adapter.sides === 'exclusive' ? null : j.adapter.sides);
     const live = admitted.filter((a) => !a.job.cancelled);
     this.last.encodedRows = live.length;
@@ -280,6 +280,8 @@ export class Batcher {
     this.lanes.forEach((l, i) => { if (l.word >= 0) targets[i] = l.job.words[l.word]![l.lane.t - 1]!; });
     const nll = new Float32Array(L);
     if (targets.some((t) => t !== -100)) engine().crossEntropy(nll, null, null, logits, targets, L, V, 0, -100);
+    const next = new Int32Array(L);
+    engine().argmaxRows(next, logits, L, V);
     const keep: LaneRec[] = [];
     this.lanes.forEach((l, i) => {
       if (l.word >= 0) {
@@ -293,11 +295,7 @@ export class Batcher {
         }
         return;
       }
-      let best = 0, bestV = logits[i * V]!;
-      for (let j = 1; j < V; j++) {
-        const x = logits[i * V + j]!;
-        if (x > bestV) { bestV = x; best = j; }
-      }
+      const best = next[i]!;
       l.out.push(best);
       if (best === info.eosId || l.out.length >= l.job.maxNewTokens) {
         l.job.lanes--;
@@ -357,3 +355,4 @@ export class Batcher {
     }
   }
 }
+
