@@ -13,6 +13,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -92,6 +93,20 @@ function startServer(bin: string, adapters: [string, string][]): Promise<{ child
   });
 }
 
+/** POST without a client-side timeout (fetch gives up on headers after 300 s; the big request may take longer). */
+function postLong(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function healthLatencies(url: string, until: () => boolean): Promise<number[]> {
   const xs: number[] = [];
   while (!until()) {
@@ -123,13 +138,12 @@ export async function runServeBench(argv: string[]): Promise<void> {
     let bigMs = 0;
     let bigGenerated = 0;
     const t0 = performance.now();
-    const bigDone = fetch(`${url}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(big) })
-      .then(async (r) => {
-        const j = await r.json() as { predictions?: string[] };
-        bigMs = performance.now() - t0;
-        bigGenerated = (j.predictions ?? []).reduce((n, p) => n + p.split(/\s+/).filter(Boolean).length, 0);
-        if (r.status !== 200) throw new Error(`the big request got ${r.status}`);
-      });
+    const bigDone = postLong(`${url}/v1/predict`, JSON.stringify(big)).then(({ status, text }) => {
+      bigMs = performance.now() - t0;
+      const j = JSON.parse(text) as { predictions?: string[] };
+      bigGenerated = (j.predictions ?? []).reduce((n, p) => n + p.split(/\s+/).filter(Boolean).length, 0);
+      if (status !== 200) throw new Error(`the big request got ${status}: ${text.slice(0, 200)}`);
+    });
     await new Promise((r) => setTimeout(r, 500)); // the big request is admitted and decoding
     const health = healthLatencies(url, () => bigMs > 0);
     const during = await load(url, 4, seconds, mixed);

@@ -1,14 +1,14 @@
 /**
  * T5 inference one step at a time over rows of different requests and adapters, for continuous batching
  * (src/serve/batcher.ts). Rows are packed, never padded: every GEMM runs once over all rows' tokens (encoder:
- * N = Σ Te_r rows; decoder: one row per lane), while attention sees only a row's own keys (rows of one length,
- * and lanes at one position, share an attention call, their keys side by side, never padded), so a row's
+ * N = Σ Te_r rows; decoder: one row per lane), while attention sees only a row's own keys (rows of one length
+ * share an attention call, and lanes started together share a cache and its call), so a row's
  * numbers equal its unbatched forward up to GEMM rounding. A row may carry its own side paths (LoRA), applied to
  * its slice of each GEMM's rows; the model's own side paths (setSidePaths) are not used.
  *
  *   const enc = stepper.encode([{ embeds, Te, sides }]);    // encoder + cross-attention k|v per decoder layer
- *   const lane = stepper.lane(enc[0]!);                    // a decoder state fed decoder_start first
- *   const logits = stepper.step([lane], [token]);           // (L, V) next-token logits; lane.t advances
+ *   const lanes = stepper.lanes([enc[0]!, enc[0]!]);        // decoder states (a cohort), fed decoder_start first
+ *   const logits = stepper.step(lanes, tokens);             // (L, V) next-token logits; each lane.t advances
  *
  * Dims: Te encoder length of a row (prompt included), C = d_model, NH heads, HS = d_kv, D = NH*HS, F = d_ff,
  * V vocab, L lanes.
@@ -49,15 +49,28 @@ export interface T5EncodedRow {
   readonly sides: SidePaths;
 }
 
-/** A decoder sequence: its self-attention cache, grown as it decodes. */
+/**
+ * Lanes started together share one self-attention cache per layer, a slot each, and advance together (every
+ * step feeds every lane of a cohort, or the lane has left for good): one attention call per cohort, no copies.
+ */
+interface Cohort {
+  slots: number;
+  /** positions each slot holds */
+  cap: number;
+  /** the next position of every lane in the cohort */
+  t: number;
+  /** per decoder layer, (slots, cap, D) keys and values */
+  k: F32[];
+  v: F32[];
+}
+
+/** A decoder sequence: its slot in its cohort's cache. */
 export interface T5Lane {
   readonly row: T5EncodedRow;
   /** tokens fed so far = the position of the next one */
   t: number;
-  /** per decoder layer, (cap, D) keys and values of positions < t */
-  k: F32[];
-  v: F32[];
-  cap: number;
+  cohort: Cohort;
+  slot: number;
 }
 
 const EVAL_CALL = { train: false, seed: 0, saveForBackward: false } as const;
@@ -129,10 +142,39 @@ export class T5Stepper {
     return rows.map((r, i) => ({ Te: r.Te, crossKv: crossKv[i]!, sides: r.sides }));
   }
 
-  /** A fresh decoder sequence over an encoded row (its first token is the caller's, usually decoder_start). */
-  lane(row: T5EncodedRow, capacity = 8): T5Lane {
-    const D = this.model.config.num_heads * this.model.config.d_kv, L = this.model.config.num_decoder_layers;
-    return { row, t: 0, cap: capacity, k: Array.from({ length: L }, () => new Float32Array(capacity * D)), v: Array.from({ length: L }, () => new Float32Array(capacity * D)) };
+  /** Fresh decoder sequences over encoded rows (several may share a row, e.g. one per label word), one cohort. */
+  lanes(rows: readonly T5EncodedRow[]): T5Lane[] {
+    const cohort = this.cohort(rows.length, 8, 0);
+    return rows.map((row, slot) => ({ row, t: 0, cohort, slot }));
+  }
+
+  private cohort(slots: number, cap: number, t: number): Cohort {
+    const cfg = this.model.config, D = cfg.num_heads * cfg.d_kv, L = cfg.num_decoder_layers;
+    const buf = () => Array.from({ length: L }, () => new Float32Array(slots * cap * D));
+    return { slots, cap, t, k: buf(), v: buf() };
+  }
+
+  /** Room for position t in every slot, and the cohort cut down to its live lanes once half of it has left. */
+  private prepare(c: Cohort, live: readonly T5Lane[]): void {
+    const D = this.model.config.num_heads * this.model.config.d_kv;
+    for (const lane of live) {
+      if (lane.t !== c.t) throw new Error(`T5Stepper: a lane at position ${lane.t} in a cohort at ${c.t} (a cohort's lanes step together)`);
+    }
+    const compact = live.length * 2 <= c.slots && c.slots > 4;
+    if (!compact && c.t < c.cap) return;
+    const n = compact ? this.cohort(live.length, c.t < c.cap ? c.cap : 2 * c.cap, c.t) : this.cohort(c.slots, 2 * c.cap, c.t);
+    const move = (from: number, to: number) => {
+      for (let l = 0; l < n.k.length; l++) {
+        n.k[l]!.set(c.k[l]!.subarray(from * c.cap * D, (from * c.cap + c.t) * D), to * n.cap * D);
+        n.v[l]!.set(c.v[l]!.subarray(from * c.cap * D, (from * c.cap + c.t) * D), to * n.cap * D);
+      }
+    };
+    if (compact) {
+      live.forEach((lane, i) => { move(lane.slot, i); lane.slot = i; lane.cohort = n; });
+    } else {
+      for (let s = 0; s < c.slots; s++) move(s, s);
+      for (const lane of live) lane.cohort = n;
+    }
   }
 
   /**
@@ -143,7 +185,7 @@ export class T5Stepper {
     const cfg = this.model.config, w = this.model.tensors, e = this.e, ws = this.ws;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, V = cfg.vocab_size, eps = cfg.layer_norm_epsilon;
     const L = lanes.length;
-    for (const lane of lanes) if (lane.t >= lane.cap) grow(lane, D);
+    for (const [c, idx] of groupBy(lanes, (l) => l.cohort)) this.prepare(c, idx.map((i) => lanes[i]!));
     const segs = segments(lanes.map((l) => ({ len: 1, sides: l.row.sides })));
     const biases = new Map<number, F32>(); // per position t: (NH, 1, t+1)
     const biasOf = (t: number) => {
@@ -156,29 +198,25 @@ export class T5Stepper {
     };
     const y = ws.f32('dec.y', L * C), ln = ws.f32('dec.ln', L * C), qkv = ws.f32('dec.qkv', L * 3 * D);
     const q = ws.f32('dec.q', L * D), att = ws.f32('dec.att', L * D), ao = ws.f32('dec.ao', L * C);
-    const byT = groupBy(lanes, (l) => l.t), byTe = groupBy(lanes, (l) => l.row.Te);
+    const byCohort = groupBy(lanes, (l) => l.cohort), byTe = groupBy(lanes, (l) => l.row.Te);
     embedRows(e, y, tokens, w.shared, L, C, V);
     w.decoder.forEach((blk, l) => {
       // self-attention over the lane's own cache (relative position bias for query position t)
       e.rmsnormForward(ln, null, y, blk.ln1, L, C, eps);
       this.linear(qkv, ln, blk.selfAttn.qkv, L, C, 3 * D, segs, [blk.selfAttn.q, blk.selfAttn.k, blk.selfAttn.v]);
       lanes.forEach((lane, i) => {
-        lane.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), lane.t * D);
-        lane.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, (i + 1) * 3 * D), lane.t * D);
+        const c = lane.cohort, at = (lane.slot * c.cap + lane.t) * D;
+        c.k[l]!.set(qkv.subarray(i * 3 * D + D, i * 3 * D + 2 * D), at);
+        c.v[l]!.set(qkv.subarray(i * 3 * D + 2 * D, (i + 1) * 3 * D), at);
       });
-      // one attention call per group of lanes at the same position: their caches gathered side by side
-      for (const [t, idx] of byT) {
-        const B = idx.length, Tk = t + 1;
-        const qg = ws.f32('dec.qg', B * D), K = ws.f32('dec.kg', B * Tk * D), Vg = ws.f32('dec.vg', B * Tk * D), ag = ws.f32('dec.ag', B * D);
-        idx.forEach((i, b) => {
-          const lane = lanes[i]!;
-          qg.set(qkv.subarray(i * 3 * D, i * 3 * D + D), b * D);
-          K.set(lane.k[l]!.subarray(0, Tk * D), b * Tk * D);
-          Vg.set(lane.v[l]!.subarray(0, Tk * D), b * Tk * D);
-        });
-        const dims: AttnDims = { B, NH, NKV: NH, Tq: 1, Tk, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D, qBatch: D, kBatch: Tk * D, vBatch: Tk * D, causal: false, scale: 1 };
-        e.attentionForward(ag, ws.f32('dec.probs', B * NH * Tk), qg, K, Vg, biasOf(t), null, dims);
-        idx.forEach((i, b) => att.set(ag.subarray(b * D, (b + 1) * D), i * D));
+      // one attention call per cohort over its slots (a slot whose lane has left computes on zeros, unused)
+      for (const [c, idx] of byCohort) {
+        const B = c.slots, Tk = c.t + 1;
+        const qg = ws.zeros('dec.qg', B * D), ag = ws.f32('dec.ag', B * D);
+        for (const i of idx) qg.set(qkv.subarray(i * 3 * D, i * 3 * D + D), lanes[i]!.slot * D);
+        const dims: AttnDims = { B, NH, NKV: NH, Tq: 1, Tk, HS: cfg.d_kv, qRow: D, kRow: D, vRow: D, qBatch: D, kBatch: c.cap * D, vBatch: c.cap * D, causal: false, scale: 1 };
+        e.attentionForward(ag, ws.f32('dec.probs', B * NH * Tk), qg, c.k[l]!, c.v[l]!, biasOf(c.t), null, dims);
+        for (const i of idx) att.set(ag.subarray(lanes[i]!.slot * D, (lanes[i]!.slot + 1) * D), i * D);
       }
       this.linear(ao, att, blk.selfAttn.o, L, D, C, segs);
       e.add(y, y, ao, L * C);
@@ -202,6 +240,7 @@ export class T5Stepper {
       e.add(y, y, ao, L * C);
     });
     for (const lane of lanes) lane.t++;
+    for (const c of byCohort.keys()) c.t++;
     e.rmsnormForward(ln, null, y, w.decFinal, L, C, eps);
     if (cfg.tie_word_embeddings) e.scale(ln, 1 / Math.sqrt(C), L * C);
     const logits = ws.f32('dec.logits', L * V);
@@ -262,8 +301,8 @@ function segments(rows: readonly { len: number; sides: SidePaths }[]): Segment[]
 }
 
 /** Indices of items by key, in order. */
-function groupBy<T>(items: readonly T[], key: (x: T) => number): Map<number, number[]> {
-  const m = new Map<number, number[]>();
+function groupBy<T, K>(items: readonly T[], key: (x: T) => K): Map<K, number[]> {
+  const m = new Map<K, number[]>();
   items.forEach((x, i) => {
     const k = key(x);
     const g = m.get(k);
@@ -271,12 +310,4 @@ function groupBy<T>(items: readonly T[], key: (x: T) => number): Map<number, num
     else g.push(i);
   });
   return m;
-}
-
-/** Double a lane's cache capacity, keeping the positions written so far. */
-function grow(lane: T5Lane, D: number): void {
-  const cap = lane.cap * 2;
-  lane.k = lane.k.map((K) => { const n = new Float32Array(cap * D); n.set(K); return n; });
-  lane.v = lane.v.map((Vc) => { const n = new Float32Array(cap * D); n.set(Vc); return n; });
-  lane.cap = cap;
 }

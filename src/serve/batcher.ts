@@ -19,7 +19,7 @@ import { engine } from '../engine/index.js';
 import type { PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
 import { T5Model } from '../models/t5.js';
-import { T5Stepper, type SidePaths, type T5Lane } from '../models/t5-stepwise.js';
+import { T5Stepper, type SidePaths, type T5EncodedRow, type T5Lane } from '../models/t5-stepwise.js';
 import type { LinearSidePath, WeightTraining } from '../models/types.js';
 import { inputLimit, predictAny, withMethod, type Decoder } from '../predict/index.js';
 
@@ -250,15 +250,19 @@ export class Batcher {
       return;
     }
     const start = (this.lm.model as T5Model).decoderStartId;
+    const recs: Omit<LaneRec, 'lane'>[] = [];
+    const rows: T5EncodedRow[] = [];
     live.forEach((a, i) => {
       const row = encoded[i]!;
       if (a.job.words.length === 0) {
-        this.lanes.push({ lane: stepper.lane(row), job: a.job, row: a.row, word: -1, token: start, out: [], nll: 0 });
+        recs.push({ job: a.job, row: a.row, word: -1, token: start, out: [], nll: 0 });
+        rows.push(row);
       } else {
         a.job.rankLeft[a.row] = a.job.words.length;
-        a.job.words.forEach((w, k) => this.lanes.push({ lane: stepper.lane(row, w.length), job: a.job, row: a.row, word: k, token: start, out: [], nll: 0 }));
+        a.job.words.forEach((_, k) => { recs.push({ job: a.job, row: a.row, word: k, token: start, out: [], nll: 0 }); rows.push(row); });
       }
     });
+    stepper.lanes(rows).forEach((lane, i) => this.lanes.push({ lane, ...recs[i]! }));
   }
 
   /** One decoder position for every lane; finished lanes leave, finished rows and requests settle. */
