@@ -29,6 +29,8 @@ export interface SubmitOptions {
   maxNewTokens?: number;
   /** rank: the candidate label words */
   labels?: readonly string[];
+  /** generate: called with each new token of row `row` as it is decided (streaming); EOS included */
+  onToken?: (row: number, id: number) => void;
 }
 
 export interface RowResult {
@@ -301,6 +303,7 @@ export class Batcher {
       }
       const best = next[i]!;
       l.out.push(best);
+      l.job.job.options.onToken?.(l.row, best);
       if (best === info.eosId || l.out.length >= l.job.maxNewTokens) {
         l.job.lanes--;
         this.rowDone(l.job, l.row, { text: this.tok.decode(l.out, { skipSpecialTokens: true }).trim(), ids: l.out, scores: [] });

@@ -31,7 +31,8 @@ function start(spec: WorkerEngineSpec): void {
       case 'submit': {
         const ac = new AbortController();
         running.set(m.id, ac);
-        reply(m.id, engine.submit(m.adapter, m.rows, { ...m.options, signal: ac.signal }).finally(() => running.delete(m.id)));
+        const onToken = m.stream ? (row: number, token: number) => post({ type: 'token', id: m.id, row, token }) : undefined;
+        reply(m.id, engine.submit(m.adapter, m.rows, { ...m.options, signal: ac.signal, ...(onToken ? { onToken } : {}) }).finally(() => running.delete(m.id)));
         break;
       }
       case 'cancel':

@@ -71,6 +71,14 @@ describe('WorkerEngine', () => {
     bodies.forEach((b, i) => assert.deepEqual(got[i]!.map((r) => r.text), predictRequest(local, b).predictions, JSON.stringify(b)));
   });
 
+  test('streaming: onToken sees every generated token of every row, in order, before the answer', async () => {
+    const p = parseRequest({ ...local, engine }, { adapter: 'pt', inputs: texts, maxNewTokens: 6 });
+    const seen: number[][] = texts.map(() => []);
+    const rows = await engine.submit('pt', p.examples.map((e) => e.source), { mode: 'generate', maxNewTokens: 6, onToken: (row, id) => seen[row]!.push(id) });
+    assert.deepEqual(seen, rows.map((r) => r.ids));
+    assert.ok(seen.every((ids) => ids.length > 0));
+  });
+
   test('typed errors cross the thread boundary: an unknown adapter, a model folder that is not one', async () => {
     await assert.rejects(engine.submit('nope', [Int32Array.of(5, 1)], { mode: 'generate' }), (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_config' && /nope/.test(e.message));
     await assert.rejects(WorkerEngine.start({ model: ROOT, adapters: [] }), (e: unknown) => e instanceof SoftpromptError && e.message.includes(ROOT));

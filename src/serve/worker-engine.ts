@@ -37,7 +37,7 @@ export interface WireError {
 }
 
 export type ToWorker =
-  | { type: 'submit'; id: number; adapter: string; rows: Int32Array[]; options: Omit<EngineSubmitOptions, 'signal'> }
+  | { type: 'submit'; id: number; adapter: string; rows: Int32Array[]; options: Omit<EngineSubmitOptions, 'signal' | 'onToken'>; stream: boolean }
   | { type: 'cancel'; id: number }
   | { type: 'add'; id: number; name: string; dir: string }
   | { type: 'remove'; id: number; name: string };
@@ -45,6 +45,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; kind: AnyModel['kind'] }
   | { type: 'fatal'; error: WireError }
+  | { type: 'token'; id: number; row: number; token: number }
   | { type: 'done'; id: number; value: unknown; stats: EngineStats }
   | { type: 'error'; id: number; error: WireError; stats: EngineStats };
 
@@ -73,6 +74,7 @@ export function fromWire(w: WireError): Error {
 }
 
 interface Pending {
+  onToken?: ((row: number, id: number) => void) | undefined;
   resolve(value: unknown): void;
   reject(err: unknown): void;
   /** a request (not an adapter change): counted in depth */
@@ -117,10 +119,10 @@ export class WorkerEngine implements ServeEngine {
   }
 
   submit(adapter: string, rows: readonly Int32Array[], options: EngineSubmitOptions): Promise<RowResult[]> {
-    const { signal, ...opts } = options;
+    const { signal, onToken, ...opts } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const id = this.nextId++;
-    const p = this.call<RowResult[]>({ type: 'submit', id, adapter, rows: [...rows], options: opts }, true);
+    const p = this.call<RowResult[]>({ type: 'submit', id, adapter, rows: [...rows], options: opts, stream: onToken !== undefined }, true, onToken);
     if (signal === undefined) return p;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -153,15 +155,19 @@ export class WorkerEngine implements ServeEngine {
     await this.worker.terminate();
   }
 
-  private call<T>(msg: ToWorker & { id: number }, request: boolean): Promise<T> {
+  private call<T>(msg: ToWorker & { id: number }, request: boolean, onToken?: (row: number, id: number) => void): Promise<T> {
     if (this.exited !== null) return Promise.reject(this.exited);
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject, request });
+      this.pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject, request, onToken });
       this.worker.postMessage(msg);
     });
   }
 
   private receive(m: FromWorker): void {
+    if (m.type === 'token') {
+      this.pending.get(m.id)?.onToken?.(m.row, m.token);
+      return;
+    }
     if (m.type !== 'done' && m.type !== 'error') return;
     this.last = m.stats;
     const p = this.pending.get(m.id);
