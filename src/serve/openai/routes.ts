@@ -8,7 +8,8 @@
  *
  * Decoding is greedy: `temperature` must be 0 or absent (400 `sampling_not_supported` otherwise). `stream: true`
  * answers server-sent events in OpenAI's chunk format ending with `data: [DONE]`; the tokens are computed before
- * the first event (one batch at a time, like every request), then sent one delta per token. Decoder-only models
+ * the first event (through the serving engine for a T5 adapter, else one batch per event-loop turn), then sent
+ * one delta per token. Decoder-only models
  * (GPT-2, LLaMA) continue the prompt; T5 answers /v1/completions text-to-text (the prompt is its encoder input)
  * and refuses chat (400 `unsupported_model`); chat-template.ts says how messages become a prompt. Prompts are never truncated: longer than the adapter or the model
  * allows is a 400 `context_length_exceeded`. Every limit of /v1/predict applies (inputs, tokens per input,
