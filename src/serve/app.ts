@@ -10,6 +10,7 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { PeftMethod } from '../methods/method.js';
 import { AdapterRegistry } from './adapters.js';
+import type { ServeEngine } from './engine.js';
 import { adminRoute } from './admin.js';
 import { ServeMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
@@ -35,9 +36,11 @@ export const DEFAULT_MAX_ADAPTERS = 64;
 export function createApp(o: AppOptions): { server: http.Server; registry: AdapterRegistry; metrics: ServeMetrics } {
   const registry = new AdapterRegistry(o.adapters, Math.max(o.maxAdapters ?? DEFAULT_MAX_ADAPTERS, o.adapters.size));
   let server: http.Server | null = null;
-  const metrics = new ServeMetrics({ queueDepth: () => (server === null ? 0 : queueDepth(server)), adapters: () => registry.size });
+  let engineRef: ServeEngine | null = null;
+  const metrics = new ServeMetrics({ queueDepth: () => (server === null ? 0 : queueDepth(server)), adapters: () => registry.size, engine: () => engineRef?.stats() });
   // one engine for every route: the native and OpenAI requests batch together, admin adds and removes adapters there
   const engine = defaultEngine({ ...o, adapters: registry });
+  engineRef = engine;
   const base: ServerOptions = { ...o, engine, adapters: registry, observer: metrics.observer };
   const tok = o.tokenizer;
   const chat = o.chatTemplate == null ? PLAIN_CHAT
