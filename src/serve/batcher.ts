@@ -325,7 +325,8 @@ export class Batcher {
     const j = l.job;
     j.lanes--;
     j.rankNll[l.row]![l.word] = l.nll;
-    if (--j.rankLeft[l.row]! > 0) return;
+    j.rankLeft[l.row] = j.rankLeft[l.row]! - 1;
+    if (j.rankLeft[l.row]! > 0) return;
     const scores = j.rankNll[l.row]!;
     let best = 0;
     for (let k = 1; k < scores.length; k++) if (scores[k]! < scores[best]!) best = k;

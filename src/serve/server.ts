@@ -371,7 +371,8 @@ async function inFlight<T>(state: ServerState, arrivedAt: number, timeoutMs: num
   } finally {
     clearTimeout(expire);
     res.off('close', gone);
-    if (--state.inflight === 0) for (const w of state.idleWaiters.splice(0)) w();
+    state.inflight -= 1;
+    if (state.inflight === 0) for (const w of state.idleWaiters.splice(0)) w();
   }
 }
 
