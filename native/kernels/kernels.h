@@ -83,4 +83,7 @@ void dropout_backward(float* dinp, const float* dout, const uint8_t* keep, float
 int64_t cross_entropy(float* losses, float* lse, float* dlogits, const float* logits, const int32_t* targets,
                       int64_t N, int64_t V, float gradScale, int32_t ignoreIndex);
 
+// out[n] = the index of the largest of x[n][0..V) (the first on ties): greedy decoding's next token.
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t V);
+
 }  // namespace sp

@@ -55,4 +55,20 @@ int64_t cross_entropy(float* losses, float* lse, float* dlogits, const float* lo
   return valid.load();
 }
 
+void argmax_rows(int32_t* out, const float* x, int64_t N, int64_t V) {
+  parallel_for(N, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t n = r0; n < r1; n++) {
+      const float* row = x + n * V;
+      int64_t best = 0;
+      float bestV = row[0];
+      for (int64_t j = 1; j < V; j++)
+        if (row[j] > bestV) {
+          bestV = row[j];
+          best = j;
+        }
+      out[n] = static_cast<int32_t>(best);
+    }
+  });
+}
+
 }  // namespace sp

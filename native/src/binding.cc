@@ -564,6 +564,19 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(r));
 }
 
+// argmaxRows(out: Int32Array (N), x (N, V), N, V)
+Napi::Value ArgmaxRows(const Napi::CallbackInfo& info) {
+  Args a(info, "argmaxRows");
+  int64_t N = a.num(2), V = a.num(3);
+  a.positive(N, "N");
+  a.positive(V, "V");
+  int32_t* out = a.i32(0, N);
+  const float* x = a.f32(1, N * V);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::argmax_rows(out, x, N, V);
+  return info.Env().Undefined();
+}
+
 // ---- bf16 (opt-in): weights held as Uint16Array of bfloat16 bits ----
 uint16_t* bf16_arg(Args& a, size_t i, int64_t need) {
   return a.typed<uint16_t>(i, need, napi_uint16_array, "Uint16Array", false);
@@ -857,6 +870,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
   exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+  exports.Set("argmaxRows", Napi::Function::New(env, ArgmaxRows));
   exports.Set("bf16Native", Napi::Function::New(env, Bf16Native));
   exports.Set("toBf16", Napi::Function::New(env, ToBf16));
   exports.Set("transposeToBf16", Napi::Function::New(env, TransposeToBf16));

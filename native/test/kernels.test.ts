@@ -888,6 +888,26 @@ describe('crossEntropy', () => {
   });
 });
 
+describe('argmaxRows', () => {
+  it('each row\'s largest index, the first on ties, as a plain loop finds it', () => {
+    const N = 37, V = 1001;
+    const x = randF32(r, N * V, -3, 3);
+    x[5 * V + 17] = 9; // a tie: the first wins
+    x[5 * V + 400] = 9;
+    x[7 * V + V - 1] = 10; // the last column
+    const out = new Int32Array(N).fill(-1);
+    withThreads(2, () => E.argmaxRows(out, x, N, V));
+    for (let n = 0; n < N; n++) {
+      let best = 0;
+      for (let j = 1; j < V; j++) if (x[n * V + j]! > x[n * V + best]!) best = j;
+      assert.equal(out[n], best, `row ${n}`);
+    }
+    assert.equal(out[5], 17);
+    assert.equal(out[7], V - 1);
+    assert.throws(() => E.argmaxRows(new Int32Array(N - 1), x, N, V), RangeError);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // argument checking: one table, one row per kernel, each with a buffer one element too short
 

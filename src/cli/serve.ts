@@ -36,6 +36,7 @@ interface ServeOptions {
   adaptersRoot?: string;
   maxAdapters: number;
   logLevel: LogLevel;
+  tokenBudget: number;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -61,7 +62,9 @@ export function serveCommand(): Command {
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
       + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
-      + 'Requests compute one batch at a time, taking turns; /health answers between batches.')
+      + 'The engine batches the rows of every request and adapter in flight into shared steps (one decoder token\n'
+      + 'per step for every running row, new rows joining between steps), stepping between turns of the event\n'
+      + 'loop, so /health answers between steps and short requests finish beside long ones.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .option(REVISION_FLAG, REVISION_HELP)
@@ -80,6 +83,7 @@ export function serveCommand(): Command {
     .option('--adapters-root <dir>', 'folder the admin routes load adapters from; their paths must stay inside it')
     .option('--max-adapters <n>', 'adapters resident at most; loading more evicts the least recently used one not given at startup', positiveInt, DEFAULT_MAX_ADAPTERS)
     .option('--log-level <level>', `access-log level on stderr, one JSON line per request (${LOG_LEVELS.join(', ')})`, logLevel, 'info')
+    .option('--token-budget <n>', 'encoder tokens admitted plus decoder rows running per engine step', positiveInt, 2048)
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:
   400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
@@ -122,7 +126,7 @@ export function runServe(o: ServeOptions): Promise<void> {
   const { server } = createApp({
     model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
     maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
-    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel), chatTemplate,
+    maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel), chatTemplate, tokenBudget: o.tokenBudget,
   });
   return new Promise((resolve, reject) => {
     server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));

@@ -68,6 +68,8 @@ export interface NativeEngine {
   dropoutBackward(dinp: F32, dout: F32, keep: Uint8Array, p: number, n: number): void;
   crossEntropy(losses: F32N, lse: F32N, dlogits: F32N, logits: F32, targets: Int32Array, N: number, V: number,
     gradScale: number, ignoreIndex: number): number;
+  /** out[n] = index of the largest of x[n, 0..V) (the first on ties): greedy decoding's next token */
+  argmaxRows(out: Int32Array, x: F32, N: number, V: number): void;
   // bf16 (opt-in): weights as Uint16Array of bfloat16 bits, fp32 accumulation (VDPBF16PS, else sgemm on widened values)
   /** true when the bf16 GEMM runs on AVX512-BF16; false on other CPUs or with SOFTPROMPT_BF16_FALLBACK set */
   bf16Native(): boolean;

@@ -17,6 +17,7 @@ import { loadAdapter } from '../methods/registry.js';
 import { withMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
 import { AdapterCapacityError, type AdapterRegistry } from './adapters.js';
+import { LocalEngine, type ServeEngine } from './engine.js';
 import { clip, describeValue } from './limits.js';
 import { tagRequest } from './request-tags.js';
 import { describeAdapter, HttpError, send, type ServeRoute } from './server.js';
@@ -25,7 +26,10 @@ export const ADMIN_TOKEN_ENV = 'SOFTPROMPT_ADMIN_TOKEN';
 
 export interface AdminOptions {
   registry: AdapterRegistry;
-  model: AnyModel;
+  /** where requests compute: adapters are added and removed there too (a LocalEngine takes the method, a WorkerEngine the folder) */
+  engine: ServeEngine;
+  /** the model on this thread, to check an adapter fits before it is added (absent: the engine checks) */
+  model?: AnyModel | undefined;
   /** the base model's name: no adapter may take it (the OpenAI routes' `model` field names either) */
   modelName: string;
   /** null: the routes answer 403 admin_disabled */
@@ -86,6 +90,7 @@ export function adminRoute(o: AdminOptions): ServeRoute {
       if (!o.registry.has(name)) throw new HttpError('unknown_adapter', `No adapter ${JSON.stringify(clip(name, 60))} is loaded.`, 'name');
       if (o.registry.isPinned(name)) throw new HttpError('adapter_conflict', `Adapter "${name}" was given at startup (pinned); it cannot be unloaded.`, 'name');
       o.registry.remove(name);
+      await o.engine.removeAdapter(name);
       send(res, 200, { deleted: name });
       return true;
     }
@@ -104,8 +109,13 @@ export function adminRoute(o: AdminOptions): ServeRoute {
     const dir = resolveUnderRoot(o.admin.root, rel);
     let method;
     try {
-      method = loadAdapter(dir, { expectDModel: o.model.model.info.dModel });
-      withMethod(o.model.model, method, () => undefined); // LoRA: its target modules must exist in this model
+      if (o.model === undefined) {
+        method = loadAdapter(dir);
+      } else {
+        method = loadAdapter(dir, { expectDModel: o.model.model.info.dModel });
+        withMethod(o.model.model, method, () => undefined); // LoRA: its target modules must exist in this model
+      }
+      await o.engine.addAdapter(name, o.engine instanceof LocalEngine ? method : dir);
     } catch (err) {
       if (err instanceof SoftpromptError) {
         throw new HttpError('invalid_adapter', clip(`Adapter ${JSON.stringify(clip(rel, 200))} does not load: ${err.message.split(dir).join(rel)}`, 1000), 'path');
@@ -119,6 +129,7 @@ export function adminRoute(o: AdminOptions): ServeRoute {
       if (err instanceof AdapterCapacityError) throw new HttpError('adapter_conflict', err.message, 'name');
       throw err;
     }
+    for (const gone of evicted) await o.engine.removeAdapter(gone);
     tagRequest(res, { adapter: name });
     send(res, 201, { adapter: describeAdapter(name, method), evicted });
     return true;

@@ -10,12 +10,13 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { PeftMethod } from '../methods/method.js';
 import { AdapterRegistry } from './adapters.js';
+import type { ServeEngine } from './engine.js';
 import { adminRoute } from './admin.js';
 import { ServeMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
 import { jinjaChat, PLAIN_CHAT } from './openai/chat-template.js';
 import { openaiRoute } from './openai/routes.js';
-import { createServer, queueDepth, type ServerOptions } from './server.js';
+import { createServer, defaultEngine, queueDepth, type ServerOptions } from './server.js';
 
 export interface AppOptions extends Omit<ServerOptions, 'adapters' | 'routes' | 'observer'> {
   /** the startup adapters (pinned) */
@@ -35,12 +36,16 @@ export const DEFAULT_MAX_ADAPTERS = 64;
 export function createApp(o: AppOptions): { server: http.Server; registry: AdapterRegistry; metrics: ServeMetrics } {
   const registry = new AdapterRegistry(o.adapters, Math.max(o.maxAdapters ?? DEFAULT_MAX_ADAPTERS, o.adapters.size));
   let server: http.Server | null = null;
-  const metrics = new ServeMetrics({ queueDepth: () => (server === null ? 0 : queueDepth(server)), adapters: () => registry.size });
-  const base: ServerOptions = { ...o, adapters: registry, observer: metrics.observer };
+  let engineRef: ServeEngine | null = null;
+  const metrics = new ServeMetrics({ queueDepth: () => (server === null ? 0 : queueDepth(server)), adapters: () => registry.size, engine: () => engineRef?.stats() });
+  // one engine for every route: the native and OpenAI requests batch together, admin adds and removes adapters there
+  const engine = defaultEngine({ ...o, adapters: registry });
+  engineRef = engine;
+  const base: ServerOptions = { ...o, engine, adapters: registry, observer: metrics.observer };
   const tok = o.tokenizer;
   const chat = o.chatTemplate == null ? PLAIN_CHAT
     : jinjaChat(o.chatTemplate, { bos: tok.bosId === undefined ? undefined : tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) });
-  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
+  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, engine, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
   server = createServer({ ...base, routes });
   observeServer(server, o.logger === undefined ? { metrics } : { metrics, logger: o.logger });
   return { server, registry, metrics };

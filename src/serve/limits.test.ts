@@ -15,8 +15,8 @@ import { loadTokenizerSync } from '../io/tokenizer.js';
 import { readAdapter } from '../methods/registry.js';
 import { loadModel } from '../models/registry.js';
 import { jsonDepth } from './limits.js';
-import { ComputeQueue } from './queue.js';
-import { createServer, predictRequest, type ServerOptions } from './server.js';
+import { LocalEngine } from './engine.js';
+import { createServer, parseRequest, predictRequest, type ServerOptions } from './server.js';
 
 const model = loadModel(fixture('t5-tiny'));
 const tok = loadTokenizerSync(fixture('tokenizers', 't5'));
@@ -175,60 +175,32 @@ test('queue bound: with --max-queue 1, of 5 requests arriving together 2 are com
   }
 });
 
-test('deadline: requests still waiting past --request-timeout-ms get 504 and are not computed', async () => {
-  // the deadline is half of what one request computes for: the first of a burst is computed, the rest expire
-  predictRequest(base, JSON.parse(slow(16, 24)));
+test('deadline: a request not done by --request-timeout-ms gets 504 and its remaining work is dropped; a short one beside it is answered', async () => {
+  const engine = new LocalEngine(base.model!, tok, base.adapters);
+  const longBody = slow(32, 48);
+  const rows = parseRequest(base, JSON.parse(longBody)).examples.map((e) => e.source);
   const t0 = Date.now();
-  predictRequest(base, JSON.parse(slow(16, 24)));
+  await engine.submit('lora', rows, { mode: 'generate', maxNewTokens: 48 });
   const computeMs = Date.now() - t0;
-  assert.ok(computeMs >= 20, `one request computes for ${computeMs} ms`);
-  const timeoutMs = Math.floor(computeMs / 2);
-  const { server, port } = await listen({ requestTimeoutMs: timeoutMs });
+  assert.ok(computeMs >= 40, `the long request computes for ${computeMs} ms`);
+  const timeoutMs = Math.floor(computeMs / 4);
+  const { server, port } = await listen({ requestTimeoutMs: timeoutMs, engine });
   try {
-    const replies = await burst(port, [slow(16, 24), slow(16, 24), slow(16, 24)]);
-    assert.deepEqual(replies.map((r) => r.status).sort(), [200, 504, 504]);
-    for (const r of replies.filter((x) => x.status === 504)) {
-      assert.equal(r.json.error?.code, 'deadline_exceeded');
-      assert.match(r.json.error!.message, new RegExp(`past the ${timeoutMs} ms deadline`));
-    }
+    const [long, short] = await Promise.all(await burstEach(port, [longBody, JSON.stringify({ adapter: 'lora', inputs: ['fine.'], maxNewTokens: 1 })], 30));
+    assert.equal(long.status, 504);
+    assert.equal(long.json.error?.code, 'deadline_exceeded');
+    assert.match(long.json.error!.message, new RegExp(`past the ${timeoutMs} ms deadline`));
+    assert.equal(short.status, 200);
+    const steps = engine.stats().steps;
+    await new Promise((resolve) => setTimeout(resolve, computeMs));
+    assert.ok(engine.stats().steps - steps <= 1, `${engine.stats().steps - steps} steps ran after the deadline`);
+    assert.equal(engine.stats().depth, 0);
   } finally {
     await close(server);
   }
 });
 
-const spin = (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); };
-
-test('the queue skips expired jobs: only the first of three runs when each takes longer than the deadline', async () => {
-  let clock = 0; // each job "takes" 40 ms of a fake clock: no dependence on how loaded the machine is
-  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 20, now: () => clock });
-  let runs = 0;
-  const busy = () => { runs++; clock += 40; return [runs]; };
-  const outcomes = await Promise.all([q.submit([busy], 0), q.submit([busy], 0), q.submit([busy], 0)]);
-  assert.equal(runs, 1);
-  assert.deepEqual(outcomes.map((o) => (o!.ok ? 'ok' : o!.reason)), ['ok', 'expired', 'expired']);
-  await q.drained();
-  assert.ok(q.idle);
-});
-
-test('the queue stops a long job at its deadline between chunks, and jobs take turns chunk by chunk', async () => {
-  let clock = 0;
-  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 50, now: () => clock });
-  let runs = 0;
-  const long = Array.from({ length: 6 }, () => () => { runs++; clock += 30; return [runs]; });
-  const expired = await q.submit(long, 0);
-  assert.ok(expired !== null && !expired.ok && expired.reason === 'expired' && expired.started, JSON.stringify(expired));
-  assert.equal(runs, 2, `${runs} of 6 chunks ran`); // at 0 and 30 ms; at 60 ms the deadline (50) has passed
-
-  const order: string[] = [];
-  const rr = new ComputeQueue({ maxQueue: 8, timeoutMs: 60_000 });
-  const chunk = (name: string) => () => { order.push(name); return [name]; };
-  const [a, b] = await Promise.all([rr.submit([chunk('a0'), chunk('a1'), chunk('a2')], Date.now()), rr.submit([chunk('b0')], Date.now())]);
-  assert.deepEqual(order, ['a0', 'b0', 'a1', 'a2']);
-  assert.deepEqual(a, { ok: true, value: ['a0', 'a1', 'a2'] });
-  assert.deepEqual(b, { ok: true, value: ['b0'] });
-});
-
-test('/health and a small request answer while a long request computes (one batch at a time); the long one is unchanged', async () => {
+test('/health and a small request answer while a long request computes (its steps interleave); the long one is unchanged', async () => {
   const { server, port } = await listen({ batchSize: 4 });
   try {
     const bigBody = slow(32, 24);
@@ -248,14 +220,7 @@ test('/health and a small request answer while a long request computes (one batc
   }
 });
 
-test('a client that disconnects has the rest of its request skipped', async () => {
-  const q = new ComputeQueue({ maxQueue: 8, timeoutMs: 60_000 });
-  let runs = 0;
-  let gone = false;
-  const chunks = Array.from({ length: 5 }, () => () => { runs++; if (runs === 2) gone = true; return [runs]; });
-  assert.deepEqual(await q.submit(chunks, Date.now(), () => gone), { ok: false, reason: 'gone' });
-  assert.equal(runs, 2);
-
+test('a client that disconnects has the rest of its request dropped', async () => {
   const { server, port } = await listen({ batchSize: 2 });
   try {
     const body = slow(32, 24); // 16 batches of 2

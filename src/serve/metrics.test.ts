@@ -102,6 +102,7 @@ describe('GET /metrics and the access log', () => {
     assert.equal(m.get('softprompt_prompt_tokens_total{adapter="lora"}'), usage.prompt_tokens);
     assert.equal(m.get('softprompt_queue_depth'), 0);
     assert.equal(m.get('softprompt_adapters_resident'), 1);
+    assert.ok(m.get('softprompt_engine_steps')! > 0 && m.get('softprompt_engine_tokens')! >= m.get('softprompt_engine_steps')!, 'the engine stepped and decided tokens');
 
     assert.equal((await predict('lora', 2)).status, 200);
     const again = parseMetrics(await (await fetch(`${url}/metrics`)).text());

@@ -3,7 +3,9 @@
  *
  *   softprompt_http_requests_total{method, route, status, adapter}      counter
  *   softprompt_http_request_duration_seconds{method, route, status}     histogram
- *   softprompt_batch_rows{adapter}                                      histogram: inputs per computed batch
+ *   softprompt_batch_rows{adapter}                                      histogram: inputs per request sent to compute
+ *   softprompt_engine_lanes                                             gauge: rows in the engine's last step (its batch size)
+ *   softprompt_engine_steps / softprompt_engine_tokens                  gauges: the engine's steps, tokens so far
  *   softprompt_queue_depth                                              gauge: requests admitted, not finished
  *   softprompt_adapters_resident                                        gauge
  *   softprompt_prompt_tokens_total{adapter}                             counter (OpenAI routes)
@@ -13,6 +15,7 @@
  * ("" for none, e.g. the base model or an unknown name), so label sets stay bounded whatever clients send.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineStats } from './engine.js';
 import type { ServeObserver, ServeRoute } from './server.js';
 
 /** The routes the server knows, as metric and log labels. */
@@ -58,7 +61,12 @@ export class ServeMetrics {
   });
 
   /** @param load read at each scrape: the queue depth and the adapters resident */
-  constructor(load: { queueDepth(): number; adapters(): number }) {
+  constructor(load: { queueDepth(): number; adapters(): number; engine?: () => EngineStats | undefined }) {
+    const stat = (name: string, help: string, key: 'lanes' | 'steps' | 'tokens') => new Gauge({ name, help, registers: [this.registry],
+      collect() { const s = load.engine?.(); if (s !== undefined) this.set(s[key]); } });
+    stat('softprompt_engine_lanes', 'Rows (decoder lanes) in the serving engine\'s last step: its batch size.', 'lanes');
+    stat('softprompt_engine_steps', 'Steps the serving engine has run.', 'steps');
+    stat('softprompt_engine_tokens', 'Tokens the serving engine has generated or scored.', 'tokens');
     new Gauge({ name: 'softprompt_queue_depth', help: 'Requests admitted and not finished (computing or waiting).', registers: [this.registry],
       collect() { this.set(load.queueDepth()); } });
     new Gauge({ name: 'softprompt_adapters_resident', help: 'Adapters loaded.', registers: [this.registry],

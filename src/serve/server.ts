@@ -9,10 +9,12 @@
  *                         → {"adapter": "sst2", "predictions": ["1"]}
  *
  * Errors are JSON `{"error": {"code", "message", "path"}}` (ERROR_STATUS lists every code and its status).
- * Requests are computed one batch at a time (the engine uses every core), taking turns, from a bounded queue
- * (queue.ts), so /health answers between batches; every limit is checked before compute (limits.ts).
- * More routes plug in through `routes` and compute through the same queue (RouteContext.compute); app.ts adds
- * the OpenAI-compatible ones, adapter admin and /metrics.
+ * Every limit is checked here before compute (limits.ts); the rows then go to the serving engine (engine.ts),
+ * which batches them with every other request's rows (batcher.ts), on this thread between turns of the event
+ * loop (LocalEngine) or on a worker thread (WorkerEngine, what `softprompt serve` uses). At most maxQueue + 1
+ * requests are in flight (more: 429); one past its deadline gets 504 and its remaining work is dropped.
+ * More routes plug in through `routes` (app.ts adds the OpenAI-compatible ones, adapter admin and /metrics) and
+ * compute through the same engine and the same limits (RouteContext.submit).
  */
 import http from 'node:http';
 import { SoftpromptError } from '../errors.js';
@@ -21,40 +23,45 @@ import type { PeftMethod } from '../methods/method.js';
 import { entryOf } from '../methods/registry.js';
 import type { AnyModel } from '../models/registry.js';
 import { encodeSources, inputLimit, predictAny, withMethod } from '../predict/index.js';
+import type { EncodedExample } from '../tasks/encode.js';
 import { toSource } from '../tasks/input-format.js';
 import { canonicalTaskName, getTask, TASK_NAMES } from '../tasks/registry.js';
 import { clip, DEFAULT_LIMITS, describeValue, jsonDepth, MAX_CHARS_PER_TOKEN, MAX_JSON_DEPTH, predictRequestSchema, type RequestLimits } from './limits.js';
-import { ComputeQueue } from './queue.js';
+import { LocalEngine, type EngineSubmitOptions, type RowResult, type ServeEngine } from './engine.js';
 import { tagRequest } from './request-tags.js';
 
 export interface ServerOptions extends Partial<RequestLimits> {
-  /** the frozen model, tagged with its family (registry's loadAnyModel) */
-  model: AnyModel;
+  /** the frozen model, tagged with its family (registry's loadAnyModel); may be absent when `engine` is given */
+  model?: AnyModel;
+  /** where requests compute (default: a LocalEngine over `model` and `adapters` on this thread) */
+  engine?: ServeEngine;
+  /** encoder tokens plus decoder lanes per engine step, for the default engine (default 2048) */
+  tokenBudget?: number;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
   /** request body size limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
-  /** requests admitted besides the one computing before new ones get 429 (default 64) */
+  /** requests in flight besides one before new ones get 429 (default 64) */
   maxQueue?: number;
-  /** a request not finished this long after it arrived gets 504; its remaining batches are skipped (default 60 s) */
+  /** a request not finished this long after it arrived gets 504; its remaining work is dropped (default 60 s) */
   requestTimeoutMs?: number;
   /** input truncation (default DEFAULT_MAX_LENGTH = 256, as predict; an adapter's own limit, e.g. DePT's s, caps it) */
   maxLength?: number;
   batchSize?: number;
   /** more routes (OpenAI-compatible, adapter admin), tried in order before the 404 */
   routes?: readonly ServeRoute[];
-  /** told about every computed batch (metrics) */
+  /** told about every request's rows as they go to the engine (metrics) */
   observer?: ServeObserver;
 }
 
 /** What the compute core reports as it works (metrics.ts counts it). */
 export interface ServeObserver {
-  /** a batch of `rows` inputs of one adapter is about to be computed */
+  /** `rows` inputs of one adapter ('' for the base model) are about to be computed */
   batch(rows: number, adapter: string): void;
 }
 
-/** What an extra route gets: the request, and the same compute path (queue, 429, 504) as POST /v1/predict. */
+/** What an extra route gets: the request, and the same compute path (engine, 429, 504) as POST /v1/predict. */
 export interface RouteContext {
   req: http.IncomingMessage;
   res: http.ServerResponse;
@@ -62,7 +69,12 @@ export interface RouteContext {
   arrivedAt: number;
   /** the body as JSON (size and depth limits as /v1/predict) */
   readJson(): Promise<unknown>;
-  /** the chunks computed in turn with every other request; null when the client left meanwhile */
+  /** rows through the serving engine, batched with every other request; null when the client left meanwhile */
+  submit(adapter: string, rows: readonly Int32Array[], options: Omit<EngineSubmitOptions, 'signal'>): Promise<RowResult[] | null>;
+  /**
+   * Work the engine cannot do (e.g. the base model without an adapter), on this thread, one chunk per turn of
+   * the event loop, under the same limits; null when the client left meanwhile.
+   */
   compute<T>(chunks: readonly (() => readonly T[])[]): Promise<T[] | null>;
   /** the server is draining (a streamed answer should close its connection) */
   readonly closing: boolean;
@@ -153,11 +165,25 @@ export function parseBody(text: string): unknown {
   }
 }
 
-/**
- * A validated request, encoded and ready to compute: `chunks` do the model work one batch each (the queue calls
- * them in turn; batches are independent, so the predictions equal one call over all inputs).
- */
-export function prepareRequest(o: ServerOptions, body: unknown): { adapter: string; chunks: (() => string[])[] } {
+/** A validated request, encoded: the rows an engine computes. */
+export interface ParsedRequest {
+  adapter: string;
+  method: PeftMethod;
+  examples: EncodedExample[];
+  /** rank: the label words; generate: null */
+  labels: readonly string[] | null;
+  maxNewTokens: number;
+  maxLength: number;
+}
+
+function kindOf(o: ServerOptions): AnyModel['kind'] {
+  const kind = o.engine?.kind ?? o.model?.kind;
+  if (kind === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
+  return kind;
+}
+
+/** Check every limit and encode: throws HttpError (or a typed SoftpromptError) naming the field at fault. */
+export function parseRequest(o: ServerOptions, body: unknown): ParsedRequest {
   const l = limitsOf(o);
   // the caps are checked before the schema so a 100k-item array is refused without validating each item
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
@@ -202,28 +228,27 @@ export function prepareRequest(o: ServerOptions, body: unknown): { adapter: stri
     if (n > l.maxInputTokens) throw tooLong(`${n} tokens`);
     return s;
   });
-  const examples = encodeSources(o.model.kind, o.tokenizer, sources, maxLength);
+  const examples = encodeSources(kindOf(o), o.tokenizer, sources, maxLength);
   let labels: readonly string[] | null = null;
   if (r.mode === 'rank') {
     labels = r.labels ?? (task === undefined ? null : getTask(task).labelWords);
     if (labels === null) throw new HttpError('invalid_request', 'mode "rank" needs "labels" (or a classification "task").', 'labels');
   }
-  const batchSize = o.batchSize ?? 16;
-  const chunks: (() => string[])[] = [];
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const part = examples.slice(i, i + batchSize);
-    chunks.push(() => {
-      o.observer?.batch(part.length, r.adapter);
-      return withMethod(o.model.model, method, () => predictAny(o.model, method, o.tokenizer, part, labels, { batchSize, maxNewTokens: r.maxNewTokens, maxLength }));
-    });
-  }
-  return { adapter: r.adapter, chunks };
+  return { adapter: r.adapter, method, examples, labels, maxNewTokens: r.maxNewTokens, maxLength };
 }
 
-/** Validate and compute one request directly (no queue): what POST /v1/predict answers. */
+/**
+ * Validate and compute one request directly, unbatched, one predict batch after another (predictAny): the
+ * reference the engine's answers are tested against, and what POST /v1/predict answers.
+ */
 export function predictRequest(o: ServerOptions, body: unknown): { adapter: string; predictions: string[] } {
-  const p = prepareRequest(o, body);
-  return { adapter: p.adapter, predictions: p.chunks.flatMap((run) => run()) };
+  const p = parseRequest(o, body);
+  const lm = o.model;
+  if (lm === undefined) throw new SoftpromptError('invalid_config', 'predictRequest computes on this thread: it needs the model.', { path: 'model' });
+  const batchSize = o.batchSize ?? 16;
+  const predictions = withMethod(lm.model, p.method, () => predictAny(lm, p.method, o.tokenizer, p.examples, p.labels,
+    { batchSize, maxNewTokens: p.maxNewTokens, maxLength: p.maxLength }));
+  return { adapter: p.adapter, predictions };
 }
 
 export function errorBody(err: unknown): { status: number; body: unknown; headers: Record<string, string> } {
@@ -237,64 +262,68 @@ export function errorBody(err: unknown): { status: number; body: unknown; header
 }
 
 interface ServerState {
-  queue: ComputeQueue;
+  engine: ServeEngine;
+  /** requests admitted and not answered */
+  inflight: number;
+  /** mean time of recent requests from arrival to answer (exponential average), for Retry-After */
+  meanRequestMs: number;
   closing: boolean;
+  idleWaiters: (() => void)[];
+}
+
+/** The engine a server computes on (its own default LocalEngine, or the one given). */
+export function defaultEngine(o: ServerOptions): ServeEngine {
+  if (o.engine !== undefined) return o.engine;
+  if (o.model === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
+  const opts: { tokenBudget?: number; batchSize?: number; maxLength?: number } = {};
+  if (o.tokenBudget !== undefined) opts.tokenBudget = o.tokenBudget;
+  if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
+  if (o.maxLength !== undefined) opts.maxLength = o.maxLength;
+  return new LocalEngine(o.model, o.tokenizer, o.adapters, opts);
 }
 const states = new WeakMap<http.Server, ServerState>();
 
 /** Requests admitted and not finished (metrics' queue depth); 0 for a server not made by createServer. */
 export function queueDepth(server: http.Server): number {
-  return states.get(server)?.queue.depth ?? 0;
+  return states.get(server)?.inflight ?? 0;
 }
 
-/**
- * Compute a request's chunks through the queue, in turn with every other request: 429 when full, 504 past the
- * deadline, null when the client has left. POST /v1/predict and every extra route go through here.
- */
-async function runQueued<T>(state: ServerState, timeoutMs: number, chunks: readonly (() => readonly T[])[], arrivedAt: number, res: http.ServerResponse): Promise<T[] | null> {
-  let gone = false;
-  res.on('close', () => { gone = true; }); // before the answer: the client disconnected
-  const pending = state.queue.submit(chunks, arrivedAt, () => gone);
-  if (pending === null) {
-    const retry = state.queue.retryAfterSeconds();
-    throw new HttpError('queue_full', `${state.queue.depth} requests are already queued (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
-  }
-  const outcome = await pending;
-  if (outcome.ok) return outcome.value;
-  if (outcome.reason === 'expired') {
-    throw new HttpError('deadline_exceeded', `The request took ${outcome.elapsedMs} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); ${outcome.started ? 'its remaining batches were skipped' : 'it was not computed'}.`);
-  }
-  if (outcome.reason === 'gone') return null;
-  throw outcome.error;
+/** The engine a server made by createServer computes on (admin adds and removes adapters there). */
+export function engineOf(server: http.Server): ServeEngine | undefined {
+  return states.get(server)?.engine;
 }
 
 export function createServer(o: ServerOptions): http.Server {
   const limit = o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes;
   const timeoutMs = o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
-  const state: ServerState = { queue: new ComputeQueue({ maxQueue: o.maxQueue ?? SERVER_DEFAULTS.maxQueue, timeoutMs }), closing: false };
+  const maxQueue = o.maxQueue ?? SERVER_DEFAULTS.maxQueue;
+  const state: ServerState = { engine: defaultEngine(o), inflight: 0, meanRequestMs: 100, closing: false, idleWaiters: [] };
   const server = http.createServer((req, res) => {
     const arrivedAt = Date.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handle = async (): Promise<void> => {
       if (state.closing) throw new HttpError('shutting_down', 'The server is shutting down.', undefined, { connection: 'close' });
       if (req.method === 'GET' && url.pathname === '/health') {
-        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size, queue: state.queue.depth });
+        return send(res, 200, { status: 'ok', model: o.modelName, adapters: o.adapters.size, queue: state.inflight });
       }
       if (req.method === 'GET' && url.pathname === '/v1/adapters') {
         return send(res, 200, { adapters: [...o.adapters].map(([n, m]) => describeAdapter(n, m)) });
       }
       if (req.method === 'POST' && url.pathname === '/v1/predict') {
-        const p = prepareRequest(o, parseBody(await readBody(req, limit)));
+        const p = parseRequest(o, parseBody(await readBody(req, limit)));
         tagRequest(res, { adapter: p.adapter });
-        const predictions = await runQueued(state, timeoutMs, p.chunks, arrivedAt, res);
-        if (predictions === null) return;
-        return send(res, 200, { adapter: p.adapter, predictions }, state.closing ? { connection: 'close' } : {});
+        const rows = await submitRows(o, state, maxQueue, timeoutMs, arrivedAt, res, p.adapter, p.examples.map((e) => e.source), p.labels === null
+          ? { mode: 'generate', maxNewTokens: p.maxNewTokens }
+          : { mode: 'rank', labels: p.labels });
+        if (rows === null) return; // the client has gone
+        return send(res, 200, { adapter: p.adapter, predictions: rows.map((r) => r.text) }, state.closing ? { connection: 'close' } : {});
       }
       for (const route of o.routes ?? []) {
         const ctx: RouteContext = {
           req, res, url, arrivedAt,
           readJson: async () => parseBody(await readBody(req, limit)),
-          compute: (chunks) => runQueued(state, timeoutMs, chunks, arrivedAt, res),
+          submit: (adapter, rows, options) => submitRows(o, state, maxQueue, timeoutMs, arrivedAt, res, adapter, rows, options),
+          compute: (chunks) => computeChunks(state, maxQueue, timeoutMs, arrivedAt, res, chunks),
           get closing() { return state.closing; },
         };
         if (await route(ctx)) return;
@@ -311,6 +340,67 @@ export function createServer(o: ServerOptions): http.Server {
   return server;
 }
 
+/** 429 when more than maxQueue + 1 requests are in flight (engine work and this-thread chunks alike). */
+function admit(state: ServerState, maxQueue: number): void {
+  if (state.inflight > maxQueue) {
+    const retry = Math.max(1, Math.ceil(state.meanRequestMs / 1000));
+    throw new HttpError('queue_full', `${state.inflight} requests are already in flight (--max-queue); retry in ${retry} s.`, undefined, { 'retry-after': String(retry) });
+  }
+}
+
+/**
+ * Count a request in flight while `work` runs, aborting its signal past the deadline (counted from arrival) or
+ * when the client disconnects: null once the client has gone, 504 past the deadline.
+ */
+async function inFlight<T>(state: ServerState, arrivedAt: number, timeoutMs: number, res: http.ServerResponse, work: (signal: AbortSignal) => Promise<T>): Promise<T | null> {
+  const ac = new AbortController();
+  const expire = setTimeout(() => ac.abort('expired'), Math.max(0, arrivedAt + timeoutMs - Date.now()));
+  const gone = () => { if (!res.writableFinished) ac.abort('gone'); };
+  res.on('close', gone);
+  state.inflight++;
+  try {
+    const value = await work(ac.signal);
+    state.meanRequestMs = 0.8 * state.meanRequestMs + 0.2 * (Date.now() - arrivedAt);
+    return value;
+  } catch (err) {
+    if (ac.signal.aborted && ac.signal.reason === 'gone') return null;
+    if (ac.signal.aborted && ac.signal.reason === 'expired') {
+      throw new HttpError('deadline_exceeded', `The request took ${Date.now() - arrivedAt} ms, past the ${timeoutMs} ms deadline (--request-timeout-ms); its remaining work was dropped.`);
+    }
+    throw err;
+  } finally {
+    clearTimeout(expire);
+    res.off('close', gone);
+    state.inflight -= 1;
+    if (state.inflight === 0) for (const w of state.idleWaiters.splice(0)) w();
+  }
+}
+
+/** Rows through the engine, batched with every other request's (POST /v1/predict and RouteContext.submit). */
+function submitRows(o: ServerOptions, state: ServerState, maxQueue: number, timeoutMs: number, arrivedAt: number, res: http.ServerResponse,
+  adapter: string, rows: readonly Int32Array[], options: Omit<EngineSubmitOptions, 'signal'>): Promise<RowResult[] | null> {
+  admit(state, maxQueue);
+  return inFlight(state, arrivedAt, timeoutMs, res, (signal) => {
+    o.observer?.batch(rows.length, adapter);
+    return state.engine.submit(adapter, rows, { ...options, signal });
+  });
+}
+
+/** Chunks on this thread, one per turn of the event loop (engine steps and other requests run between them). */
+function computeChunks<T>(state: ServerState, maxQueue: number, timeoutMs: number, arrivedAt: number, res: http.ServerResponse,
+  chunks: readonly (() => readonly T[])[]): Promise<T[] | null> {
+  admit(state, maxQueue);
+  return inFlight(state, arrivedAt, timeoutMs, res, async (signal) => {
+    const out: T[] = [];
+    for (const chunk of chunks) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (signal.aborted) throw signal.reason;
+      for (const r of chunk()) out.push(r);
+    }
+    return out;
+  });
+}
+
 /**
  * Graceful stop: refuse new connections (and new requests on open ones, 503), finish every queued request,
  * then close. Connections still open after `graceMs` are cut.
@@ -320,7 +410,7 @@ export async function shutdown(server: http.Server, graceMs = 30_000): Promise<v
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   if (state !== undefined) {
     state.closing = true;
-    await state.queue.drained();
+    if (state.inflight > 0) await new Promise<void>((resolve) => state.idleWaiters.push(resolve));
   }
   server.closeIdleConnections();
   const timer = setTimeout(() => server.closeAllConnections(), graceMs);

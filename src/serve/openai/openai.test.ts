@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../app.js';
 import { readChatTemplate } from './chat-template.js';
-import { shutdown } from '../server.js';
+import { engineOf, shutdown } from '../server.js';
 
 const dir = buildRandomGpt2({ seed: 11 });
 const gpt2 = loadCausalModel(dir);
@@ -274,14 +274,42 @@ test('T5: /v1/completions is text-to-text (greedy decoder output), chat is refus
   }
 });
 
+test('T5 with a DePT adapter: /v1/completions computes through the serving engine (batched steps), equal to naive greedy decoding', async () => {
+  const t5 = loadModel(fixture('t5-tiny'));
+  const t5tok = loadTokenizerSync(fixture('tokenizers', 't5'));
+  const t5dept = getMethod('dept').create({ promptLength: 3, rank: 2, maxLength: 40 },
+    { dModel: t5.info.dModel, vocabSize: t5.info.vocabSize, embed: (ids: Int32Array) => t5.embed(ids), rng, tokenize: (t: string) => t5tok.encode(t) });
+  for (const p of t5dept.params()) p.data.forEach((_, i) => { p.data[i] = rng.normal() * 0.5; });
+  const { server: s } = createApp({ model: { kind: 'seq2seq', model: t5 }, modelName: 't5-tiny', tokenizer: t5tok, adapters: new Map([['d', t5dept]]) });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const c = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+    const sources = ['translate English to German: The house is wonderful.', 'sentence: a gorgeous film.'];
+    const stepsBefore = engineOf(s)!.stats().steps;
+    const [one, many] = await Promise.all([
+      c.completions.create({ model: 'd', prompt: sources[0]!, max_tokens: 6 }),
+      c.completions.create({ model: 'd', prompt: sources, max_tokens: 4 }),
+    ]);
+    assert.ok(engineOf(s)!.stats().steps > stepsBefore, 'the engine stepped');
+    assert.equal(one.choices[0]!.text, text(naiveSeq2Seq(t5, t5tok.encode(sources[0]!), 6, t5tok.eosId, t5dept), t5tok));
+    sources.forEach((src, i) => assert.equal(many.choices[i]!.text, text(naiveSeq2Seq(t5, t5tok.encode(src), 4, t5tok.eosId, t5dept), t5tok)));
+    assert.equal(many.usage!.prompt_tokens, sources.reduce((n, x) => n + t5tok.encode(x).length, 0));
+  } finally {
+    await shutdown(s, 1000);
+  }
+});
+
 /** Greedy decoding by full forwards: labels = the tokens so far + one slot, whose logits give the next token. */
-function naiveSeq2Seq(model: Seq2SeqLM, source: number[], k: number, eos: number): number[] {
+function naiveSeq2Seq(model: Seq2SeqLM, source: number[], k: number, eos: number, method: PeftMethod | null = null): number[] {
   const ids = Int32Array.from(source);
-  const Te = ids.length, Vt = model.info.vocabSize;
+  const x = method === null ? { inputsEmbeds: model.embed(ids), mask: new Float32Array(ids.length).fill(1), Te: ids.length }
+    : method.apply(model.embed(ids), new Float32Array(ids.length).fill(1), 1, ids.length);
+  const Te = x.Te, Vt = model.info.vocabSize;
   const out: number[] = [];
   while (out.length < k) {
     const labels = Int32Array.from([...out, 0]);
-    const r = model.forward({ B: 1, Te, inputsEmbeds: model.embed(ids), encoderMask: new Float32Array(Te).fill(1), S: labels.length, labels }, { keepLogits: true });
+    const fwd = () => model.forward({ B: 1, Te, inputsEmbeds: x.inputsEmbeds, encoderMask: x.mask, S: labels.length, labels }, { keepLogits: true });
+    const r = method === null ? fwd() : withMethod(model, method, fwd);
     const t = argmax(r.logits!, out.length * Vt, Vt);
     if (t === eos) break;
     out.push(t);

@@ -8,7 +8,8 @@
  *
  * Decoding is greedy: `temperature` must be 0 or absent (400 `sampling_not_supported` otherwise). `stream: true`
  * answers server-sent events in OpenAI's chunk format ending with `data: [DONE]`; the tokens are computed before
- * the first event (one batch at a time, like every request), then sent one delta per token. Decoder-only models
+ * the first event (through the serving engine for a T5 adapter, else one batch per event-loop turn), then sent
+ * one delta per token. Decoder-only models
  * (GPT-2, LLaMA) continue the prompt; T5 answers /v1/completions text-to-text (the prompt is its encoder input)
  * and refuses chat (400 `unsupported_model`); chat-template.ts says how messages become a prompt. Prompts are never truncated: longer than the adapter or the model
  * allows is a 400 `context_length_exceeded`. Every limit of /v1/predict applies (inputs, tokens per input,
@@ -16,7 +17,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { SoftpromptError } from '../../errors.js';
 import type { PeftMethod } from '../../methods/method.js';
+import type { AnyModel } from '../../models/registry.js';
+import { LocalEngine } from '../engine.js';
 import { clip, DEFAULT_LIMITS, describeValue, MAX_CHARS_PER_TOKEN } from '../limits.js';
 import { tagRequest } from '../request-tags.js';
 import { send, type RouteContext, type ServeRoute, type ServerOptions } from '../server.js';
@@ -32,6 +36,8 @@ export const CHAT_DEFAULT_MAX_TOKENS = 256;
 
 /** @param chat how messages become a prompt (chat-template.ts: the tokenizer's Jinja template, or the plain one) */
 export function openaiRoute(o: ServerOptions, chat: ChatFormat = PLAIN_CHAT): ServeRoute {
+  const lm = o.model;
+  if (lm === undefined) throw new SoftpromptError('invalid_config', 'The OpenAI-compatible routes need the model on this thread (ServerOptions.model).', { path: 'model' });
   return async (ctx) => {
     const { req, res, url } = ctx;
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -41,7 +47,7 @@ export function openaiRoute(o: ServerOptions, chat: ChatFormat = PLAIN_CHAT): Se
     const isChat = url.pathname === '/v1/chat/completions';
     if (req.method !== 'POST' || (!isChat && url.pathname !== '/v1/completions')) return false;
     try {
-      await complete(o, ctx, isChat ? chat : null);
+      await complete(o, lm, ctx, isChat ? chat : null);
     } catch (err) {
       if (res.headersSent) res.destroy();
       else sendOpenAIError(res, err, ctx.closing ? { connection: 'close' } : {});
@@ -79,7 +85,7 @@ interface Plan {
 }
 
 /** Validate a request into what to compute; every refusal happens here, before the queue. */
-function plan(o: ServerOptions, body: unknown, format: ChatFormat | null): Plan {
+function plan(o: ServerOptions, lm: AnyModel, body: unknown, format: ChatFormat | null): Plan {
   const chat = format !== null;
   const cap = o.maxNewTokensCap ?? DEFAULT_LIMITS.maxNewTokensCap;
   const maxInputs = o.maxInputs ?? DEFAULT_LIMITS.maxInputs;
@@ -111,8 +117,8 @@ function plan(o: ServerOptions, body: unknown, format: ChatFormat | null): Plan 
     }
     method = m;
   }
-  if (chat && o.model.kind !== 'causal') {
-    throw new OpenAIError(400, 'unsupported_model', `Chat needs a decoder-only model; this ${o.model.model.info.architecture} model answers /v1/completions (text-to-text) instead.`, 'model');
+  if (chat && lm.kind !== 'causal') {
+    throw new OpenAIError(400, 'unsupported_model', `Chat needs a decoder-only model; this ${lm.model.info.architecture} model answers /v1/completions (text-to-text) instead.`, 'model');
   }
 
   let texts: string[];
@@ -131,7 +137,7 @@ function plan(o: ServerOptions, body: unknown, format: ChatFormat | null): Plan 
   const param = chat ? 'messages' : 'prompt';
   const adapterLimit = method?.maxInputLength ?? Infinity;
   const virtual = method?.numVirtualTokens ?? 0;
-  const positions = o.model.kind === 'causal' ? (o.model.model.info.maxPositions ?? Infinity) : Infinity;
+  const positions = lm.kind === 'causal' ? (lm.model.info.maxPositions ?? Infinity) : Infinity;
   const prompts = texts.map((t, i) => {
     const which = texts.length > 1 ? `prompt[${i}]` : chat ? 'The conversation' : 'The prompt';
     const tooLong = (n: string, limit: number, by: string) => new OpenAIError(400, 'context_length_exceeded', `${which} has ${n}; at most ${limit} tokens ${by}.`, param);
@@ -150,21 +156,38 @@ function plan(o: ServerOptions, body: unknown, format: ChatFormat | null): Plan 
   return { model: r.model, method, prompts, maxNewTokens, stops, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, trimStart: format?.trimStart === true };
 }
 
-async function complete(o: ServerOptions, ctx: RouteContext, format: ChatFormat | null): Promise<void> {
-  const chat = format !== null;
-  const p = plan(o, await ctx.readJson(), format);
-  const adapter = p.method === null ? undefined : p.model;
-  tagRequest(ctx.res, { adapter });
+/**
+ * The prompts' continuations: through the serving engine, batched with every other request, when it batches this
+ * adapter (T5 with a prompt or side-path method); else (the base model, decoder-only models, methods that must be
+ * attached alone) one batch per turn of the event loop on this thread (generate.ts).
+ */
+async function generate(o: ServerOptions, lm: AnyModel, ctx: RouteContext, p: Plan, adapter: string | undefined): Promise<GeneratedRow[] | null> {
+  if (adapter !== undefined && o.engine instanceof LocalEngine && o.engine.batches(adapter)) {
+    const results = await ctx.submit(adapter, p.prompts, { mode: 'generate', maxNewTokens: p.maxNewTokens });
+    if (results === null) return null;
+    return results.map((r) => {
+      const end = r.ids.indexOf(o.tokenizer.eosId);
+      return end < 0 ? { ids: r.ids, eos: false } : { ids: r.ids.slice(0, end), eos: true };
+    });
+  }
   const batchSize = o.batchSize ?? 16;
   const chunks: (() => GeneratedRow[])[] = [];
   for (let i = 0; i < p.prompts.length; i += batchSize) {
     const prompts = p.prompts.slice(i, i + batchSize);
     chunks.push(() => {
       o.observer?.batch(prompts.length, adapter ?? '');
-      return generateBatch(o.model, p.method, o.tokenizer, { prompts, maxNewTokens: p.maxNewTokens });
+      return generateBatch(lm, p.method, o.tokenizer, { prompts, maxNewTokens: p.maxNewTokens });
     });
   }
-  const rows = await ctx.compute(chunks);
+  return ctx.compute(chunks);
+}
+
+async function complete(o: ServerOptions, lm: AnyModel, ctx: RouteContext, format: ChatFormat | null): Promise<void> {
+  const chat = format !== null;
+  const p = plan(o, lm, await ctx.readJson(), format);
+  const adapter = p.method === null ? undefined : p.model;
+  tagRequest(ctx.res, { adapter });
+  const rows = await generate(o, lm, ctx, p, adapter);
   if (rows === null) return; // the client left
   const done = rows.map((row) => finishText(o.tokenizer, row, p.stops, { trimStart: p.trimStart }));
   const promptTokens = p.prompts.reduce((n, x) => n + x.length, 0);

@@ -1,0 +1,372 @@
+/**
+ * Continuous batching across requests and adapters (the scheduler behind serve). Each call of `step()` is one
+ * unit of engine work, bounded by a token budget:
+ *   1. admit waiting rows, taking turns across requests (fewest active lanes first), while their encoder tokens
+ *      plus the active decoder lanes fit the budget (a request with nothing running always gets one row, so
+ *      none starves);
+ *   2. encode the admitted rows in one packed encoder pass (each with its own soft prompt / DePT offset / LoRA
+ *      side paths, see src/models/t5-stepwise.ts);
+ *   3. one decoder position for every active lane of every request: a generate row is one lane (greedy, until
+ *      EOS or maxNewTokens), a rank row one lane per label word (teacher-forced, its NLL summed).
+ * So a 512-token request advances one token per step beside short ones, which join between steps.
+ *
+ * Rows whose method cannot share a forward (a weight method other than side paths, e.g. full fine-tuning) and
+ * every row of a decoder-only model run "exclusively": one request's chunk of rows per step through the
+ * unbatched predict path (src/predict/), between the batched steps.
+ */
+import { SoftpromptError } from '../errors.js';
+import { engine } from '../engine/index.js';
+import type { PeftMethod } from '../methods/method.js';
+import type { AnyModel } from '../models/registry.js';
+import { T5Model } from '../models/t5.js';
+import { T5Stepper, type SidePaths, type T5EncodedRow, type T5Lane } from '../models/t5-stepwise.js';
+import type { LinearSidePath, WeightTraining } from '../models/types.js';
+import { inputLimit, predictAny, withMethod, type Decoder } from '../predict/index.js';
+
+export interface SubmitOptions {
+  mode: 'generate' | 'rank';
+  /** generate: new tokens at most (default 20) */
+  maxNewTokens?: number;
+  /** rank: the candidate label words */
+  labels?: readonly string[];
+  /** generate: called with each new token of row `row` as it is decided (streaming); EOS included */
+  onToken?: (row: number, id: number) => void;
+}
+
+export interface RowResult {
+  /** the generated text (trimmed, special tokens skipped), or the best label word */
+  text: string;
+  /** generate: the generated ids up to and including EOS (batched path only; [] otherwise) */
+  ids: number[];
+  /** rank: Σ NLL of each label word (+ EOS), in `labels` order (batched path only; [] otherwise) */
+  scores: number[];
+}
+
+export interface BatcherOptions {
+  /** encoder tokens admitted plus decoder lanes per step (default 2048) */
+  tokenBudget?: number;
+  /** rows per chunk on the exclusive (unbatched) path (default 16) */
+  batchSize?: number;
+  /** input truncation on the exclusive path, as predict's --max-length */
+  maxLength?: number;
+}
+
+/** A job's rows are done or failed; `settle` is called once. */
+export interface BatchJob {
+  readonly adapter: string;
+  readonly rows: readonly Int32Array[];
+  readonly options: SubmitOptions;
+  settle(outcome: { ok: true; results: RowResult[] } | { ok: false; error: unknown }): void;
+}
+
+interface Adapter {
+  method: PeftMethod;
+  /** side paths to run per row; 'exclusive': the method must be attached alone */
+  sides: SidePaths | 'exclusive';
+  order: number;
+}
+
+interface Job {
+  job: BatchJob;
+  adapter: Adapter;
+  arrival: number;
+  /** rank: the label words' ids (with EOS) */
+  words: Int32Array[];
+  maxNewTokens: number;
+  results: (RowResult | undefined)[];
+  /** rank: per row, lanes still running and the NLL of each word */
+  rankLeft: number[];
+  rankNll: number[][];
+  next: number;
+  done: number;
+  lanes: number;
+  cancelled: boolean;
+}
+
+interface LaneRec {
+  lane: T5Lane;
+  job: Job;
+  row: number;
+  /** rank lanes: the word index; generate: -1 */
+  word: number;
+  /** the next token to feed */
+  token: number;
+  out: number[];
+  nll: number;
+}
+
+/**
+ * The side paths a weight method installs when attached, captured without touching the model: methods whose
+ * attach does only setSidePaths can share a forward; any other call marks the method exclusive.
+ */
+function sidePathsOf(method: PeftMethod, lm: AnyModel): SidePaths | 'exclusive' {
+  let captured: ReadonlyMap<string, LinearSidePath> | null = null;
+  let other = false;
+  const m = lm.model;
+  const probe: WeightTraining & Pick<typeof m, 'info'> = {
+    info: m.info,
+    weights: () => { other = true; return []; },
+    linearModules: () => m.linearModules(),
+    setTrainable: () => { other = true; return new Map(); },
+    setSidePaths: (p) => { captured = p; },
+    embedBackward: () => { other = true; },
+  };
+  try {
+    method.attach(probe as unknown as typeof m);
+  } catch {
+    return 'exclusive';
+  }
+  return other ? 'exclusive' : captured;
+}
+
+export class Batcher {
+  private readonly jobs: Job[] = [];
+  private lanes: LaneRec[] = [];
+  private readonly adapters = new Map<string, Adapter>();
+  private readonly stepper: T5Stepper | null;
+  private arrivals = 0;
+  private adapterCount = 0;
+  private exclusiveTurn = 0;
+  readonly tokenBudget: number;
+  /** what the last step computed (for metrics: batch sizes) */
+  readonly last = { lanes: 0, encodedRows: 0, encodedTokens: 0, exclusiveRows: 0 };
+
+  constructor(readonly lm: AnyModel, readonly tok: Decoder, adapters: ReadonlyMap<string, PeftMethod>, readonly opts: BatcherOptions = {}) {
+    this.stepper = lm.kind === 'seq2seq' && lm.model instanceof T5Model ? new T5Stepper(lm.model) : null;
+    this.tokenBudget = opts.tokenBudget ?? 2048;
+    for (const [name, m] of adapters) this.addAdapter(name, m);
+  }
+
+  addAdapter(name: string, method: PeftMethod): void {
+    this.adapters.set(name, { method, sides: this.stepper === null ? 'exclusive' : sidePathsOf(method, this.lm), order: this.adapterCount++ });
+  }
+
+  /** Remove an adapter; its queued and running requests keep the method they started with. */
+  /** The adapter's rows share batched steps (its generate results carry their ids); false: exclusive or unknown. */
+  batches(name: string): boolean {
+    const a = this.adapters.get(name);
+    return a !== undefined && a.sides !== 'exclusive';
+  }
+
+  removeAdapter(name: string): boolean {
+    return this.adapters.delete(name);
+  }
+
+  hasAdapter(name: string): boolean {
+    return this.adapters.has(name);
+  }
+
+  /** requests admitted and not settled */
+  get depth(): number {
+    return this.jobs.length;
+  }
+
+  /** decoder lanes running */
+  get activeLanes(): number {
+    return this.lanes.length;
+  }
+
+  get idle(): boolean {
+    return this.jobs.length === 0;
+  }
+
+  /** Queue a request; it settles from a later step(). Unknown adapters and bad options throw here. */
+  add(job: BatchJob): { cancel(): void } {
+    const adapter = this.adapters.get(job.adapter);
+    if (adapter === undefined) throw new SoftpromptError('invalid_config', `No adapter "${job.adapter}".`, { path: 'adapter' });
+    const o = job.options;
+    if (o.mode === 'rank' && (o.labels === undefined || o.labels.length === 0)) {
+      throw new SoftpromptError('invalid_config', 'mode "rank" needs labels.', { path: 'labels' });
+    }
+    const words = o.mode === 'rank' ? o.labels!.map((w) => Int32Array.from(this.tok.encode(w, { addSpecialTokens: true }))) : [];
+    const j: Job = {
+      job, adapter, arrival: this.arrivals++, words, maxNewTokens: o.maxNewTokens ?? 20, results: new Array(job.rows.length),
+      rankLeft: new Array(job.rows.length).fill(0), rankNll: job.rows.map(() => new Array(words.length).fill(0)),
+      next: 0, done: 0, lanes: 0, cancelled: false,
+    };
+    this.jobs.push(j);
+    if (job.rows.length === 0) this.finish(j);
+    return { cancel: () => { j.cancelled = true; } };
+  }
+
+  /** One unit of work; false when there was nothing to do. */
+  step(): boolean {
+    this.dropCancelled();
+    Object.assign(this.last, { lanes: 0, encodedRows: 0, encodedTokens: 0, exclusiveRows: 0 });
+    if (this.jobs.length === 0) return false;
+    const exclusive = this.jobs.filter((j) => j.adapter.sides === 'exclusive' && j.next < j.job.rows.length);
+    // exclusive chunks take every other step while batched work is running, so neither side waits for the other
+    if (exclusive.length > 0 && (this.lanes.length === 0 || this.exclusiveTurn++ % 2 === 0)) {
+      const j = exclusive.reduce((a, b) => (b.lanes < a.lanes || (b.lanes === a.lanes && b.arrival < a.arrival) ? b : a));
+      this.runExclusive(j);
+      return true;
+    }
+    this.admit();
+    if (this.lanes.length > 0) this.decode();
+    return true;
+  }
+
+  private dropCancelled(): void {
+    if (!this.jobs.some((j) => j.cancelled)) return;
+    this.lanes = this.lanes.filter((l) => !l.job.cancelled);
+    for (let i = this.jobs.length - 1; i >= 0; i--) if (this.jobs[i]!.cancelled) this.jobs.splice(i, 1);
+  }
+
+  /** Admit rows in turns (fewest active lanes first) while they fit the token budget; encode them together. */
+  private admit(): void {
+    const stepper = this.stepper;
+    if (stepper === null) return;
+    const waiting = this.jobs.filter((j) => j.adapter.sides !== 'exclusive' && j.next < j.job.rows.length)
+      .sort((a, b) => a.lanes - b.lanes || a.arrival - b.arrival);
+    let budget = this.tokenBudget - this.lanes.length;
+    const admitted: { job: Job; row: number; embeds: Float32Array; Te: number }[] = [];
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (const j of waiting) {
+        if (j.cancelled || j.next >= j.job.rows.length) continue;
+        const ids = j.job.rows[j.next]!;
+        const method = j.adapter.method;
+        const Te = ids.length + method.numVirtualTokens;
+        const lanes = j.words.length > 0 ? j.words.length : 1;
+        const first = j.lanes === 0 && !admitted.some((a) => a.job === j);
+        if (Te + lanes > budget && !first) continue;
+        let x;
+        try {
+          x = method.apply(this.lm.model.embed(ids), new Float32Array(ids.length).fill(1), 1, ids.length);
+        } catch (error) {
+          this.fail(j, error);
+          continue;
+        }
+        admitted.push({ job: j, row: j.next++, embeds: x.inputsEmbeds, Te: x.Te });
+        j.lanes += lanes;
+        budget -= Te + lanes;
+        progress = true;
+      }
+    }
+    if (admitted.length === 0) return;
+    admitted.sort((a, b) => a.job.adapter.order - b.job.adapter.order || a.Te - b.Te); // LoRA segments, attention runs
+    const sidesOf = (j: Job) => (j.adapter.sides === 'exclusive' ? null : j.adapter.sides);
+    const live = admitted.filter((a) => !a.job.cancelled);
+    this.last.encodedRows = live.length;
+    this.last.encodedTokens = live.reduce((n, a) => n + a.Te, 0);
+    let encoded;
+    try {
+      encoded = stepper.encode(live.map((a) => ({ embeds: a.embeds, Te: a.Te, sides: sidesOf(a.job) })));
+    } catch (error) {
+      for (const j of new Set(live.map((a) => a.job))) this.fail(j, error);
+      return;
+    }
+    const start = (this.lm.model as T5Model).decoderStartId;
+    const recs: Omit<LaneRec, 'lane'>[] = [];
+    const rows: T5EncodedRow[] = [];
+    live.forEach((a, i) => {
+      const row = encoded[i]!;
+      if (a.job.words.length === 0) {
+        recs.push({ job: a.job, row: a.row, word: -1, token: start, out: [], nll: 0 });
+        rows.push(row);
+      } else {
+        a.job.rankLeft[a.row] = a.job.words.length;
+        a.job.words.forEach((_, k) => { recs.push({ job: a.job, row: a.row, word: k, token: start, out: [], nll: 0 }); rows.push(row); });
+      }
+    });
+    stepper.lanes(rows).forEach((lane, i) => this.lanes.push({ lane, ...recs[i]! }));
+  }
+
+  /** One decoder position for every lane; finished lanes leave, finished rows and requests settle. */
+  private decode(): void {
+    const stepper = this.stepper!;
+    const info = this.lm.model.info, V = info.vocabSize;
+    this.lanes.sort((a, b) => a.job.adapter.order - b.job.adapter.order); // LoRA rows of one adapter side by side
+    const L = this.lanes.length;
+    this.last.lanes = L;
+    const tokens = Int32Array.from(this.lanes, (l) => l.token);
+    let logits: Float32Array;
+    try {
+      logits = stepper.step(this.lanes.map((l) => l.lane), tokens);
+    } catch (error) {
+      for (const j of new Set(this.lanes.map((l) => l.job))) this.fail(j, error);
+      return;
+    }
+    const targets = new Int32Array(L).fill(-100);
+    this.lanes.forEach((l, i) => { if (l.word >= 0) targets[i] = l.job.words[l.word]![l.lane.t - 1]!; });
+    const nll = new Float32Array(L);
+    if (targets.some((t) => t !== -100)) engine().crossEntropy(nll, null, null, logits, targets, L, V, 0, -100);
+    const next = new Int32Array(L);
+    engine().argmaxRows(next, logits, L, V);
+    const keep: LaneRec[] = [];
+    this.lanes.forEach((l, i) => {
+      if (l.word >= 0) {
+        l.nll += nll[i]!;
+        const w = l.job.words[l.word]!;
+        if (l.lane.t < w.length) {
+          l.token = w[l.lane.t - 1]!;
+          keep.push(l);
+        } else {
+          this.rankDone(l);
+        }
+        return;
+      }
+      const best = next[i]!;
+      l.out.push(best);
+      l.job.job.options.onToken?.(l.row, best);
+      if (best === info.eosId || l.out.length >= l.job.maxNewTokens) {
+        l.job.lanes--;
+        this.rowDone(l.job, l.row, { text: this.tok.decode(l.out, { skipSpecialTokens: true }).trim(), ids: l.out, scores: [] });
+      } else {
+        l.token = best;
+        keep.push(l);
+      }
+    });
+    this.lanes = keep;
+  }
+
+  private rankDone(l: LaneRec): void {
+    const j = l.job;
+    j.lanes--;
+    j.rankNll[l.row]![l.word] = l.nll;
+    j.rankLeft[l.row] = j.rankLeft[l.row]! - 1;
+    if (j.rankLeft[l.row]! > 0) return;
+    const scores = j.rankNll[l.row]!;
+    let best = 0;
+    for (let k = 1; k < scores.length; k++) if (scores[k]! < scores[best]!) best = k;
+    this.rowDone(j, l.row, { text: j.job.options.labels![best]!, ids: [], scores });
+  }
+
+  private rowDone(j: Job, row: number, r: RowResult): void {
+    j.results[row] = r;
+    if (++j.done === j.job.rows.length) this.finish(j);
+  }
+
+  private finish(j: Job): void {
+    const i = this.jobs.indexOf(j);
+    if (i >= 0) this.jobs.splice(i, 1);
+    j.job.settle({ ok: true, results: j.results as RowResult[] });
+  }
+
+  private fail(j: Job, error: unknown): void {
+    j.cancelled = true;
+    const i = this.jobs.indexOf(j);
+    if (i >= 0) this.jobs.splice(i, 1);
+    this.lanes = this.lanes.filter((l) => l.job !== j);
+    j.job.settle({ ok: false, error });
+  }
+
+  /** One chunk of rows through the unbatched predict path, the method attached alone. */
+  private runExclusive(j: Job): void {
+    const size = this.opts.batchSize ?? 16;
+    const from = j.next, to = Math.min(j.job.rows.length, from + size);
+    j.next = to;
+    this.last.exclusiveRows = to - from;
+    const examples = j.job.rows.slice(from, to).map((source) => ({ source, target: new Int32Array(0) }));
+    const o = j.job.options, method = j.adapter.method;
+    try {
+      const texts = withMethod(this.lm.model, method, () => predictAny(this.lm, method, this.tok, examples, o.mode === 'rank' ? o.labels! : null,
+        { batchSize: size, maxNewTokens: j.maxNewTokens, maxLength: inputLimit(method, this.opts.maxLength) }));
+      texts.forEach((text, k) => this.rowDone(j, from + k, { text, ids: [], scores: [] }));
+    } catch (error) {
+      this.fail(j, error);
+    }
+  }
+}
+
