@@ -3,9 +3,10 @@
  * oversized and deeply nested bodies, huge values in errors, per-request caps, the bounded queue (429), the
  * deadline (504), a busy port and SIGTERM through the CLI.
  */
+import { startServe } from '../../test/serve-child.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
@@ -268,19 +269,7 @@ describe('softprompt serve (CLI)', () => {
   });
 
   test('SIGTERM: the queued requests are finished, then the server exits 0', async () => {
-    const child = spawn(process.execPath, [BIN, ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c.toString();
-        const m = /http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-        if (m !== null) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+    const { child, port, exited, stdout, stderr } = await startServe(args.slice(1));
     // three requests arrive together; SIGTERM goes out when the first answer is back (the second is computing,
     // the third waits in the queue): both must still be answered before the process exits
     const replies = await burstEach(port, [slow(16, 24), slow(16, 24), slow(16, 24)], 300);
@@ -288,7 +277,7 @@ describe('softprompt serve (CLI)', () => {
     child.kill('SIGTERM');
     const statuses = (await Promise.all(replies)).map((r) => r.status);
     assert.deepEqual(statuses, [200, 200, 200]);
-    assert.equal(await exited, 0, stderr);
-    assert.match(stdout, /SIGTERM, finishing queued requests/);
+    assert.equal(await exited, 0, stderr());
+    assert.match(stdout(), /SIGTERM, finishing queued requests/);
   });
 });

@@ -3,13 +3,12 @@
  * prom-client) with counts that move by exactly the requests sent, and one JSON access-log line per request,
  * through the library and through the CLI up to a SIGTERM.
  */
+import { startServe } from '../../test/serve-child.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { fixture, repoRoot } from '../../test/paths.js';
+import { fixture } from '../../test/paths.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/registry.js';
 import { loadModel } from '../models/registry.js';
@@ -148,26 +147,13 @@ test('--log-level warn: only failed requests are logged', async () => {
 });
 
 test('CLI: JSON access lines on stderr, /metrics answers, SIGTERM still exits 0', async () => {
-  const bin = join(repoRoot(), 'bin', 'softprompt.js');
-  const child = spawn(process.execPath, [bin, 'serve', '--model', fixture('t5-tiny'), '--tokenizer', fixture('tokenizers', 't5'), '--adapter', `lora=${LORA}`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      const m = /http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (m !== null) resolve(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-  });
+  const { child, port, exited, stderr: err } = await startServe(['--model', fixture('t5-tiny'), '--tokenizer', fixture('tokenizers', 't5'), '--adapter', `lora=${LORA}`]);
   const url = `http://127.0.0.1:${port}`;
   assert.equal((await (await fetch(`${url}/health`)).json() as { status: string }).status, 'ok');
   assert.match(await (await fetch(`${url}/metrics`)).text(), /softprompt_http_requests_total\{method="GET",route="\/health",status="200",adapter=""\} 1/);
-  await until(() => stderr.split('\n').filter((l) => l.startsWith('{')).length === 2, `two log lines on stderr: ${stderr}`);
+  await until(() => err().split('\n').filter((l) => l.startsWith('{')).length === 2, `two log lines on stderr: ${err()}`);
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, stderr);
-  const lines = stderr.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(await exited, 0, err());
+  const lines = err().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(lines.map((l) => [l['route'], l['status']]), [['/health', 200], ['/metrics', 200]]);
 });
