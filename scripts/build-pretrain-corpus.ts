@@ -2,9 +2,9 @@
  * Build the pretraining corpus from the public text in a data folder (default ../shared/data):
  *
  *   npx tsx scripts/build-pretrain-corpus.ts [--data ../shared/data] [--out corpus/] [--exclude sst2,qqp]
- *     [--supervised-tasks cola,rte,…|none] [--label-words t5|polar] [--silver-sentiment] [--tokenizer test/fixtures/tokenizers/t5]
+ *     [--supervised-tasks cola,rte,…|none] [--label-words t5|polar] [--silver-sentiment] [--silver-student] [--tokenizer test/fixtures/tokenizers/t5]
  *
- * Writes span.txt, supervised.jsonl and corpus.json (sources, licenses, T5 token counts) into --out, and prints
+ * Writes span.txt, supervised.jsonl (and with --silver-student silver-student.jsonl) and corpus.json (sources, licenses, T5 token counts) into --out, and prints
  * the table. The files are regenerated, not committed (they are several MB).
  */
 import path from 'node:path';
@@ -28,6 +28,7 @@ const reports = buildCorpus(dataDir, outDir, {
   ...(sup === '' ? {} : { supervisedTasks: sup === 'none' ? [] : list(sup) }),
   labelWords: flag('--label-words', 't5') as LabelWordSet,
   silverSentiment: process.argv.includes('--silver-sentiment'),
+  silverStudent: process.argv.includes('--silver-student'),
 });
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 for (const part of ['span', 'supervised'] as const) {

@@ -18,7 +18,7 @@ import { atomicWriteFile } from '../io/atomic.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import { loadSplits } from '../tasks/registry.js';
 import { readText } from '../tasks/read-text.js';
-import { DEFAULT_SILVER, SILVER_TASK, silverSentimentExamples } from './silver-sentiment.js';
+import { DEFAULT_SILVER, DEFAULT_STUDENT, SILVER_TASK, silverSentimentExamples, silverStudentExamples } from './silver-sentiment.js';
 import { DEFAULT_SUPERVISED_TASKS, supervisedExamples, type LabelWordSet } from './supervised.js';
 
 export interface CorpusSource {
@@ -56,6 +56,7 @@ export const PUBLIC_SOURCES: readonly CorpusSource[] = [
 
 export const SPAN_FILE = 'span.txt';
 export const SUPERVISED_FILE = 'supervised.jsonl';
+export const SILVER_STUDENT_FILE = 'silver-student.jsonl';
 export const CORPUS_MANIFEST = 'corpus.json';
 
 /** WikiText paragraphs: headings and blank lines dropped, " @-@ " → "-", " @,@ " → ",", " @.@ " → ".". */
@@ -103,6 +104,8 @@ export interface BuildOptions {
   labelWords?: LabelWordSet;
   /** Add the VADER-labelled sentiment task (silver-sentiment.ts) over the span documents to the mixture. */
   silverSentiment?: boolean;
+  /** Also write silver-student.jsonl: the sentiment rows of the lexicon's TF-IDF student (silverStudentExamples). */
+  silverStudent?: boolean;
   /** Default PUBLIC_SOURCES. */
   sources?: readonly CorpusSource[];
 }
@@ -165,8 +168,19 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
       origin: `span-corpus sentences with |VADER compound| ≥ ${DEFAULT_SILVER.threshold}, classes balanced; no dataset labels`, files: [], part: 'supervised',
     });
   }
+  if (opts.silverStudent === true) {
+    const rows = silverStudentExamples(lines, DEFAULT_SILVER, DEFAULT_STUDENT);
+    atomicWriteFile(path.join(outDir, SILVER_STUDENT_FILE), rows.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    reports.push({
+      name: `${SILVER_TASK} student (${SILVER_STUDENT_FILE})`, documents: rows.length,
+      tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
+      license: 'sentences under their sources\' licences above; labels from a TF-IDF student of the VADER rows',
+      origin: `the top and bottom ${DEFAULT_STUDENT.keep * 100} % of all span-corpus sentences ranked by a logistic regression fitted on the VADER rows; no dataset labels`,
+      files: [], part: 'supervised',
+    });
+  }
   atomicWriteFile(path.join(outDir, CORPUS_MANIFEST), JSON.stringify({
-    dataDir: path.resolve(dataDir), labelWords: opts.labelWords ?? 't5', silverSentiment: opts.silverSentiment === true, excluded: [...exclude], sources: reports,
+    dataDir: path.resolve(dataDir), labelWords: opts.labelWords ?? 't5', silverSentiment: opts.silverSentiment === true, silverStudent: opts.silverStudent === true, excluded: [...exclude], sources: reports,
     spanTokens: reports.filter((r) => r.part === 'span').reduce((a, r) => a + r.tokens, 0),
     supervisedTokens: reports.filter((r) => r.part === 'supervised').reduce((a, r) => a + r.tokens, 0),
   }, null, 2) + '\n');
