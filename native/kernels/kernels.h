@@ -87,6 +87,7 @@ uint64_t dropout_seed_hash(uint64_t seed);
 void add_forward(float* out, const float* a, const float* b, int64_t n);  // out = a + b (out may alias a or b)
 void axpy(float* y, const float* x, float alpha, int64_t n);              // y += alpha x
 void scale_inplace(float* x, float alpha, int64_t n);
+void fill_zero(float* x, int64_t n);  // x = 0, split across the pool (gradient buffers that kernels accumulate into)
 // out (N, C) = table[ids[n]]; returns the index of the first out-of-range id, or -1.
 int64_t embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C, int64_t V);
 // dtable[ids[n]] += dout[n] for n < N (scatter-add, repeated ids accumulate). ids must be in [0, V): the

@@ -526,6 +526,16 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// zero(x, n)
+Napi::Value Zero(const Napi::CallbackInfo& info) {
+  Args a(info, "zero");
+  int64_t n = a.num(1);
+  float* x = a.f32(0, n);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::fill_zero(x, n);
+  return info.Env().Undefined();
+}
+
 // embedding(out, ids, table, N, C, V) -> index of first bad id or -1
 Napi::Value Embedding(const Napi::CallbackInfo& info) {
   Args a(info, "embedding");
@@ -917,6 +927,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("add", Napi::Function::New(env, Add));
   exports.Set("axpy", Napi::Function::New(env, Axpy));
   exports.Set("scale", Napi::Function::New(env, Scale));
+  exports.Set("zero", Napi::Function::New(env, Zero));
   exports.Set("embedding", Napi::Function::New(env, Embedding));
   exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
   exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));

@@ -72,6 +72,8 @@ export interface NativeEngine {
   add(out: F32, a: F32, b: F32, n: number): void;
   axpy(y: F32, x: F32, alpha: number, n: number): void;
   scale(x: F32, alpha: number, n: number): void;
+  /** x[0..n) = 0, split across the pool */
+  zero(x: F32, n: number): void;
   embedding(out: F32, ids: Int32Array, table: F32, N: number, C: number, V: number): number;
   /** dtable (V, C) += scatter of dout (N, C) by ids; returns the first out-of-range id's index (nothing written), or -1 */
   embeddingBackward(dtable: F32, ids: Int32Array, dout: F32, N: number, C: number, V: number): number;

@@ -569,9 +569,9 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     linearForward(this.e, out, inp, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
   }
 
-  /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearBackward(this.e, dinp, dout, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
+  /** dinp (N, C) += dout (N, OC) @ W (OC, C); accumulate false: dinp = (the first writer of a gradient buffer) */
+  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number, accumulate = true): void {
+    linearBackward(this.e, dinp, dout, this.mixedCopy(W, OC, C) ?? W, N, C, OC, accumulate);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -945,28 +945,28 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const cfg = this.config, e = this.e, ws = this.ws;
     const C = cfg.d_model, F = cfg.d_ff;
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx); // (N, C)
-    const dactD = ws.zeros('dact', N * F);
-    this.linearBack(dactD, dfo, f.wo, N, F, C);
+    const dactD = ws.f32('dact', N * F);
+    this.linearBack(dactD, dfo, f.wo, N, F, C, false);
     this.sideB(f.wo, dfo, C, dactD, N, ctx);
     // wo's input: the dropout output when training, else the activation kept under {p}.actS
     this.weightGrad(f.wo, dfo, C, () => ws.f32(ctx.train ? `${p}.act` : `${p}.actS`, N * F), N, F, C);
     const dact = this.dropoutB(`${p}.act`, dactD, N * F, ctx);
     const pre = this.saved(`${p}.pre`, N * F, ctx);
     const dpre = ws.zeros('dpre', N * F);
-    const dln = ws.zeros('dln', N * C);
+    const dln = ws.f32('dln', N * C); // written first by the wi_1 (gated) or wi GEMM below
     let xn: F32 | null = null;
     const normed = () => (xn ??= this.normOut(x, lnW, N));
     if (f.wiGate !== null) {
       const gate = this.saved(`${p}.gate`, N * F, ctx);
       const dgate = ws.zeros('dgate', N * F);
       e.gatedBackward(this.ffn.act, dpre, dgate, dact, pre, gate, N * F);
-      this.linearBack(dln, dgate, f.wiGate, N, C, F);
+      this.linearBack(dln, dgate, f.wiGate, N, C, F, false);
       this.sideB(f.wiGate, dgate, F, dln, N, ctx);
       this.weightGrad(f.wiGate, dgate, F, normed, N, C, F);
     } else {
       e.actBackward(this.ffn.act, dpre, dact, pre, N * F);
     }
-    this.linearBack(dln, dpre, f.wi, N, C, F);
+    this.linearBack(dln, dpre, f.wi, N, C, F, f.wiGate !== null);
     this.sideB(f.wi, dpre, F, dln, N, ctx);
     this.weightGrad(f.wi, dpre, F, normed, N, C, F);
     e.rmsnormBackward(dres, this.gradOrNull(lnW), dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
@@ -980,16 +980,16 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     this.ffnBackward(p, dh, this.saved(`${p}.mid`, N * C, ctx), blk.ln2, blk.ffn, N, ctx);
     // forward: mid = in + drop(o(attn(q, k, v))), q/k/v = W norm(in)
     const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
-    const datt = ws.zeros('datt', N * D);
-    this.linearBack(datt, dao, a.o, N, D, C);
+    const datt = ws.f32('datt', N * D);
+    this.linearBack(datt, dao, a.o, N, D, C, false);
     this.sideB(a.o, dao, C, datt, N, ctx);
     this.weightGrad(a.o, dao, C, () => ws.f32(`${p}.att`, N * D), N, D, C);
     const qkv = this.saved(`${p}.qkv`, N * 3 * D, ctx), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
       this.saved(`${p}.probs`, B * cfg.num_heads * Te * Te, ctx), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l), dbias);
-    const dln = ws.zeros('dln', N * C);
+    const dln = ws.f32('dln', N * C);
     const hin = this.saved(`${p}.in`, N * C, ctx);
-    this.linearBack(dln, dqkv, a.qkv, N, C, 3 * D);
+    this.linearBack(dln, dqkv, a.qkv, N, C, 3 * D, false);
     this.sideFusedB([a.q, a.k, a.v], dqkv, dln, N, ctx);
     this.fusedWeightGrad(a.qkv, [a.q, a.k, a.v], dqkv, () => this.normOut(hin, blk.ln1, N), N);
     e.rmsnormBackward(dh, this.gradOrNull(blk.ln1), dln, hin, blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);

@@ -1,4 +1,4 @@
-import { alloc } from '../engine/index.js';
+import { alloc, engine } from '../engine/index.js';
 
 /**
  * Named activation buffers reused across steps (llm.c's ActivationTensors, grown on demand). `f32(name, n)`
@@ -22,7 +22,8 @@ export class Workspace {
   /** Like f32 but zero-filled: for gradient buffers that kernels accumulate into. */
   zeros(name: string, n: number): Float32Array {
     const b = this.f32(name, n);
-    b.fill(0);
+    if (n >= 1 << 16) engine().zero(b, n); // large: split across the pool (TypedArray.fill runs on one thread)
+    else b.fill(0);
     return b;
   }
 
