@@ -1,13 +1,13 @@
 /**
  * `npm run bench -- reference [--steps 4] [--tasks sst2,rte] [--batch 16] [--max-length 256] [--variants best,nogroup]
- *   [--python /work/venv/bin/python] [--peers fp32,bf16] [--threads N] [--seed 42]`
+ *   [--python /work/venv/bin/python] [--peers fp32,bf16] [--threads N] [--seed 42] [--out reference.json]`
  *
  * Training time per epoch of DePT-60/30 at the DePT reference's settings (T5-base shapes with random weights,
  * batch 16, max_length 256) on real SST-2 and RTE training rows, softprompt against a PyTorch peer, back to back:
  *
  * - softprompt in its best mode: `--precision bf16`, dynamic padding (each batch to its longest row, exact for
- *   right-padded T5) and `--group-by-length` (variant `best`); `nogroup` is the same without length grouping and
- *   `fp32` the fp32 path with both (the effect of each);
+ *   right-padded T5) and `--group-by-length` (variant `best`); `nogroup` is the same without length grouping,
+ *   `best16` adds activations saved for backward in bf16, and `fp32` is the fp32 path with both (the effect of each);
  * - the peer (bench/reference_peer.py, PyTorch + HF T5) pads every batch to 256 as the reference does, in fp32 and
  *   in bf16 (weights in bfloat16 under torch.autocast, PyTorch's CPU bf16 path).
  *
@@ -51,9 +51,10 @@ type Task = 'sst2' | 'rte';
 const FULL_TRAIN_ROWS: Record<Task, number> = { sst2: 66349, rte: 2490 };
 const PROMPT = 60, RANK = 30;
 
-interface Variant { label: string; precision: 'fp32' | 'bf16'; group: boolean }
+interface Variant { label: string; precision: 'fp32' | 'bf16'; group: boolean; savedActivations?: 'bf16' }
 const VARIANTS: Record<string, Variant> = {
   best: { label: 'softprompt bf16, dynamic padding, grouped by length', precision: 'bf16', group: true },
+  best16: { label: 'softprompt bf16, activations saved in bf16, dynamic padding, grouped by length', precision: 'bf16', group: true, savedActivations: 'bf16' },
   nogroup: { label: 'softprompt bf16, dynamic padding, shuffled', precision: 'bf16', group: false },
   fp32: { label: 'softprompt fp32, dynamic padding, grouped by length', precision: 'fp32', group: true },
 };
@@ -102,6 +103,7 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 function worker(jobFile: string, variant: Variant): Measured {
   const job = JSON.parse(readFileSync(jobFile, 'utf8')) as Job;
   const model = randomT5('t5-base', {}, 1, variant.precision);
+  if (variant.savedActivations !== undefined) model.savedActivations = variant.savedActivations;
   const entry = getMethod('dept');
   const settings = { maxLength: job.maxLength, promptLength: PROMPT, rank: RANK, init: 'SAMPLE_VOCAB' };
   const rng = new Rng(1);
@@ -253,7 +255,7 @@ export function runReferenceBench(argv: string[]): void {
   }));
   const outDir = join(repoRoot(), 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, 'reference.json');
+  const file = join(outDir, flag(argv, '--out', 'reference.json'));
   const report: { date: string; machine: typeof machine; loadavg_after: number[]; gemm_peak: GemmPeak; batch: number; max_length: number; steps: number; sources: Record<string, string>; rows: Row[] } = {
     date: new Date().toISOString(), machine, loadavg_after: after, gemm_peak: peak, batch: B, max_length: maxLength, steps, sources, rows,
   };

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- t5 [--config t5-base] [--batch 8] [--seq 256] [--reps 3] [--threads N] [--method pt|dept|both]
- *   [--precision fp32|bf16]`
+ *   [--precision fp32|bf16] [--saved-activations fp32|bf16]`
  * One prompt-tuning training step (forward + backward to the prompt + grad clip + AdamW) on a random-weight T5
  * with real shapes, the same step as ../shared/bench/pytorch_peer.py: PT with 100 tokens, DePT with 60 tokens
  * and rank 30, inputs padded to --seq, labels [209, 1], dropout 0. Each method runs in its own process so that
@@ -31,6 +31,8 @@ export interface T5BenchRow {
   r: number;
   threads: number;
   precision: Precision;
+  /** precision of the activations saved for backward (T5Model.savedActivations) */
+  saved_activations: Precision;
   step_ms: number;
   step_min_ms: number;
   /**
@@ -74,8 +76,9 @@ function makeBatch(model: T5Model, B: number, T: number) {
   return { E: model.embed(ids), mask: new Float32Array(B * T).fill(1), labels };
 }
 
-function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, reps: number, precision: Precision): T5BenchRow {
+function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, reps: number, precision: Precision, saved: Precision): T5BenchRow {
   const model = randomT5(cfgName, {}, 1, precision);
+  model.savedActivations = saved;
   const C = model.config.d_model;
   const rng = { nextFloat: Math.random, normal: () => Math.random() - 0.5 };
   const ctx = { dModel: C, vocabSize: model.config.vocab_size, embed: (ids: Int32Array) => model.embed(ids), rng };
@@ -124,7 +127,7 @@ function worker(method: 'pt' | 'dept', cfgName: string, B: number, T: number, re
   for (const [k, v] of Object.entries(parts)) breakdown[k] = Math.round(median(v) * 10) / 10;
   return {
     method: method === 'pt' ? 'PT-100' : 'DePT-60/30', model: cfgName, batch: B, seq: T,
-    l: m.numVirtualTokens, r: method === 'pt' ? 0 : 30, threads: getThreads(), precision,
+    l: m.numVirtualTokens, r: method === 'pt' ? 0 : 30, threads: getThreads(), precision, saved_activations: saved,
     step_ms: Math.round(stepMs * 10) / 10, step_min_ms: Math.round(Math.min(...times) * 10) / 10,
     step_cpu_ms_per_thread: Math.round(median(cpu) * 10) / 10, fwd_ms: Math.round(fwdMs * 10) / 10,
     maxrss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
@@ -144,7 +147,8 @@ export function runT5Bench(argv: string[]): void {
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision must be fp32 or bf16, got ${precision}`);
   const workerMethod = flag(argv, '--worker', '');
   if (workerMethod === 'pt' || workerMethod === 'dept') {
-    process.stdout.write(JSON.stringify(worker(workerMethod, cfgName, B, T, reps, precision)) + '\n');
+    const saved = flag(argv, '--saved-activations', 'fp32') as Precision;
+    process.stdout.write(JSON.stringify(worker(workerMethod, cfgName, B, T, reps, precision, saved)) + '\n');
     return;
   }
   const which = flag(argv, '--method', 'both');

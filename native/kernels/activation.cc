@@ -45,19 +45,36 @@ SP_MULTIVERSION void act_fwd_range(float* out, const float* inp, int64_t b, int6
   for (int64_t i = b; i < e; i++) out[i] = act_value(ACT, inp[i]);
 }
 template <int ACT>
-SP_MULTIVERSION void act_bwd_range(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e) {
-  for (int64_t i = b; i < e; i++) dinp[i] += dout[i] * act_grad(ACT, inp[i]);
+SP_MULTIVERSION void act_fwd_save_range(float* out, uint16_t* inp16, const float* inp, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; i++) {
+    out[i] = act_value(ACT, inp[i]);
+    inp16[i] = to_bf16(inp[i]);
+  }
+}
+template <int ACT, typename T>
+SP_MULTIVERSION void act_bwd_range(float* dinp, const float* dout, const T* inp, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; i++) dinp[i] += dout[i] * act_grad(ACT, ld(inp, i));
 }
 template <int ACT>
 SP_MULTIVERSION void gated_fwd_range(float* out, const float* a, const float* g, int64_t b, int64_t e) {
   for (int64_t i = b; i < e; i++) out[i] = act_value(ACT, a[i]) * g[i];
 }
 template <int ACT>
-SP_MULTIVERSION void gated_bwd_range(float* da, float* dg, const float* dout, const float* a, const float* g,
-                                     int64_t b, int64_t e) {
+SP_MULTIVERSION void gated_fwd_save_range(float* out, uint16_t* a16, uint16_t* g16, const float* a, const float* g,
+                                          int64_t b, int64_t e) {
   for (int64_t i = b; i < e; i++) {
-    if (da != nullptr) da[i] += dout[i] * g[i] * act_grad(ACT, a[i]);
-    if (dg != nullptr) dg[i] += dout[i] * act_value(ACT, a[i]);
+    out[i] = act_value(ACT, a[i]) * g[i];
+    a16[i] = to_bf16(a[i]);
+    g16[i] = to_bf16(g[i]);
+  }
+}
+template <int ACT, typename T>
+SP_MULTIVERSION void gated_bwd_range(float* da, float* dg, const float* dout, const T* a, const T* g, int64_t b,
+                                     int64_t e) {
+  for (int64_t i = b; i < e; i++) {
+    const float ai = ld(a, i), gi = ld(g, i);
+    if (da != nullptr) da[i] += dout[i] * gi * act_grad(ACT, ai);
+    if (dg != nullptr) dg[i] += dout[i] * act_value(ACT, ai);
   }
 }
 
@@ -75,25 +92,40 @@ constexpr int64_t kGrain = 1 << 14;
 
 }  // namespace
 
-void act_forward(int act, float* out, const float* inp, int64_t n) {
+void act_forward(int act, float* out, const float* inp, int64_t n, uint16_t* inp16) {
   dispatch(act, [&](auto a) {
-    parallel_for(n, kGrain, [&](int64_t b, int64_t e) { act_fwd_range<decltype(a)::value>(out, inp, b, e); });
+    constexpr int A = decltype(a)::value;
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      if (inp16 != nullptr) act_fwd_save_range<A>(out, inp16, inp, b, e);
+      else act_fwd_range<A>(out, inp, b, e);
+    });
   });
 }
-void act_backward(int act, float* dinp, const float* dout, const float* inp, int64_t n) {
+void act_backward(int act, float* dinp, const float* dout, Src inp, int64_t n) {
   dispatch(act, [&](auto a) {
-    parallel_for(n, kGrain, [&](int64_t b, int64_t e) { act_bwd_range<decltype(a)::value>(dinp, dout, inp, b, e); });
+    constexpr int A = decltype(a)::value;
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      if (inp.h != nullptr) act_bwd_range<A>(dinp, dout, inp.h, b, e);
+      else act_bwd_range<A>(dinp, dout, inp.f, b, e);
+    });
   });
 }
-void gated_forward(int act, float* out, const float* a, const float* g, int64_t n) {
+void gated_forward(int act, float* out, const float* a, const float* g, int64_t n, uint16_t* a16, uint16_t* g16) {
   dispatch(act, [&](auto k) {
-    parallel_for(n, kGrain, [&](int64_t b, int64_t e) { gated_fwd_range<decltype(k)::value>(out, a, g, b, e); });
+    constexpr int A = decltype(k)::value;
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      if (a16 != nullptr && g16 != nullptr) gated_fwd_save_range<A>(out, a16, g16, a, g, b, e);
+      else gated_fwd_range<A>(out, a, g, b, e);
+    });
   });
 }
-void gated_backward(int act, float* da, float* dg, const float* dout, const float* a, const float* g, int64_t n) {
+void gated_backward(int act, float* da, float* dg, const float* dout, Src a, Src g, int64_t n) {
   dispatch(act, [&](auto k) {
-    parallel_for(n, kGrain,
-                 [&](int64_t b, int64_t e) { gated_bwd_range<decltype(k)::value>(da, dg, dout, a, g, b, e); });
+    constexpr int A = decltype(k)::value;
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      if (a.h != nullptr) gated_bwd_range<A>(da, dg, dout, a.h, g.h, b, e);
+      else gated_bwd_range<A>(da, dg, dout, a.f, g.f, b, e);
+    });
   });
 }
 

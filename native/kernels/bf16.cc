@@ -305,6 +305,10 @@ void f32_to_bf16(uint16_t* out, const float* in, int64_t n) {
   parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) { round_range(out, in, b, e); });
 }
 
+void bf16_to_f32(float* out, const uint16_t* in, int64_t n) {
+  parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) { widen_range(out, in, b, e); });
+}
+
 void f32_to_bf16_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld) {
   if (ld == cols) return f32_to_bf16(out, in, rows * cols);
   parallel_for(rows, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, cols)), [&](int64_t r0, int64_t r1) {

@@ -9,6 +9,7 @@ namespace sp {
 
 // out[i] = bf16(in[i]), round to nearest even; NaN stays NaN (quietened, sign kept), +-Inf stays +-Inf.
 void f32_to_bf16(uint16_t* out, const float* in, int64_t n);
+void bf16_to_f32(float* out, const uint16_t* in, int64_t n);  // exact
 // out (rows, cols) contiguous = bf16(in (rows, cols)), in's rows ld apart.
 void f32_to_bf16_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld);
 // out (N, C) = widened rows ids[n] of a bf16 table (V, C); ids must be in [0, V) (the caller checks).

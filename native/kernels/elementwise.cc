@@ -46,6 +46,10 @@ void scale_inplace(float* x, float alpha, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) { scale_range(x, alpha, s, e); });
 }
 
+void fill_zero(float* x, int64_t n) {
+  parallel_for(n, 1 << 16, [&](int64_t s, int64_t e) { std::memset(x + s, 0, static_cast<size_t>(e - s) * sizeof(float)); });
+}
+
 int64_t embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C, int64_t V) {
   for (int64_t r = 0; r < N; r++)
     if (ids[r] < 0 || ids[r] >= V) return r;

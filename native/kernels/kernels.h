@@ -7,6 +7,13 @@
 
 namespace sp {
 
+// A read-only operand held as fp32 or as bf16 bits (activations saved for backward in bf16): exactly one is set.
+// Forward kernels that produce such an activation take an optional uint16_t* that receives its bf16 copy.
+struct Src {
+  const float* f = nullptr;
+  const uint16_t* h = nullptr;
+};
+
 // ---- matmul (nn.Linear layout: weight is (OC, C)) ----
 // out (N, OC) = inp (N, C) @ weight^T (+ bias (OC)); accumulate: out += instead of =.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
@@ -20,9 +27,11 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha
 
 // ---- norms ----
 // rmsnorm (T5LayerNorm, LlamaRMSNorm): out = w * x / sqrt(mean(x^2) + eps). rstd (N) saved.
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N, int64_t C, float eps);
-void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
-                      const float* rstd, int64_t N, int64_t C);
+// inp16 (N, C), when given, receives bf16(inp) (the copy backward reads).
+void rmsnorm_forward(float* out, float* rstd, Src inp, const float* w, int64_t N, int64_t C, float eps,
+                     uint16_t* inp16 = nullptr);
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, Src inp, const float* w, const float* rstd,
+                      int64_t N, int64_t C);
 // layernorm (GPT-2): out = (x - mean) * rstd * w + b. mean, rstd (N) saved.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps);
@@ -31,11 +40,13 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 
 // ---- activations ----
 enum Act : int { ACT_RELU = 0, ACT_GELU_TANH = 1, ACT_GELU_ERF = 2, ACT_SILU = 3 };
-void act_forward(int act, float* out, const float* inp, int64_t n);
-void act_backward(int act, float* dinp, const float* dout, const float* inp, int64_t n);  // dinp +=
-// Gated (T5 v1.1 gated-gelu, LLaMA SwiGLU): out = act(a) * b.
-void gated_forward(int act, float* out, const float* a, const float* b, int64_t n);
-void gated_backward(int act, float* da, float* db, const float* dout, const float* a, const float* b, int64_t n);
+// inp16 / a16, b16, when given, receive bf16 copies of the inputs (what backward reads).
+void act_forward(int act, float* out, const float* inp, int64_t n, uint16_t* inp16 = nullptr);
+void act_backward(int act, float* dinp, const float* dout, Src inp, int64_t n);  // dinp +=
+// Gated (T5 v1.1 gated-gelu, LLaMA SwiGLU): out = act(a) * b. a and b are both fp32 or both bf16 in backward.
+void gated_forward(int act, float* out, const float* a, const float* b, int64_t n, uint16_t* a16 = nullptr,
+                   uint16_t* b16 = nullptr);
+void gated_backward(int act, float* da, float* db, const float* dout, Src a, Src b, int64_t n);
 
 // ---- attention ----
 // For each (b, h): S = scale * Q K^T + bias[h] (NH, Tq, Tk) + mask[b] (B, Tk) (+ causal), P = softmax(S),
@@ -53,12 +64,21 @@ struct AttnDims {
   float dropP = 0.0f;
   uint64_t dropSeed = 0;
 };
+// Saving in bf16: probs16 (B, NH, Tq, Tk) replaces probs (one of the two is set), and q16/k16/v16 (each optional,
+// same strides as q/k/v) receive bf16 copies of q, k, v, written per (batch, head) while they are in cache.
+struct AttnSave16 {
+  uint16_t* probs = nullptr;
+  uint16_t* q = nullptr;
+  uint16_t* k = nullptr;
+  uint16_t* v = nullptr;
+};
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v, const float* bias,
-                       const float* mask, const AttnDims& d);
+                       const float* mask, const AttnDims& d, const AttnSave16& save16 = {});
 // dq/dk/dv use the same strides as q/k/v and are accumulated (+=). Any of them may be null (skipped).
+// q/k/v/probs may each be bf16 (widened per (batch, head) block in the task's scratch).
 // dbias (NH, Tq, Tk) += dLoss/d(bias) summed over the batch (T5's relative position bias); null: skipped.
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* probs, const AttnDims& d, float* dbias);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, Src q, Src k, Src v, Src probs,
+                        const AttnDims& d, float* dbias);
 
 // ---- elementwise ----
 // Counter-based keep decision shared by dropout kernels: uniform(seed, i) >= p.
@@ -67,6 +87,7 @@ uint64_t dropout_seed_hash(uint64_t seed);
 void add_forward(float* out, const float* a, const float* b, int64_t n);  // out = a + b (out may alias a or b)
 void axpy(float* y, const float* x, float alpha, int64_t n);              // y += alpha x
 void scale_inplace(float* x, float alpha, int64_t n);
+void fill_zero(float* x, int64_t n);  // x = 0, split across the pool (gradient buffers that kernels accumulate into)
 // out (N, C) = table[ids[n]]; returns the index of the first out-of-range id, or -1.
 int64_t embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C, int64_t V);
 // dtable[ids[n]] += dout[n] for n < N (scatter-add, repeated ids accumulate). ids must be in [0, V): the

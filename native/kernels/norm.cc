@@ -6,53 +6,66 @@
 
 namespace sp {
 
-SP_MULTIVERSION
-static void rmsnorm_rows(float* out, float* rstd, const float* inp, const float* w, int64_t r0, int64_t r1,
-                         int64_t C, float eps) {
+template <typename T>
+SP_MULTIVERSION static void rmsnorm_rows(float* out, float* rstd, const T* inp, const float* w, int64_t r0,
+                                         int64_t r1, int64_t C, float eps, uint16_t* inp16) {
   for (int64_t r = r0; r < r1; r++) {
-    const float* x = inp + r * C;
+    const T* x = inp + r * C;
     float* y = out + r * C;
     float ss = 0.0f;
 #pragma omp simd reduction(+ : ss)
-    for (int64_t i = 0; i < C; i++) ss += x[i] * x[i];
+    for (int64_t i = 0; i < C; i++) ss += ld(x, i) * ld(x, i);
     // T5LayerNorm: variance = hidden_states.pow(2).mean(-1); hidden_states * torch.rsqrt(variance + eps)
     float rs = 1.0f / std::sqrt(ss / C + eps);
-    for (int64_t i = 0; i < C; i++) y[i] = w[i] * (x[i] * rs);
+    for (int64_t i = 0; i < C; i++) y[i] = w[i] * (ld(x, i) * rs);
     if (rstd != nullptr) rstd[r] = rs;
+    if (inp16 != nullptr)
+      for (int64_t i = 0; i < C; i++) inp16[r * C + i] = to_bf16(ld(x, i));
   }
 }
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int64_t N, int64_t C, float eps) {
-  parallel_for(N, 16, [&](int64_t r0, int64_t r1) { rmsnorm_rows(out, rstd, inp, w, r0, r1, C, eps); });
+void rmsnorm_forward(float* out, float* rstd, Src inp, const float* w, int64_t N, int64_t C, float eps,
+                     uint16_t* inp16) {
+  parallel_for(N, 16, [&](int64_t r0, int64_t r1) {
+    if (inp.h != nullptr) rmsnorm_rows(out, rstd, inp.h, w, r0, r1, C, eps, inp16);
+    else rmsnorm_rows(out, rstd, inp.f, w, r0, r1, C, eps, inp16);
+  });
 }
 
-SP_MULTIVERSION
-static void rmsnorm_backward_rows(float* dinp, const float* dout, const float* inp, const float* w,
-                                  const float* rstd, int64_t r0, int64_t r1, int64_t C) {
+template <typename T>
+SP_MULTIVERSION static void rmsnorm_backward_rows(float* dinp, const float* dout, const T* inp, const float* w,
+                                                  const float* rstd, int64_t r0, int64_t r1, int64_t C) {
   for (int64_t r = r0; r < r1; r++) {
-    const float* x = inp + r * C;
+    const T* x = inp + r * C;
     const float* dy = dout + r * C;
     float* dx = dinp + r * C;
     const float rs = rstd[r];
     // y_j = w_j x_j rs, rs = (mean(x^2)+eps)^-1/2  =>  dx_j = rs (w_j dy_j - x_j rs^2 mean_i(w_i dy_i x_i))
     float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-    for (int64_t i = 0; i < C; i++) dot += w[i] * dy[i] * x[i];
+    for (int64_t i = 0; i < C; i++) dot += w[i] * dy[i] * ld(x, i);
     const float c = rs * rs * dot / C;
-    for (int64_t i = 0; i < C; i++) dx[i] += rs * (w[i] * dy[i] - x[i] * c);
+    for (int64_t i = 0; i < C; i++) dx[i] += rs * (w[i] * dy[i] - ld(x, i) * c);
   }
 }
 
-void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
-                      const float* rstd, int64_t N, int64_t C) {
+template <typename T>
+static void rmsnorm_backward_t(float* dinp, float* dw, const float* dout, const T* inp, const float* w,
+                               const float* rstd, int64_t N, int64_t C) {
   if (dinp != nullptr)
     parallel_for(N, 16, [&](int64_t r0, int64_t r1) { rmsnorm_backward_rows(dinp, dout, inp, w, rstd, r0, r1, C); });
   if (dw != nullptr) {
     parallel_for(C, 16, [&](int64_t c0, int64_t c1) {
       for (int64_t r = 0; r < N; r++)
-        for (int64_t i = c0; i < c1; i++) dw[i] += dout[r * C + i] * inp[r * C + i] * rstd[r];
+        for (int64_t i = c0; i < c1; i++) dw[i] += dout[r * C + i] * ld(inp, r * C + i) * rstd[r];
     });
   }
+}
+
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, Src inp, const float* w, const float* rstd,
+                      int64_t N, int64_t C) {
+  if (inp.h != nullptr) rmsnorm_backward_t(dinp, dw, dout, inp.h, w, rstd, N, C);
+  else rmsnorm_backward_t(dinp, dw, dout, inp.f, w, rstd, N, C);
 }
 
 SP_MULTIVERSION

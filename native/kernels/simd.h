@@ -33,6 +33,17 @@ static inline float fast_expf(float x) {
   return x < -87.0f ? 0.0f : p * scale;
 }
 
+// bfloat16 bits <-> fp32: widening is exact; rounding is to nearest, ties to even (a NaN stays a NaN).
+static inline float from_bf16(uint16_t h) { return __builtin_bit_cast(float, static_cast<uint32_t>(h) << 16); }
+static inline uint16_t to_bf16(float f) {
+  const uint32_t u = __builtin_bit_cast(uint32_t, f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+// Element i of an fp32 or bf16 operand, as fp32 (kernels templated on the saved activation's type).
+static inline float ld(const float* p, int64_t i) { return p[i]; }
+static inline float ld(const uint16_t* p, int64_t i) { return from_bf16(p[i]); }
+
 static inline float fast_tanhf(float x) {
   // tanh(x) = 1 - 2 / (exp(2x) + 1), saturated for |x| > 9
   if (x > 9.0f) return 1.0f;

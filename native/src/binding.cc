@@ -3,6 +3,7 @@
 // the kernel, the argument and the dims, never an out-of-bounds write.
 #include <cblas.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <napi.h>
 
 #include <cstdlib>
@@ -85,6 +86,19 @@ class Args {
   float* f32(size_t i, int64_t need, bool nullable = false) {
     return typed<float>(i, need, napi_float32_array, "Float32Array", nullable);
   }
+  uint16_t* u16(size_t i, int64_t need, bool nullable = false) {
+    return typed<uint16_t>(i, need, napi_uint16_array, "Uint16Array", nullable);
+  }
+  // An operand that may be fp32 (Float32Array) or bf16 bits (Uint16Array): a saved activation.
+  sp::Src src(size_t i, int64_t need, bool nullable = false) {
+    sp::Src s;
+    if (i < info_.Length() && info_[i].IsTypedArray() &&
+        info_[i].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array)
+      s.h = u16(i, need);
+    else
+      s.f = typed<float>(i, need, napi_float32_array, "Float32Array or Uint16Array (bf16)", nullable);
+    return s;
+  }
   int32_t* i32(size_t i, int64_t need) { return typed<int32_t>(i, need, napi_int32_array, "Int32Array", false); }
   uint8_t* u8(size_t i, int64_t need) { return typed<uint8_t>(i, need, napi_uint8_array, "Uint8Array", false); }
 
@@ -111,6 +125,8 @@ class Args {
   std::string error_;
 };
 
+constexpr size_t kMmapBytes = size_t{1} << 20;
+
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   Args a(info, "alloc");
   int64_t n = a.num(0);
@@ -119,16 +135,26 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   if (!a.ok()) return info.Env().Undefined();
   size_t bytes = ((static_cast<size_t>(n) * 4 + 63) / 64) * 64;
   if (bytes == 0) bytes = 64;
-  void* p = std::aligned_alloc(64, bytes);
+  // Large buffers come straight from mmap: zero pages that cost no memory until written, so the part of a
+  // workspace buffer kept as headroom for longer batches (Workspace grows by 25 %) is not resident until used.
+  const bool mapped = bytes >= kMmapBytes;
+  void* p = nullptr;
+  if (mapped) {
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) p = nullptr;
+  } else {
+    p = std::aligned_alloc(64, bytes);
+    if (p != nullptr) std::memset(p, 0, bytes);
+  }
   if (p == nullptr) {
     Napi::Error::New(info.Env(), "alloc: out of memory allocating " + std::to_string(bytes) + " bytes")
         .ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
-  std::memset(p, 0, bytes);
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes));
-  auto ab = Napi::ArrayBuffer::New(info.Env(), p, bytes, [bytes](Napi::Env env, void* data) {
-    std::free(data);
+  auto ab = Napi::ArrayBuffer::New(info.Env(), p, bytes, [bytes, mapped](Napi::Env env, void* data) {
+    if (mapped) munmap(data, bytes);
+    else std::free(data);
     Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes));
   });
   return Napi::Float32Array::New(info.Env(), static_cast<size_t>(n), ab, 0);
@@ -214,7 +240,7 @@ Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// rmsnormForward(out, rstd|null, inp, w, N, C, eps)
+// rmsnormForward(out, rstd|null, inp (fp32 or bf16), w, N, C, eps, inp16?|null)
 Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   Args a(info, "rmsnormForward");
   int64_t N = a.num(4), C = a.num(5);
@@ -222,15 +248,16 @@ Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   a.positive(C, "C");
   float* out = a.f32(0, N * C);
   float* rstd = a.f32(1, N, true);
-  const float* inp = a.f32(2, N * C);
+  const sp::Src inp = a.src(2, N * C);
   const float* w = a.f32(3, C);
   float eps = static_cast<float>(a.real(6));
+  uint16_t* inp16 = a.u16(7, N * C, true);
   if (!a.ok()) return info.Env().Undefined();
-  sp::rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+  sp::rmsnorm_forward(out, rstd, inp, w, N, C, eps, inp16);
   return info.Env().Undefined();
 }
 
-// rmsnormBackward(dinp|null, dw|null, dout, inp, w, rstd, N, C)
+// rmsnormBackward(dinp|null, dw|null, dout, inp (fp32 or bf16), w, rstd, N, C)
 Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   Args a(info, "rmsnormBackward");
   int64_t N = a.num(6), C = a.num(7);
@@ -239,7 +266,7 @@ Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   float* dinp = a.f32(0, N * C, true);
   float* dw = a.f32(1, C, true);
   const float* dout = a.f32(2, N * C);
-  const float* inp = a.f32(3, N * C);
+  const sp::Src inp = a.src(3, N * C);
   const float* w = a.f32(4, C);
   const float* rstd = a.f32(5, N);
   if (!a.ok()) return info.Env().Undefined();
@@ -290,16 +317,17 @@ int act_kind(Args& a, size_t i) {
   return static_cast<int>(k);
 }
 
-// actForward(kind, out, inp, n) / actBackward(kind, dinp, dout, inp, n)
+// actForward(kind, out, inp, n, inp16?|null) / actBackward(kind, dinp, dout, inp (fp32 or bf16), n)
 Napi::Value ActForward(const Napi::CallbackInfo& info) {
   Args a(info, "actForward");
   int k = act_kind(a, 0);
   int64_t n = a.num(3);
   float* out = a.f32(1, n);
   const float* inp = a.f32(2, n);
+  uint16_t* inp16 = a.u16(4, n, true);
   if (k < 0) a.positive(0, "activation kind in 0..3");
   if (!a.ok()) return info.Env().Undefined();
-  sp::act_forward(k, out, inp, n);
+  sp::act_forward(k, out, inp, n, inp16);
   return info.Env().Undefined();
 }
 Napi::Value ActBackward(const Napi::CallbackInfo& info) {
@@ -308,13 +336,14 @@ Napi::Value ActBackward(const Napi::CallbackInfo& info) {
   int64_t n = a.num(4);
   float* dinp = a.f32(1, n);
   const float* dout = a.f32(2, n);
-  const float* inp = a.f32(3, n);
+  const sp::Src inp = a.src(3, n);
   if (k < 0) a.positive(0, "activation kind in 0..3");
   if (!a.ok()) return info.Env().Undefined();
   sp::act_backward(k, dinp, dout, inp, n);
   return info.Env().Undefined();
 }
-// gatedForward(kind, out, a, g, n) / gatedBackward(kind, da|null, dg|null, dout, a, g, n)
+// gatedForward(kind, out, a, g, n, a16?|null, g16?|null) / gatedBackward(kind, da|null, dg|null, dout, a, g, n)
+// (a and g both fp32 or both bf16)
 Napi::Value GatedForward(const Napi::CallbackInfo& info) {
   Args a(info, "gatedForward");
   int k = act_kind(a, 0);
@@ -322,9 +351,12 @@ Napi::Value GatedForward(const Napi::CallbackInfo& info) {
   float* out = a.f32(1, n);
   const float* x = a.f32(2, n);
   const float* g = a.f32(3, n);
+  uint16_t* x16 = a.u16(5, n, true);
+  uint16_t* g16 = a.u16(6, n, true);
+  a.require((x16 == nullptr) == (g16 == nullptr), "a16 and g16 are both given or both null");
   if (k < 0) a.positive(0, "activation kind in 0..3");
   if (!a.ok()) return info.Env().Undefined();
-  sp::gated_forward(k, out, x, g, n);
+  sp::gated_forward(k, out, x, g, n, x16, g16);
   return info.Env().Undefined();
 }
 Napi::Value GatedBackward(const Napi::CallbackInfo& info) {
@@ -334,8 +366,9 @@ Napi::Value GatedBackward(const Napi::CallbackInfo& info) {
   float* dx = a.f32(1, n, true);
   float* dg = a.f32(2, n, true);
   const float* dout = a.f32(3, n);
-  const float* x = a.f32(4, n);
-  const float* g = a.f32(5, n);
+  const sp::Src x = a.src(4, n);
+  const sp::Src g = a.src(5, n);
+  a.require((x.h == nullptr) == (g.h == nullptr), "a and g are both Float32Array or both Uint16Array (bf16)");
   if (k < 0) a.positive(0, "activation kind in 0..3");
   if (!a.ok()) return info.Env().Undefined();
   sp::gated_backward(k, dx, dg, dout, x, g, n);
@@ -414,19 +447,27 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   Args a(info, "attentionForward");
+  const int64_t nq = strided_need(d.B, d.Tq, d.qBatch, d.qRow, d.NH * d.HS);
+  const int64_t nk = strided_need(d.B, d.Tk, d.kBatch, d.kRow, d.NKV * d.HS);
+  const int64_t nv = strided_need(d.B, d.Tk, d.vBatch, d.vRow, d.NKV * d.HS);
   float* out = a.f32(0, prod({d.B, d.Tq, d.NH, d.HS}));
-  float* probs = a.f32(1, prod({d.B, d.NH, d.Tq, d.Tk}));
-  const float* q = a.f32(2, strided_need(d.B, d.Tq, d.qBatch, d.qRow, d.NH * d.HS));
-  const float* k = a.f32(3, strided_need(d.B, d.Tk, d.kBatch, d.kRow, d.NKV * d.HS));
-  const float* v = a.f32(4, strided_need(d.B, d.Tk, d.vBatch, d.vRow, d.NKV * d.HS));
+  const sp::Src probs = a.src(1, prod({d.B, d.NH, d.Tq, d.Tk}));
+  const float* q = a.f32(2, nq);
+  const float* k = a.f32(3, nk);
+  const float* v = a.f32(4, nv);
   const float* bias = a.f32(5, prod({d.NH, d.Tq, d.Tk}), true);
   const float* mask = a.f32(6, d.B * d.Tk, true);
+  sp::AttnSave16 save16;
+  save16.probs = const_cast<uint16_t*>(probs.h);
+  save16.q = a.u16(8, nq, true);
+  save16.k = a.u16(9, nk, true);
+  save16.v = a.u16(10, nv, true);
   if (!a.ok()) return info.Env().Undefined();
-  sp::attention_forward(out, probs, q, k, v, bias, mask, d);
+  sp::attention_forward(out, const_cast<float*>(probs.f), q, k, v, bias, mask, d, save16);
   return info.Env().Undefined();
 }
 
-// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims, dbias?|null)
+// attentionBackward(dq|null, dk|null, dv|null, dout, q, k, v, probs, dims, dbias?|null); q, k, v, probs each fp32 or bf16
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnDims d{};
   std::string err;
@@ -442,10 +483,10 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* dk = a.f32(1, nk, true);
   float* dv = a.f32(2, nv, true);
   const float* dout = a.f32(3, prod({d.B, d.Tq, d.NH, d.HS}));
-  const float* q = a.f32(4, nq);
-  const float* k = a.f32(5, nk);
-  const float* v = a.f32(6, nv);
-  const float* probs = a.f32(7, prod({d.B, d.NH, d.Tq, d.Tk}));
+  const sp::Src q = a.src(4, nq);
+  const sp::Src k = a.src(5, nk);
+  const sp::Src v = a.src(6, nv);
+  const sp::Src probs = a.src(7, prod({d.B, d.NH, d.Tq, d.Tk}));
   float* dbias = a.f32(9, prod({d.NH, d.Tq, d.Tk}), true);
   if (!a.ok()) return info.Env().Undefined();
   sp::attention_backward(dq, dk, dv, dout, q, k, v, probs, d, dbias);
@@ -482,6 +523,16 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   float alpha = static_cast<float>(a.real(1));
   if (!a.ok()) return info.Env().Undefined();
   sp::scale_inplace(x, alpha, n);
+  return info.Env().Undefined();
+}
+
+// zero(x, n)
+Napi::Value Zero(const Napi::CallbackInfo& info) {
+  Args a(info, "zero");
+  int64_t n = a.num(1);
+  float* x = a.f32(0, n);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::fill_zero(x, n);
   return info.Env().Undefined();
 }
 
@@ -593,6 +644,17 @@ Napi::Value ToBf16(const Napi::CallbackInfo& info) {
   const float* inp = a.f32(1, n);
   if (!a.ok()) return info.Env().Undefined();
   sp::f32_to_bf16(out, inp, n);
+  return info.Env().Undefined();
+}
+
+// widenBf16(out, inp: Uint16Array, n): out = fp32(inp), exact
+Napi::Value WidenBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "widenBf16");
+  int64_t n = a.num(2);
+  float* out = a.f32(0, n);
+  const uint16_t* inp = bf16_arg(a, 1, n);
+  if (!a.ok()) return info.Env().Undefined();
+  sp::bf16_to_f32(out, inp, n);
   return info.Env().Undefined();
 }
 
@@ -865,6 +927,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("add", Napi::Function::New(env, Add));
   exports.Set("axpy", Napi::Function::New(env, Axpy));
   exports.Set("scale", Napi::Function::New(env, Scale));
+  exports.Set("zero", Napi::Function::New(env, Zero));
   exports.Set("embedding", Napi::Function::New(env, Embedding));
   exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
   exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
@@ -873,6 +936,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("argmaxRows", Napi::Function::New(env, ArgmaxRows));
   exports.Set("bf16Native", Napi::Function::New(env, Bf16Native));
   exports.Set("toBf16", Napi::Function::New(env, ToBf16));
+  exports.Set("widenBf16", Napi::Function::New(env, WidenBf16));
   exports.Set("transposeToBf16", Napi::Function::New(env, TransposeToBf16));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("matmulForwardBf16", Napi::Function::New(env, MatmulForwardBf16));

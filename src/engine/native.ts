@@ -30,6 +30,8 @@ export interface AttnDims {
 
 type F32 = Float32Array;
 type F32N = Float32Array | null;
+/** bfloat16 bits: activations saved for backward in bf16 */
+type Bf16 = Uint16Array;
 
 /** The raw addon surface; argument order follows llm.c (outputs, saved stats, inputs, weights, dims). */
 export interface NativeEngine {
@@ -45,22 +47,33 @@ export interface NativeEngine {
   matmulForward(out: F32, inp: F32, weight: F32, bias: F32N, N: number, C: number, OC: number, accumulate: boolean): void;
   matmulBackward(dinp: F32N, dweight: F32N, dbias: F32N, dout: F32, inp: F32N, weight: F32N, N: number, C: number,
     OC: number): void;
-  rmsnormForward(out: F32, rstd: F32N, inp: F32, w: F32, N: number, C: number, eps: number): void;
-  rmsnormBackward(dinp: F32N, dw: F32N, dout: F32, inp: F32, w: F32, rstd: F32, N: number, C: number): void;
+  /** inp16, when given, receives bf16(inp): the copy a backward saving activations in bf16 reads */
+  rmsnormForward(out: F32, rstd: F32N, inp: F32 | Bf16, w: F32, N: number, C: number, eps: number, inp16?: Bf16 | null): void;
+  rmsnormBackward(dinp: F32N, dw: F32N, dout: F32, inp: F32 | Bf16, w: F32, rstd: F32, N: number, C: number): void;
   layernormForward(out: F32, mean: F32N, rstd: F32N, inp: F32, w: F32, b: F32N, N: number, C: number, eps: number): void;
   layernormBackward(dinp: F32N, dw: F32N, db: F32N, dout: F32, inp: F32, w: F32, mean: F32, rstd: F32, N: number,
     C: number): void;
-  actForward(kind: number, out: F32, inp: F32, n: number): void;
-  actBackward(kind: number, dinp: F32, dout: F32, inp: F32, n: number): void;
-  gatedForward(kind: number, out: F32, a: F32, g: F32, n: number): void;
-  gatedBackward(kind: number, da: F32N, dg: F32N, dout: F32, a: F32, g: F32, n: number): void;
-  attentionForward(out: F32, probs: F32, q: F32, k: F32, v: F32, bias: F32N, mask: F32N, dims: AttnDims): void;
+  actForward(kind: number, out: F32, inp: F32, n: number, inp16?: Bf16 | null): void;
+  actBackward(kind: number, dinp: F32, dout: F32, inp: F32 | Bf16, n: number): void;
+  /** a16 and g16 (both or neither) receive bf16 copies of a and g */
+  gatedForward(kind: number, out: F32, a: F32, g: F32, n: number, a16?: Bf16 | null, g16?: Bf16 | null): void;
+  /** a and g both fp32 or both bf16 */
+  gatedBackward(kind: number, da: F32N, dg: F32N, dout: F32, a: F32 | Bf16, g: F32 | Bf16, n: number): void;
+  /**
+   * probs as bf16 bits (Uint16Array) saves them in bf16 (computed in fp32 per head); q16/k16/v16 (same strides as
+   * q/k/v) receive bf16 copies of q, k, v.
+   */
+  attentionForward(out: F32, probs: F32 | Bf16, q: F32, k: F32, v: F32, bias: F32N, mask: F32N, dims: AttnDims,
+    q16?: Bf16 | null, k16?: Bf16 | null, v16?: Bf16 | null): void;
   /** dbias (NH, Tq, Tk) += dLoss/d(bias) summed over the batch when given (T5 relative position bias) */
-  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32, k: F32, v: F32, probs: F32, dims: AttnDims,
+  attentionBackward(dq: F32N, dk: F32N, dv: F32N, dout: F32, q: F32 | Bf16, k: F32 | Bf16, v: F32 | Bf16,
+    probs: F32 | Bf16, dims: AttnDims,
     dbias?: F32N): void;
   add(out: F32, a: F32, b: F32, n: number): void;
   axpy(y: F32, x: F32, alpha: number, n: number): void;
   scale(x: F32, alpha: number, n: number): void;
+  /** x[0..n) = 0, split across the pool */
+  zero(x: F32, n: number): void;
   embedding(out: F32, ids: Int32Array, table: F32, N: number, C: number, V: number): number;
   /** dtable (V, C) += scatter of dout (N, C) by ids; returns the first out-of-range id's index (nothing written), or -1 */
   embeddingBackward(dtable: F32, ids: Int32Array, dout: F32, N: number, C: number, V: number): number;
@@ -75,6 +88,8 @@ export interface NativeEngine {
   bf16Native(): boolean;
   /** out = bf16(inp), round to nearest even */
   toBf16(out: Uint16Array, inp: F32, n: number): void;
+  /** out = fp32(inp), exact */
+  widenBf16(out: F32, inp: Uint16Array, n: number): void;
   /** out (cols, rows) = bf16(w (rows, cols))^T */
   transposeToBf16(out: Uint16Array, w: F32, rows: number, cols: number): void;
   /** C (M, N) = A (M, K) . W (N, K)^T + beta C, C rows ldc apart */

@@ -43,11 +43,15 @@ export function linearForward(e: NativeEngine, out: F32, inp: F32, W: Mat, N: nu
   matmulBf16(out, inp, W, N, { bias, accumulate });
 }
 
-/** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-export function linearBackward(e: NativeEngine, dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
-  if (W instanceof Float32Array) return e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+/** dinp (N, C) += dout (N, OC) @ W (OC, C); accumulate false: dinp = (the buffer need not be zeroed first) */
+export function linearBackward(e: NativeEngine, dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number,
+  accumulate = true): void {
+  if (W instanceof Float32Array) {
+    if (accumulate) return e.matmulBackward(dinp, null, null, dout, null, W, N, C, OC);
+    return e.gemm(false, false, N, C, OC, 1, dout, OC, W, C, 0, dinp, C);
+  }
   checkDims(W, OC, C);
-  matmulBf16T(dinp, dout, W, N, { accumulate: true });
+  matmulBf16T(dinp, dout, W, N, { accumulate });
 }
 
 /** an embedding table as fp32 (a copy widened from bf16 bits, which is exact) */

@@ -273,7 +273,14 @@ interface ForwardContext {
   /** what side paths are told: the forward options' train flag, and whether a backward follows */
   sideTrain: boolean;
   saveForBackward: boolean;
+  /**
+   * activations for backward saved in bf16: the forward computes each in an fp32 scratch shared by the layers and
+   * its kernels write the bf16 copy (when saveForBackward); backward reads the copies
+   */
+  save16: boolean;
 }
+
+type SavedAct = F32 | Uint16Array;
 
 export type { Precision };
 
@@ -300,6 +307,15 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
    */
   private readonly copies = new Map<F32, Bf16Weight>();
   private copiesStale = false;
+  /**
+   * In precision 'bf16', the precision of the activations saved for backward (layer and sub-layer inputs, q/k/v,
+   * attention probabilities, FFN pre-activations): 'bf16' holds them in half the bytes (t5-base, batch 8, 316
+   * encoder tokens: 0.78 GB instead of 1.55 GB). The forward computes in fp32 either way (the loss is the same
+   * bits); backward reads the rounded copies, which adds a gradient error of the order of what rounding the weights
+   * alone causes (0.1-1.4x on the test fixtures, test/parity/t5-bf16.test.ts), so it is opt-in. Precision 'fp32'
+   * always saves fp32.
+   */
+  savedActivations: Precision = 'fp32';
 
   constructor(readonly config: T5Config, weights: T5Weights, precision?: Precision) {
     this.w = weights;
@@ -523,7 +539,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
   }
 
   /** rmsnorm(x) recomputed into a scratch buffer (the forward's normalised input of a trainable linear) */
-  private normOut(x: F32, lnW: F32, N: number): F32 {
+  private normOut(x: SavedAct, lnW: F32, N: number): F32 {
     const C = this.config.d_model, out = this.ws.f32('lnx', N * C);
     this.e.rmsnormForward(out, null, x, lnW, N, C, this.config.layer_norm_epsilon);
     return out;
@@ -533,14 +549,29 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     return this.grads.get(W) ?? null;
   }
 
+  /** the buffer forward computes a saved activation in: its own, or with bf16 saving a scratch shared by the layers */
+  private keepF32(name: string, n: number, ctx: ForwardContext): F32 {
+    return this.ws.f32(ctx.save16 ? `sv.${name.replace(/^(enc|dec)\.\d+\./, '')}` : name, n);
+  }
+
+  /** where the kernel computing a saved activation writes its bf16 copy; null when saving fp32 or not saving */
+  private keep16(name: string, n: number, ctx: ForwardContext): Uint16Array | null {
+    return ctx.save16 && ctx.saveForBackward ? this.ws.bf16(name, n) : null;
+  }
+
+  /** a saved activation as backward reads it: fp32, or the bf16 copy */
+  private saved(name: string, n: number, ctx: ForwardContext): SavedAct {
+    return ctx.save16 ? this.ws.bf16(name, n) : this.ws.f32(name, n);
+  }
+
   /** out (N, OC) = inp (N, C) @ W (OC, C)^T: OpenBLAS for fp32 weights, oneDNN for bf16 ones and mixed precision */
   private linear(out: F32, inp: F32, W: Mat, N: number, C: number, OC: number): void {
     linearForward(this.e, out, inp, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
   }
 
-  /** dinp (N, C) += dout (N, OC) @ W (OC, C) */
-  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number): void {
-    linearBackward(this.e, dinp, dout, this.mixedCopy(W, OC, C) ?? W, N, C, OC);
+  /** dinp (N, C) += dout (N, OC) @ W (OC, C); accumulate false: dinp = (the first writer of a gradient buffer) */
+  private linearBack(dinp: F32, dout: F32, W: Mat, N: number, C: number, OC: number, accumulate = true): void {
+    linearBackward(this.e, dinp, dout, this.mixedCopy(W, OC, C) ?? W, N, C, OC, accumulate);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -584,7 +615,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
       }
     }
     const ctx: ForwardContext = { batch, train, seed, decIds, encBias, decBias, encMaskAdd, numTokens: 0, dlogits: null,
-      encLast: null, encOut: null, decLast: null, sideTrain: opts.train === true, saveForBackward };
+      encLast: null, encOut: null, decLast: null, sideTrain: opts.train === true, saveForBackward, save16: this.save16 };
 
     // ---- encoder
     const encStates: F32[] = [];
@@ -702,19 +733,24 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     return { ...d, NKV: 1, HS: C, qRow: NH * C, kRow: C, vRow: C, qBatch: S * NH * C, kBatch: Te * C, vBatch: Te * C };
   }
 
+  /** bf16 saving of activations applies (precision 'bf16', savedActivations 'bf16') */
+  private get save16(): boolean {
+    return this.prec === 'bf16' && this.savedActivations === 'bf16';
+  }
+
   private crossAbsorbedForward(p: string, att: F32, cq: F32, encOut: F32, w: AttnWeights, ctx: ForwardContext, site: number): void {
     const { num_heads: NH, d_kv: HS, d_model: C } = this.config;
     const { B, S, Te } = ctx.batch;
     const D = NH * HS, M = B * S, e = this.e, ws = this.ws;
-    const qt = ws.f32(`${p}.qt`, M * NH * C); // (B, S, NH·C)
+    const qt = this.keepF32(`${p}.qt`, M * NH * C, ctx); // (B, S, NH·C)
     const et = ws.f32('cross.et', M * NH * C); // (B, S, NH·C)
     for (let h = 0; h < NH; h++) {
       // q̃_h (M, C) = cq_h (M, HS) @ W_k,h (HS, C)
       if (w.k instanceof Float32Array) e.gemm(false, false, M, C, HS, 1, cq.subarray(h * HS), D, w.k.subarray(h * HS * C), C, 0, qt.subarray(h * C), NH * C);
       else matmulBf16T(qt.subarray(h * C), cq.subarray(h * HS), w.k.rowSlice(h * HS, (h + 1) * HS), M, { lda: D, ldc: NH * C });
     }
-    e.attentionForward(et, ws.f32(`${p}.cprobs`, B * NH * S * Te), qt, encOut, encOut, null, ctx.encMaskAdd,
-      this.absorbedDims(B, S, Te, ctx, site));
+    e.attentionForward(et, this.keep16(`${p}.cprobs`, B * NH * S * Te, ctx) ?? this.keepF32(`${p}.cprobs`, B * NH * S * Te, ctx),
+      qt, encOut, encOut, null, ctx.encMaskAdd, this.absorbedDims(B, S, Te, ctx, site), this.keep16(`${p}.qt`, M * NH * C, ctx));
     for (let h = 0; h < NH; h++) {
       // att_h (M, HS) = ẽ_h (M, C) @ W_v,hᵀ (C, HS)
       if (w.v instanceof Float32Array) e.gemm(false, true, M, HS, C, 1, et.subarray(h * C), NH * C, w.v.subarray(h * HS * C), C, 0, att.subarray(h * HS), D);
@@ -733,8 +769,8 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
       else matmulBf16T(det.subarray(h * C), datt.subarray(h * HS), w.v.rowSlice(h * HS, (h + 1) * HS), M, { lda: D, ldc: NH * C });
     }
     // keys and values are both the encoder output: both gradients accumulate into dEncOut
-    e.attentionBackward(dqt, dEncOut, dEncOut, det, ws.f32(`${p}.qt`, M * NH * C), encOut, encOut,
-      ws.f32(`${p}.cprobs`, B * NH * S * Te), this.absorbedDims(B, S, Te, ctx, site));
+    e.attentionBackward(dqt, dEncOut, dEncOut, det, this.saved(`${p}.qt`, M * NH * C, ctx), encOut, encOut,
+      this.saved(`${p}.cprobs`, B * NH * S * Te, ctx), this.absorbedDims(B, S, Te, ctx, site));
     for (let h = 0; h < NH; h++) {
       // forward: q̃_h = cq_h W_k,h  =>  dcq_h (M, HS) += dq̃_h (M, C) @ W_k,hᵀ (C, HS)
       if (w.k instanceof Float32Array) e.gemm(false, true, M, HS, C, 1, dqt.subarray(h * C), NH * C, w.k.subarray(h * HS * C), C, 1, dq.subarray(h * HS), D);
@@ -761,44 +797,47 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.encoder[l]!;
     const { B, Te } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
-    const hin = ws.f32(`${p}.in`, N * C); // block input (B, Te, C), norm-1 input; h is a shared buffer
-    hin.set(h);
+    // block input (B, Te, C), norm-1 input; h is a buffer shared by the layers, so fp32 saving copies it
+    const hin = ctx.save16 ? h : ws.f32(`${p}.in`, N * C);
+    if (hin !== h) hin.set(h);
     const ln = ws.f32('ln', N * C);
-    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon);
-    const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, Te, 3D): q | k | v per row
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), hin, blk.ln1, N, C, cfg.layer_norm_epsilon, this.keep16(`${p}.in`, N * C, ctx));
+    const qkv = this.keepF32(`${p}.qkv`, N * 3 * D, ctx); // (B, Te, 3D): q | k | v per row
     this.linear(qkv, ln, blk.attn.qkv, N, C, 3 * D);
     this.sideFusedF([blk.attn.q, blk.attn.k, blk.attn.v], ln, qkv, N, ctx);
     const att = ws.f32(this.grads.has(blk.attn.o) ? `${p}.att` : 'att', N * D); // kept for o's weight gradient
-    e.attentionForward(att, ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), qkv, qkv.subarray(D), qkv.subarray(2 * D),
-      ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l));
+    const nP = B * cfg.num_heads * Te * Te, qkv16 = this.keep16(`${p}.qkv`, N * 3 * D, ctx);
+    e.attentionForward(att, this.keep16(`${p}.probs`, nP, ctx) ?? this.keepF32(`${p}.probs`, nP, ctx), qkv, qkv.subarray(D), qkv.subarray(2 * D),
+      ctx.encBias, ctx.encMaskAdd, this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l),
+      qkv16, qkv16?.subarray(D), qkv16?.subarray(2 * D));
     const ao = ws.f32('ao', N * C);
     this.linear(ao, att, blk.attn.o, N, D, C);
     this.sideF(blk.attn.o, att, ao, C, N, ctx);
-    const mid = ws.f32(`${p}.mid`, N * C); // (B, Te, C), norm-2 input
+    const mid = this.keepF32(`${p}.mid`, N * C, ctx); // (B, Te, C), norm-2 input
     e.add(mid, hin, this.dropoutF(`${p}.ao`, ao, N * C, ctx, 101 + 10 * l), N * C);
-    const fo = this.ffnForward(p, mid, blk.ln2, this.tensors.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
+    const fo = this.ffnForward(p, mid, `${p}.mid`, blk.ln2, this.tensors.encoder[l]!.ffn, N, ctx, 102 + 10 * l);
     const out = ws.f32('enc.next', N * C);
     e.add(out, mid, this.dropoutF(`${p}.fo`, fo, N * C, ctx, 105 + 10 * l), N * C);
     return out;
   }
 
-  /** FFN(norm(x)) of one block; saves {p}.rstdF, {p}.pre (and {p}.gate) for backward. */
-  private ffnForward(p: string, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext, site: number): F32 {
+  /** FFN(norm(x)) of one block (x saved as xName); saves {p}.rstdF, {p}.pre (and {p}.gate) for backward. */
+  private ffnForward(p: string, x: F32, xName: string, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext, site: number): F32 {
     const cfg = this.config, e = this.e, ws = this.ws;
     const C = cfg.d_model, F = cfg.d_ff;
     const ln = ws.f32('ln', N * C);
-    e.rmsnormForward(ln, ws.f32(`${p}.rstdF`, N), x, lnW, N, C, cfg.layer_norm_epsilon);
-    const pre = ws.f32(`${p}.pre`, N * F); // (N, F) wi x (wi_0 x when gated)
+    e.rmsnormForward(ln, ws.f32(`${p}.rstdF`, N), x, lnW, N, C, cfg.layer_norm_epsilon, this.keep16(xName, N * C, ctx));
+    const pre = this.keepF32(`${p}.pre`, N * F, ctx); // (N, F) wi x (wi_0 x when gated)
     this.linear(pre, ln, f.wi, N, C, F);
     this.sideF(f.wi, ln, pre, F, N, ctx);
     const act = ws.f32(this.grads.has(f.wo) ? `${p}.actS` : 'act', N * F); // kept for wo's weight gradient
     if (f.wiGate !== null) {
-      const gate = ws.f32(`${p}.gate`, N * F); // (N, F) wi_1 x
+      const gate = this.keepF32(`${p}.gate`, N * F, ctx); // (N, F) wi_1 x
       this.linear(gate, ln, f.wiGate, N, C, F);
       this.sideF(f.wiGate, ln, gate, F, N, ctx);
-      e.gatedForward(this.ffn.act, act, pre, gate, N * F);
+      e.gatedForward(this.ffn.act, act, pre, gate, N * F, this.keep16(`${p}.pre`, N * F, ctx), this.keep16(`${p}.gate`, N * F, ctx));
     } else {
-      e.actForward(this.ffn.act, act, pre, N * F);
+      e.actForward(this.ffn.act, act, pre, N * F, this.keep16(`${p}.pre`, N * F, ctx));
     }
     const actD = this.dropoutF(`${p}.act`, act, N * F, ctx, site);
     const fo = ws.f32('fo', N * C);
@@ -811,42 +850,44 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const cfg = this.config, e = this.e, ws = this.ws, blk = this.tensors.decoder[l]!;
     const { B, Te, S } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
-    const yin = ws.f32(`${p}.in`, N * C);
-    yin.set(y);
+    const yin = ctx.save16 ? y : ws.f32(`${p}.in`, N * C);
+    if (yin !== y) yin.set(y);
     // self-attention (causal, unidirectional bias)
     const ln = ws.f32('ln', N * C);
-    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon);
-    const qkv = ws.f32(`${p}.qkv`, N * 3 * D); // (B, S, 3D)
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd1`, N), yin, blk.ln1, N, C, cfg.layer_norm_epsilon, this.keep16(`${p}.in`, N * C, ctx));
+    const qkv = this.keepF32(`${p}.qkv`, N * 3 * D, ctx); // (B, S, 3D)
     this.linear(qkv, ln, blk.selfAttn.qkv, N, C, 3 * D);
     this.sideFusedF([blk.selfAttn.q, blk.selfAttn.k, blk.selfAttn.v], ln, qkv, N, ctx);
     const att = ws.f32(this.grads.has(blk.selfAttn.o) ? `${p}.att` : 'att', N * D); // kept for o's weight gradient
-    e.attentionForward(att, ws.f32(`${p}.probs`, B * NH * S * S), qkv, qkv.subarray(D), qkv.subarray(2 * D), ctx.decBias, null,
-      this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l));
+    const nP = B * NH * S * S, qkv16 = this.keep16(`${p}.qkv`, N * 3 * D, ctx);
+    e.attentionForward(att, this.keep16(`${p}.probs`, nP, ctx) ?? this.keepF32(`${p}.probs`, nP, ctx), qkv, qkv.subarray(D), qkv.subarray(2 * D),
+      ctx.decBias, null, this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l), qkv16, qkv16?.subarray(D), qkv16?.subarray(2 * D));
     const ao = ws.f32('ao', N * C);
     this.linear(ao, att, blk.selfAttn.o, N, D, C);
     this.sideF(blk.selfAttn.o, att, ao, C, N, ctx);
-    const mid1 = ws.f32(`${p}.mid1`, N * C);
+    const mid1 = this.keepF32(`${p}.mid1`, N * C, ctx);
     e.add(mid1, yin, this.dropoutF(`${p}.ao1`, ao, N * C, ctx, 1001 + 10 * l), N * C);
     // cross-attention over the encoder output (mask only, no position bias)
-    e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon);
-    const cq = ws.f32(`${p}.cq`, N * D);
+    e.rmsnormForward(ln, ws.f32(`${p}.rstd2`, N), mid1, blk.ln2, N, C, cfg.layer_norm_epsilon, this.keep16(`${p}.mid1`, N * C, ctx));
+    const cq = this.keepF32(`${p}.cq`, N * D, ctx);
     this.linear(cq, ln, blk.crossAttn.q, N, C, D);
     this.sideF(blk.crossAttn.q, ln, cq, D, N, ctx);
     const catt = ws.f32(this.grads.has(blk.crossAttn.o) ? `${p}.catt` : 'att', N * D); // kept for o's weight gradient
     if (this.absorbCrossAt(l, S)) {
       this.crossAbsorbedForward(p, catt, cq, encOut, blk.crossAttn, ctx, 1002 + 10 * l);
     } else {
-      const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D); // (B, Te, 2D): k | v per row
+      const ckv = this.keepF32(`${p}.ckv`, B * Te * 2 * D, ctx); // (B, Te, 2D): k | v per row
       this.linear(ckv, encOut, blk.crossAttn.kv, B * Te, C, 2 * D);
       this.sideFusedF([blk.crossAttn.k, blk.crossAttn.v], encOut, ckv, B * Te, ctx);
-      e.attentionForward(catt, ws.f32(`${p}.cprobs`, B * NH * S * Te), cq, ckv, ckv.subarray(D), null, ctx.encMaskAdd,
-        this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
+      const nP = B * NH * S * Te, ckv16 = this.keep16(`${p}.ckv`, B * Te * 2 * D, ctx);
+      e.attentionForward(catt, this.keep16(`${p}.cprobs`, nP, ctx) ?? this.keepF32(`${p}.cprobs`, nP, ctx), cq, ckv, ckv.subarray(D),
+        null, ctx.encMaskAdd, this.crossDims(B, S, Te, ctx, 1002 + 10 * l), this.keep16(`${p}.cq`, N * D, ctx), ckv16, ckv16?.subarray(D));
     }
     this.linear(ao, catt, blk.crossAttn.o, N, D, C);
     this.sideF(blk.crossAttn.o, catt, ao, C, N, ctx);
-    const mid2 = ws.f32(`${p}.mid2`, N * C);
+    const mid2 = this.keepF32(`${p}.mid2`, N * C, ctx);
     e.add(mid2, mid1, this.dropoutF(`${p}.ao2`, ao, N * C, ctx, 1003 + 10 * l), N * C);
-    const fo = this.ffnForward(p, mid2, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
+    const fo = this.ffnForward(p, mid2, `${p}.mid2`, blk.ln3, blk.ffn, N, ctx, 1004 + 10 * l);
     const out = ws.f32('dec.next', N * C);
     e.add(out, mid2, this.dropoutF(`${p}.fo`, fo, N * C, ctx, 1005 + 10 * l), N * C);
     return out;
@@ -900,32 +941,32 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
   }
 
   /** FFN block backward: dres += d/dx [drop(FFN(norm(x)))] given dres = dLoss/d(block output). */
-  private ffnBackward(p: string, dres: F32, x: F32, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext): void {
+  private ffnBackward(p: string, dres: F32, x: SavedAct, lnW: F32, f: FfnWeights, N: number, ctx: ForwardContext): void {
     const cfg = this.config, e = this.e, ws = this.ws;
     const C = cfg.d_model, F = cfg.d_ff;
     const dfo = this.dropoutB(`${p}.fo`, dres, N * C, ctx); // (N, C)
-    const dactD = ws.zeros('dact', N * F);
-    this.linearBack(dactD, dfo, f.wo, N, F, C);
+    const dactD = ws.f32('dact', N * F);
+    this.linearBack(dactD, dfo, f.wo, N, F, C, false);
     this.sideB(f.wo, dfo, C, dactD, N, ctx);
     // wo's input: the dropout output when training, else the activation kept under {p}.actS
     this.weightGrad(f.wo, dfo, C, () => ws.f32(ctx.train ? `${p}.act` : `${p}.actS`, N * F), N, F, C);
     const dact = this.dropoutB(`${p}.act`, dactD, N * F, ctx);
-    const pre = ws.f32(`${p}.pre`, N * F);
+    const pre = this.saved(`${p}.pre`, N * F, ctx);
     const dpre = ws.zeros('dpre', N * F);
-    const dln = ws.zeros('dln', N * C);
+    const dln = ws.f32('dln', N * C); // written first by the wi_1 (gated) or wi GEMM below
     let xn: F32 | null = null;
     const normed = () => (xn ??= this.normOut(x, lnW, N));
     if (f.wiGate !== null) {
-      const gate = ws.f32(`${p}.gate`, N * F);
+      const gate = this.saved(`${p}.gate`, N * F, ctx);
       const dgate = ws.zeros('dgate', N * F);
       e.gatedBackward(this.ffn.act, dpre, dgate, dact, pre, gate, N * F);
-      this.linearBack(dln, dgate, f.wiGate, N, C, F);
+      this.linearBack(dln, dgate, f.wiGate, N, C, F, false);
       this.sideB(f.wiGate, dgate, F, dln, N, ctx);
       this.weightGrad(f.wiGate, dgate, F, normed, N, C, F);
     } else {
       e.actBackward(this.ffn.act, dpre, dact, pre, N * F);
     }
-    this.linearBack(dln, dpre, f.wi, N, C, F);
+    this.linearBack(dln, dpre, f.wi, N, C, F, f.wiGate !== null);
     this.sideB(f.wi, dpre, F, dln, N, ctx);
     this.weightGrad(f.wi, dpre, F, normed, N, C, F);
     e.rmsnormBackward(dres, this.gradOrNull(lnW), dln, x, lnW, ws.f32(`${p}.rstdF`, N), N, C);
@@ -936,19 +977,19 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const { B, Te } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, N = B * Te, p = `enc.${l}`;
     // forward: out = mid + drop(FFN(norm(mid)))
-    this.ffnBackward(p, dh, ws.f32(`${p}.mid`, N * C), blk.ln2, blk.ffn, N, ctx);
+    this.ffnBackward(p, dh, this.saved(`${p}.mid`, N * C, ctx), blk.ln2, blk.ffn, N, ctx);
     // forward: mid = in + drop(o(attn(q, k, v))), q/k/v = W norm(in)
     const dao = this.dropoutB(`${p}.ao`, dh, N * C, ctx);
-    const datt = ws.zeros('datt', N * D);
-    this.linearBack(datt, dao, a.o, N, D, C);
+    const datt = ws.f32('datt', N * D);
+    this.linearBack(datt, dao, a.o, N, D, C, false);
     this.sideB(a.o, dao, C, datt, N, ctx);
     this.weightGrad(a.o, dao, C, () => ws.f32(`${p}.att`, N * D), N, D, C);
-    const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
+    const qkv = this.saved(`${p}.qkv`, N * 3 * D, ctx), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
-      ws.f32(`${p}.probs`, B * cfg.num_heads * Te * Te), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l), dbias);
-    const dln = ws.zeros('dln', N * C);
-    const hin = ws.f32(`${p}.in`, N * C);
-    this.linearBack(dln, dqkv, a.qkv, N, C, 3 * D);
+      this.saved(`${p}.probs`, B * cfg.num_heads * Te * Te, ctx), this.fusedDims(B, Te, Te, false, ctx, 100 + 10 * l), dbias);
+    const dln = ws.f32('dln', N * C);
+    const hin = this.saved(`${p}.in`, N * C, ctx);
+    this.linearBack(dln, dqkv, a.qkv, N, C, 3 * D, false);
     this.sideFusedB([a.q, a.k, a.v], dqkv, dln, N, ctx);
     this.fusedWeightGrad(a.qkv, [a.q, a.k, a.v], dqkv, () => this.normOut(hin, blk.ln1, N), N);
     e.rmsnormBackward(dh, this.gradOrNull(blk.ln1), dln, hin, blk.ln1, ws.f32(`${p}.rstd1`, N), N, C);
@@ -959,7 +1000,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const ca = blk.crossAttn, sa = blk.selfAttn;
     const { B, Te, S } = ctx.batch;
     const C = cfg.d_model, D = cfg.num_heads * cfg.d_kv, NH = cfg.num_heads, N = B * S, p = `dec.${l}`;
-    this.ffnBackward(p, dy, ws.f32(`${p}.mid2`, N * C), blk.ln3, blk.ffn, N, ctx);
+    this.ffnBackward(p, dy, this.saved(`${p}.mid2`, N * C, ctx), blk.ln3, blk.ffn, N, ctx);
     // cross-attention: mid2 = mid1 + drop(o(attn(q(norm(mid1)), k(enc), v(enc))))
     const dao = this.dropoutB(`${p}.ao2`, dy, N * C, ctx);
     const datt = ws.zeros('datt', N * D);
@@ -971,15 +1012,15 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
       this.crossAbsorbedBackward(p, dq, dEncOut, datt, ctx.encOut!, ca, ctx, 1002 + 10 * l);
     } else {
       const dckv = ws.zeros('dckv', B * Te * 2 * D);
-      const ckv = ws.f32(`${p}.ckv`, B * Te * 2 * D);
-      e.attentionBackward(dq, dckv, dckv.subarray(D), datt, ws.f32(`${p}.cq`, N * D), ckv, ckv.subarray(D),
-        ws.f32(`${p}.cprobs`, B * NH * S * Te), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
+      const ckv = this.saved(`${p}.ckv`, B * Te * 2 * D, ctx);
+      e.attentionBackward(dq, dckv, dckv.subarray(D), datt, this.saved(`${p}.cq`, N * D, ctx), ckv, ckv.subarray(D),
+        this.saved(`${p}.cprobs`, B * NH * S * Te, ctx), this.crossDims(B, S, Te, ctx, 1002 + 10 * l));
       this.linearBack(dEncOut, dckv, ca.kv, B * Te, C, 2 * D);
       this.sideFusedB([ca.k, ca.v], dckv, dEncOut, B * Te, ctx);
       this.fusedWeightGrad(ca.kv, [ca.k, ca.v], dckv, () => ctx.encOut!, B * Te);
     }
     const dln = ws.zeros('dln', N * C);
-    const mid1 = ws.f32(`${p}.mid1`, N * C);
+    const mid1 = this.saved(`${p}.mid1`, N * C, ctx);
     this.linearBack(dln, dq, ca.q, N, C, D);
     this.sideB(ca.q, dq, D, dln, N, ctx);
     this.weightGrad(ca.q, dq, D, () => this.normOut(mid1, blk.ln2, N), N, C, D);
@@ -992,11 +1033,11 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     this.linearBack(datt, dao1, sa.o, N, D, C);
     this.sideB(sa.o, dao1, C, datt, N, ctx);
     this.weightGrad(sa.o, dao1, C, () => ws.f32(`${p}.att`, N * D), N, D, C);
-    const qkv = ws.f32(`${p}.qkv`, N * 3 * D), dqkv = ws.zeros('dqkv', N * 3 * D);
+    const qkv = this.saved(`${p}.qkv`, N * 3 * D, ctx), dqkv = ws.zeros('dqkv', N * 3 * D);
     e.attentionBackward(dqkv, dqkv.subarray(D), dqkv.subarray(2 * D), datt, qkv, qkv.subarray(D), qkv.subarray(2 * D),
-      ws.f32(`${p}.probs`, B * NH * S * S), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l), dbias);
+      this.saved(`${p}.probs`, B * NH * S * S, ctx), this.fusedDims(B, S, S, true, ctx, 1000 + 10 * l), dbias);
     dln.fill(0);
-    const yin = ws.f32(`${p}.in`, N * C);
+    const yin = this.saved(`${p}.in`, N * C, ctx);
     this.linearBack(dln, dqkv, sa.qkv, N, C, 3 * D);
     this.sideFusedB([sa.q, sa.k, sa.v], dqkv, dln, N, ctx);
     this.fusedWeightGrad(sa.qkv, [sa.q, sa.k, sa.v], dqkv, () => this.normOut(yin, blk.ln1, N), N);
@@ -1015,7 +1056,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
     const batch: Seq2SeqBatch = { B, Te, inputsEmbeds, encoderMask, S: 1, labels: new Int32Array(B).fill(-100) };
     this.checkBatch(batch);
     const ctx: ForwardContext = {
-      batch, train: false, seed: 0, decIds: new Int32Array(0), sideTrain: false, saveForBackward: false,
+      batch, train: false, seed: 0, decIds: new Int32Array(0), sideTrain: false, saveForBackward: false, save16: this.save16,
       encBias: computePositionBias(w.encRelBias, NH, Te, Te, 0, true, cfg.relative_attention_num_buckets,
         cfg.relative_attention_max_distance, ws.f32('encBias', NH * Te * Te)),
       decBias: new Float32Array(0), encMaskAdd: ws.f32('encMaskAdd', B * Te), numTokens: 0, dlogits: null,

@@ -87,6 +87,8 @@ export interface Seq2SeqLM extends WeightTraining {
   lossAndGrad(batch: Seq2SeqBatch, opts?: ForwardOptions): Seq2SeqOutput & { dInputsEmbeds: Float32Array };
   generate(inputsEmbeds: Float32Array, encoderMask: Float32Array, B: number, Te: number,
     opts: GenerateOptions): GenerateOutput;
+  /** in precision 'bf16': the activations saved for backward held as bf16 (T5); absent where not implemented */
+  savedActivations?: 'fp32' | 'bf16';
 }
 
 /** A decoder-only batch whose input is already embedded (and prompt-extended by a method). */

@@ -1,4 +1,4 @@
-import { alloc } from '../engine/index.js';
+import { alloc, engine } from '../engine/index.js';
 
 /**
  * Named activation buffers reused across steps (llm.c's ActivationTensors, grown on demand). `f32(name, n)`
@@ -8,6 +8,7 @@ import { alloc } from '../engine/index.js';
 export class Workspace {
   private readonly f32s = new Map<string, Float32Array>();
   private readonly u8s = new Map<string, Uint8Array>();
+  private readonly u16s = new Map<string, Uint16Array>();
 
   f32(name: string, n: number): Float32Array {
     let buf = this.f32s.get(name);
@@ -21,7 +22,8 @@ export class Workspace {
   /** Like f32 but zero-filled: for gradient buffers that kernels accumulate into. */
   zeros(name: string, n: number): Float32Array {
     const b = this.f32(name, n);
-    b.fill(0);
+    if (n >= 1 << 16) engine().zero(b, n); // large: split across the pool (TypedArray.fill runs on one thread)
+    else b.fill(0);
     return b;
   }
 
@@ -34,16 +36,29 @@ export class Workspace {
     return buf.subarray(0, n);
   }
 
+  /** bf16 bits (activations saved for backward in bf16), engine memory like f32 */
+  bf16(name: string, n: number): Uint16Array {
+    let buf = this.u16s.get(name);
+    if (buf === undefined || buf.length < n) {
+      const f = alloc(Math.ceil(Math.ceil(n * 1.25) / 2));
+      buf = new Uint16Array(f.buffer, f.byteOffset, 2 * f.length);
+      this.u16s.set(name, buf);
+    }
+    return buf.subarray(0, n);
+  }
+
   /** Bytes held, for memory reports. */
   bytes(): number {
     let total = 0;
     for (const b of this.f32s.values()) total += b.byteLength;
     for (const b of this.u8s.values()) total += b.byteLength;
+    for (const b of this.u16s.values()) total += b.byteLength;
     return total;
   }
 
   clear(): void {
     this.f32s.clear();
     this.u8s.clear();
+    this.u16s.clear();
   }
 }

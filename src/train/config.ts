@@ -52,6 +52,7 @@ export const CommonTrainConfigSchema = z.object({
   adapterFormat: z.string().min(1).optional(), // file format of the saved adapter; default: the method's first (dept: PROMPT_TUNING_LORA)
   threads: z.number().int().min(0).default(0), // engine threads; 0 = one per core
   precision: z.enum(['fp32', 'bf16']).default('fp32'), // bf16: frozen weights held in bf16, oneDNN GEMMs (opt-in)
+  savedActivations: z.enum(['fp32', 'bf16']).default('fp32'), // bf16 (T5, precision bf16): activations for backward in bf16
   resume: z.union([z.boolean(), z.string()]).default(false), // continue the run in `output` (or from a checkpoint)
   quiet: z.boolean().default(false),
 });

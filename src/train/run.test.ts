@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bf16Available } from '../engine/index.js';
 import { loadAdapter } from '../methods/registry.js';
 import { loadModel } from '../models/registry.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
@@ -107,4 +108,24 @@ test('--init-adapter starts a run from a saved adapter (transfer init) and refus
   for (let i = 0; i < a.length; i++) assert.deepEqual(b[i]!.data, a[i]!.data, `${a[i]!.name} not carried over`);
   assert.throws(() => createMethod(config({ initAdapter: join(first, 'adapter'), maxLength: 64 }), model, tok),
     (err: unknown) => err instanceof Error && /max_length 32/.test(err.message));
+});
+
+test('--saved-activations bf16 (T5, --precision bf16): the same first loss, then a run close to the default bf16 one; refused without bf16 or on a causal model', { skip: bf16Available() ? false : 'no native bf16 on this CPU' }, () => {
+  const common = { steps: 10, evalEvery: 0, maxTrainExamples: 80, dropout: true, precision: 'bf16' } as const;
+  const losses = (over: Partial<TrainConfig>) => {
+    const out = mkdtempSync(join(tmpdir(), 'sp-saved16-'));
+    trainRun(config({ ...common, ...over, output: out }), { log: () => {} });
+    return readMetrics(join(out, 'metrics.jsonl')).filter((r) => typeof r.loss === 'number').map((r) => r.loss as number);
+  };
+  const plain = losses({}), saved16 = losses({ savedActivations: 'bf16' });
+  assert.equal(saved16.length, 10);
+  // the forward does not depend on how activations are saved: step 1's loss is the same bits
+  assert.equal(saved16[0], plain[0]);
+  // later steps follow gradients that differ by bf16 rounding: the curves stay close, not equal
+  const maxRel = Math.max(...saved16.map((l, i) => Math.abs(l - plain[i]!) / plain[i]!));
+  assert.ok(maxRel > 0 && maxRel < 1e-2, `losses differ by at most ${maxRel} relative`);
+  assert.throws(() => trainRun(config({ ...common, precision: 'fp32', savedActivations: 'bf16', output: mkdtempSync(join(tmpdir(), 'sp-saved16-')) }), { log: () => {} }),
+    (e: Error & { code?: string }) => e.code === 'invalid_config' && /precision 'bf16'/.test(e.message));
+  assert.throws(() => trainRun(config({ ...common, model: join(root, 'test/fixtures/gpt2-tiny'), tokenizer: join(root, 'test/fixtures/gpt2-tiny'), savedActivations: 'bf16', output: mkdtempSync(join(tmpdir(), 'sp-saved16-')) }), { log: () => {} }),
+    (e: Error & { code?: string }) => e.code === 'invalid_config' && /T5 models only/.test(e.message));
 });

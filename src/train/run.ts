@@ -123,6 +123,15 @@ export function trainRun(cfg: TrainConfig, hooks: RunHooks = {}): TrainRunResult
   const trained = cfg.precision === 'bf16' ? entry.trainedWeights?.(cfg) : undefined;
   const lm = loadAnyModel(cfg.model, { precision: cfg.precision, ...(trained !== undefined ? { keepFp32: trained } : {}) });
   const model = lm.model;
+  if (cfg.savedActivations === 'bf16') {
+    if (lm.kind !== 'seq2seq' || !('savedActivations' in lm.model)) {
+      throw new SoftpromptError('invalid_config', `savedActivations 'bf16' is implemented for T5 models only (${cfg.model} is a ${lm.kind} model).`, { path: 'savedActivations' });
+    }
+    if (cfg.precision !== 'bf16') {
+      throw new SoftpromptError('invalid_config', `savedActivations 'bf16' needs precision 'bf16' (got '${cfg.precision}').`, { path: 'savedActivations' });
+    }
+    lm.model.savedActivations = 'bf16';
+  }
   const tokenizerPath = cfg.tokenizer ?? cfg.model;
   const tok = loadTokenizerSync(tokenizerPath);
   checkVocabulary(tok, tokenizerPath, model.info.vocabSize, cfg.model);
