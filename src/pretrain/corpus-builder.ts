@@ -174,8 +174,8 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
     reports.push({
       name: `${SILVER_TASK} student (${SILVER_STUDENT_FILE})`, documents: rows.length,
       tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
-      license: 'sentences under their sources\' licences above; labels from a TF-IDF student of the VADER rows',
-      origin: `the top and bottom ${DEFAULT_STUDENT.keep * 100} % of all span-corpus sentences ranked by a logistic regression fitted on the VADER rows; no dataset labels`,
+      license: 'sentences under their sources\' licences above; labels from a TF-IDF student of four lexicons (VADER, AFINN-165, wink, Pattern; data/lexicons)',
+      origin: `the top and bottom ${DEFAULT_STUDENT.keep * 100} % of all span-corpus sentences ranked by a logistic regression fitted on the sentences the lexicons agree on; no dataset labels`,
       files: [], part: 'supervised',
     });
   }

@@ -30,14 +30,14 @@ test('sentences drop the field labels the corpus builder writes', () => {
   assert.deepEqual(sentences('question: Is it good? passage: It is.'), ['Is it good?', 'It is.']);
 });
 
-test('student rows: the lexicon seeds a classifier that labels sentences the lexicon finds neutral', () => {
+test('student rows: the lexicons seed a classifier that labels sentences they find neutral', () => {
   // "superb"/"awful" carry lexicon polarity; "zany"/"plodding" carry none, but co-occur with them in the seed rows.
   const docs: string[] = [];
   for (let i = 0; i < 20; i++) {
     docs.push(`a superb and zany film number ${i} .`, `an awful and plodding film number ${i} .`);
   }
   docs.push('a zany caper about nothing .', 'a plodding caper about nothing .');
-  const rows = silverStudentExamples(docs, DEFAULT_SILVER, { keep: 0.5, l2: 1e-6, epochs: 200 });
+  const rows = silverStudentExamples(docs, DEFAULT_SILVER, { seedFraction: 0.5, minAgreement: 1, keep: 0.5, l2: 1e-6, epochs: 200 });
   const label = (text: string) => rows.find((r) => r.input === `sentence: ${text}`)?.target;
   assert.equal(label('a zany caper about nothing .'), 'positive');
   assert.equal(label('a plodding caper about nothing .'), 'negative');
