@@ -45,7 +45,7 @@ export function createApp(o: AppOptions): { server: http.Server; registry: Adapt
   const tok = o.tokenizer;
   const chat = o.chatTemplate == null ? PLAIN_CHAT
     : jinjaChat(o.chatTemplate, { bos: tok.bosId === undefined ? undefined : tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) });
-  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, engine, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
+  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, engine, modelName: o.modelName, admin: o.admin ?? null })];
   server = createServer({ ...base, routes });
   observeServer(server, o.logger === undefined ? { metrics } : { metrics, logger: o.logger });
   return { server, registry, metrics };

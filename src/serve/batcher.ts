@@ -22,6 +22,10 @@ import { T5Model } from '../models/t5.js';
 import { T5Stepper, type SidePaths, type T5EncodedRow, type T5Lane } from '../models/t5-stepwise.js';
 import type { LinearSidePath, WeightTraining } from '../models/types.js';
 import { inputLimit, predictAny, withMethod, type Decoder } from '../predict/index.js';
+import { generateBatch } from './generate.js';
+
+/** The adapter name of the base model without any adapter (raw generation only: the OpenAI routes' base `model`). */
+export const BASE_MODEL = '';
 
 export interface SubmitOptions {
   mode: 'generate' | 'rank';
@@ -31,6 +35,11 @@ export interface SubmitOptions {
   labels?: readonly string[];
   /** generate: called with each new token of row `row` as it is decided (streaming); EOS included */
   onToken?: (row: number, id: number) => void;
+  /**
+   * generate: the rows are prompts continued as they are (the OpenAI routes), results carry their ids on every
+   * path (up to and including EOS); otherwise they are predict's encoded sources, decoded as predict does
+   */
+  raw?: boolean;
 }
 
 export interface RowResult {
@@ -60,7 +69,8 @@ export interface BatchJob {
 }
 
 interface Adapter {
-  method: PeftMethod;
+  /** null: the base model (BASE_MODEL) */
+  method: PeftMethod | null;
   /** side paths to run per row; 'exclusive': the method must be attached alone */
   sides: SidePaths | 'exclusive';
   order: number;
@@ -123,6 +133,7 @@ export class Batcher {
   private readonly jobs: Job[] = [];
   private lanes: LaneRec[] = [];
   private readonly adapters = new Map<string, Adapter>();
+  private readonly base: Adapter;
   private readonly stepper: T5Stepper | null;
   private arrivals = 0;
   private adapterCount = 0;
@@ -134,6 +145,7 @@ export class Batcher {
   constructor(readonly lm: AnyModel, readonly tok: Decoder, adapters: ReadonlyMap<string, PeftMethod>, readonly opts: BatcherOptions = {}) {
     this.stepper = lm.kind === 'seq2seq' && lm.model instanceof T5Model ? new T5Stepper(lm.model) : null;
     this.tokenBudget = opts.tokenBudget ?? 2048;
+    this.base = { method: null, sides: this.stepper === null ? 'exclusive' : null, order: -1 };
     for (const [name, m] of adapters) this.addAdapter(name, m);
   }
 
@@ -172,9 +184,12 @@ export class Batcher {
 
   /** Queue a request; it settles from a later step(). Unknown adapters and bad options throw here. */
   add(job: BatchJob): { cancel(): void } {
-    const adapter = this.adapters.get(job.adapter);
+    const adapter = job.adapter === BASE_MODEL ? this.base : this.adapters.get(job.adapter);
     if (adapter === undefined) throw new SoftpromptError('invalid_config', `No adapter "${job.adapter}".`, { path: 'adapter' });
     const o = job.options;
+    if (adapter.method === null && !(o.mode === 'generate' && o.raw === true)) {
+      throw new SoftpromptError('invalid_config', 'The base model (no adapter) answers raw generation only.', { path: 'adapter' });
+    }
     if (o.mode === 'rank' && (o.labels === undefined || o.labels.length === 0)) {
       throw new SoftpromptError('invalid_config', 'mode "rank" needs labels.', { path: 'labels' });
     }
@@ -227,13 +242,14 @@ export class Batcher {
         if (j.cancelled || j.next >= j.job.rows.length) continue;
         const ids = j.job.rows[j.next]!;
         const method = j.adapter.method;
-        const Te = ids.length + method.numVirtualTokens;
+        const Te = ids.length + (method?.numVirtualTokens ?? 0);
         const lanes = j.words.length > 0 ? j.words.length : 1;
         const first = j.lanes === 0 && !admitted.some((a) => a.job === j);
         if (Te + lanes > budget && !first) continue;
         let x;
         try {
-          x = method.apply(this.lm.model.embed(ids), new Float32Array(ids.length).fill(1), 1, ids.length);
+          const E = this.lm.model.embed(ids);
+          x = method === null ? { inputsEmbeds: E, Te: ids.length } : method.apply(E, new Float32Array(ids.length).fill(1), 1, ids.length);
         } catch (error) {
           this.fail(j, error);
           continue;
@@ -358,9 +374,20 @@ export class Batcher {
     const from = j.next, to = Math.min(j.job.rows.length, from + size);
     j.next = to;
     this.last.exclusiveRows = to - from;
-    const examples = j.job.rows.slice(from, to).map((source) => ({ source, target: new Int32Array(0) }));
     const o = j.job.options, method = j.adapter.method;
     try {
+      if (o.mode === 'generate' && o.raw === true) {
+        const onToken = o.onToken;
+        const rows = generateBatch(this.lm, method, this.tok, {
+          prompts: j.job.rows.slice(from, to), maxNewTokens: j.maxNewTokens, onToken: onToken && ((b, id) => onToken(from + b, id)),
+        });
+        rows.forEach((r, k) => this.rowDone(j, from + k, {
+          text: this.tok.decode(r.ids, { skipSpecialTokens: true }).trim(), ids: r.eos ? [...r.ids, this.tok.eosId] : r.ids, scores: [],
+        }));
+        return;
+      }
+      if (method === null) throw new SoftpromptError('invalid_config', 'The base model (no adapter) answers raw generation only.', { path: 'adapter' });
+      const examples = j.job.rows.slice(from, to).map((source) => ({ source, target: new Int32Array(0) }));
       const texts = withMethod(this.lm.model, method, () => predictAny(this.lm, method, this.tok, examples, o.mode === 'rank' ? o.labels! : null,
         { batchSize: size, maxNewTokens: j.maxNewTokens, maxLength: inputLimit(method, this.opts.maxLength) }));
       texts.forEach((text, k) => this.rowDone(j, from + k, { text, ids: [], scores: [] }));

@@ -46,7 +46,7 @@ function start(spec: WorkerEngineSpec): void {
         break;
     }
   });
-  post({ type: 'ready', kind: lm.kind });
+  post({ type: 'ready', kind: lm.kind, info: { ...lm.model.info } });
 }
 
 try {
