@@ -18,6 +18,8 @@ import { SoftpromptError } from '../errors.js';
 import { engine } from '../engine/index.js';
 import type { PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
+import { GPT2Model } from '../models/gpt2.js';
+import { GPT2Stepper, type GPT2Lane } from '../models/gpt2-stepwise.js';
 import { T5Model } from '../models/t5.js';
 import { T5Stepper, type SidePaths, type T5EncodedRow, type T5Lane } from '../models/t5-stepwise.js';
 import type { LinearSidePath, WeightTraining } from '../models/types.js';
@@ -79,6 +81,8 @@ interface Adapter {
 interface Job {
   job: BatchJob;
   adapter: Adapter;
+  /** runs on the unbatched path: its method cannot share a forward, or a decoder-only model ranks */
+  exclusive: boolean;
   arrival: number;
   /** rank: the label words' ids (with EOS) */
   words: Int32Array[];
@@ -94,7 +98,7 @@ interface Job {
 }
 
 interface LaneRec {
-  lane: T5Lane;
+  lane: T5Lane | GPT2Lane;
   job: Job;
   row: number;
   /** rank lanes: the word index; generate: -1 */
@@ -135,6 +139,10 @@ export class Batcher {
   private readonly adapters = new Map<string, Adapter>();
   private readonly base: Adapter;
   private readonly stepper: T5Stepper | null;
+  /** GPT-2's stepper (decoder-only generate rows are batched; rank rows and LLaMA run exclusively) */
+  private readonly causal: GPT2Stepper | null;
+  /** the id that ends a generated row: the tokenizer's for decoder-only models (as predict), the config's for T5 */
+  private readonly eosId: number;
   private arrivals = 0;
   private adapterCount = 0;
   private exclusiveTurn = 0;
@@ -144,13 +152,20 @@ export class Batcher {
 
   constructor(readonly lm: AnyModel, readonly tok: Decoder, adapters: ReadonlyMap<string, PeftMethod>, readonly opts: BatcherOptions = {}) {
     this.stepper = lm.kind === 'seq2seq' && lm.model instanceof T5Model ? new T5Stepper(lm.model) : null;
+    this.causal = lm.kind === 'causal' && lm.model instanceof GPT2Model ? new GPT2Stepper(lm.model) : null;
+    this.eosId = lm.kind === 'causal' ? tok.eosId : lm.model.info.eosId;
     this.tokenBudget = opts.tokenBudget ?? 2048;
-    this.base = { method: null, sides: this.stepper === null ? 'exclusive' : null, order: -1 };
+    this.base = { method: null, sides: this.batching ? null : 'exclusive', order: -1 };
     for (const [name, m] of adapters) this.addAdapter(name, m);
   }
 
   addAdapter(name: string, method: PeftMethod): void {
-    this.adapters.set(name, { method, sides: this.stepper === null ? 'exclusive' : sidePathsOf(method, this.lm), order: this.adapterCount++ });
+    this.adapters.set(name, { method, sides: this.batching ? sidePathsOf(method, this.lm) : 'exclusive', order: this.adapterCount++ });
+  }
+
+  /** this model has a stepper (T5, GPT-2) */
+  private get batching(): boolean {
+    return this.stepper !== null || this.causal !== null;
   }
 
   /** Remove an adapter; its queued and running requests keep the method they started with. */
@@ -193,9 +208,20 @@ export class Batcher {
     if (o.mode === 'rank' && (o.labels === undefined || o.labels.length === 0)) {
       throw new SoftpromptError('invalid_config', 'mode "rank" needs labels.', { path: 'labels' });
     }
-    const words = o.mode === 'rank' ? o.labels!.map((w) => Int32Array.from(this.tok.encode(w, { addSpecialTokens: true }))) : [];
+    const exclusive = adapter.sides === 'exclusive' || (this.causal !== null && o.mode === 'rank');
+    const words = o.mode === 'rank' && !exclusive ? o.labels!.map((w) => Int32Array.from(this.tok.encode(w, { addSpecialTokens: true }))) : [];
+    const maxNewTokens = o.maxNewTokens ?? 20;
+    const positions = this.lm.model.info.maxPositions;
+    if (this.causal !== null && !exclusive && positions !== undefined) {
+      const virtual = adapter.method?.numVirtualTokens ?? 0;
+      job.rows.forEach((r, i) => {
+        if (r.length + virtual + maxNewTokens - 1 > positions) {
+          throw new SoftpromptError('invalid_data', `Cannot generate ${maxNewTokens} tokens after a ${r.length + virtual}-position input (row ${i}): the model's n_positions is only ${positions}.`, { path: 'maxNewTokens' });
+        }
+      });
+    }
     const j: Job = {
-      job, adapter, arrival: this.arrivals++, words, maxNewTokens: o.maxNewTokens ?? 20, results: new Array(job.rows.length),
+      job, adapter, exclusive, arrival: this.arrivals++, words, maxNewTokens, results: new Array(job.rows.length),
       rankLeft: new Array(job.rows.length).fill(0), rankNll: job.rows.map(() => new Array(words.length).fill(0)),
       next: 0, done: 0, lanes: 0, cancelled: false,
     };
@@ -209,7 +235,7 @@ export class Batcher {
     this.dropCancelled();
     Object.assign(this.last, { lanes: 0, encodedRows: 0, encodedTokens: 0, exclusiveRows: 0 });
     if (this.jobs.length === 0) return false;
-    const exclusive = this.jobs.filter((j) => j.adapter.sides === 'exclusive' && j.next < j.job.rows.length);
+    const exclusive = this.jobs.filter((j) => j.exclusive && j.next < j.job.rows.length);
     // exclusive chunks take every other step while batched work is running, so neither side waits for the other
     if (exclusive.length > 0 && (this.lanes.length === 0 || this.exclusiveTurn++ % 2 === 0)) {
       const j = exclusive.reduce((a, b) => (b.lanes < a.lanes || (b.lanes === a.lanes && b.arrival < a.arrival) ? b : a));
@@ -229,9 +255,8 @@ export class Batcher {
 
   /** Admit rows in turns (fewest active lanes first) while they fit the token budget; encode them together. */
   private admit(): void {
-    const stepper = this.stepper;
-    if (stepper === null) return;
-    const waiting = this.jobs.filter((j) => j.adapter.sides !== 'exclusive' && j.next < j.job.rows.length)
+    if (!this.batching) return;
+    const waiting = this.jobs.filter((j) => !j.exclusive && j.next < j.job.rows.length)
       .sort((a, b) => a.lanes - b.lanes || a.arrival - b.arrival);
     let budget = this.tokenBudget - this.lanes.length;
     const admitted: { job: Job; row: number; embeds: Float32Array; Te: number }[] = [];
@@ -266,6 +291,20 @@ export class Batcher {
     const live = admitted.filter((a) => !a.job.cancelled);
     this.last.encodedRows = live.length;
     this.last.encodedTokens = live.reduce((n, a) => n + a.Te, 0);
+    if (this.causal !== null) {
+      let first;
+      try {
+        first = this.causal.prefill(live.map((a) => ({ embeds: a.embeds, Te: a.Te, sides: sidesOf(a.job), room: a.job.maxNewTokens })));
+      } catch (error) {
+        for (const j of new Set(live.map((a) => a.job))) this.fail(j, error);
+        return;
+      }
+      const recs = live.map((a, i): LaneRec => ({ lane: first.lanes[i]!, job: a.job, row: a.row, word: -1, token: -1, out: [], nll: 0 }));
+      this.last.lanes += recs.length;
+      this.lanes.push(...this.consume(recs, first.logits));
+      return;
+    }
+    const stepper = this.stepper!;
     let encoded;
     try {
       encoded = stepper.encode(live.map((a) => ({ embeds: a.embeds, Te: a.Te, sides: sidesOf(a.job) })));
@@ -291,27 +330,33 @@ export class Batcher {
 
   /** One decoder position for every lane; finished lanes leave, finished rows and requests settle. */
   private decode(): void {
-    const stepper = this.stepper!;
-    const info = this.lm.model.info, V = info.vocabSize;
     this.lanes.sort((a, b) => a.job.adapter.order - b.job.adapter.order); // LoRA rows of one adapter side by side
     const L = this.lanes.length;
-    this.last.lanes = L;
+    this.last.lanes += L;
     const tokens = Int32Array.from(this.lanes, (l) => l.token);
     let logits: Float32Array;
     try {
-      logits = stepper.step(this.lanes.map((l) => l.lane), tokens);
+      logits = this.causal !== null
+        ? this.causal.step(this.lanes.map((l) => l.lane as GPT2Lane), tokens)
+        : this.stepper!.step(this.lanes.map((l) => l.lane as T5Lane), tokens);
     } catch (error) {
       for (const j of new Set(this.lanes.map((l) => l.job))) this.fail(j, error);
       return;
     }
+    this.lanes = this.consume(this.lanes, logits);
+  }
+
+  /** Each lane's next token (or rank word's NLL) from its (L, V) logits; returns the lanes still running. */
+  private consume(lanes: readonly LaneRec[], logits: Float32Array): LaneRec[] {
+    const V = this.lm.model.info.vocabSize, L = lanes.length;
     const targets = new Int32Array(L).fill(-100);
-    this.lanes.forEach((l, i) => { if (l.word >= 0) targets[i] = l.job.words[l.word]![l.lane.t - 1]!; });
+    lanes.forEach((l, i) => { if (l.word >= 0) targets[i] = l.job.words[l.word]![l.lane.t - 1]!; });
     const nll = new Float32Array(L);
     if (targets.some((t) => t !== -100)) engine().crossEntropy(nll, null, null, logits, targets, L, V, 0, -100);
     const next = new Int32Array(L);
     engine().argmaxRows(next, logits, L, V);
     const keep: LaneRec[] = [];
-    this.lanes.forEach((l, i) => {
+    lanes.forEach((l, i) => {
       if (l.word >= 0) {
         l.nll += nll[i]!;
         const w = l.job.words[l.word]!;
@@ -326,15 +371,16 @@ export class Batcher {
       const best = next[i]!;
       l.out.push(best);
       l.job.job.options.onToken?.(l.row, best);
-      if (best === info.eosId || l.out.length >= l.job.maxNewTokens) {
+      if (best === this.eosId || l.out.length >= l.job.maxNewTokens) {
         l.job.lanes--;
-        this.rowDone(l.job, l.row, { text: this.tok.decode(l.out, { skipSpecialTokens: true }).trim(), ids: l.out, scores: [] });
+        const text = this.tok.decode(best === this.eosId ? l.out.slice(0, -1) : l.out, { skipSpecialTokens: true }).trim();
+        this.rowDone(l.job, l.row, { text, ids: l.out, scores: [] });
       } else {
         l.token = best;
         keep.push(l);
       }
     });
-    this.lanes = keep;
+    return keep;
   }
 
   private rankDone(l: LaneRec): void {
