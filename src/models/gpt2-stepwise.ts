@@ -6,46 +6,33 @@
  * row's numbers equal GPT2Model.generate on it alone up to GEMM rounding. A row may carry its own side paths
  * (LoRA), applied to its slice of each GEMM's rows; the model's own side paths (setSidePaths) are not used.
  *
- *   const { lanes, logits } = stepper.prefill([{ embeds, Te, sides, room: 20 }]); // (R, V): each row's first token
- *   const next = stepper.step(lanes, tokens);                                    // (L, V); each lane.t advances
- *
+ * The interface and its use: causal-stepwise.ts.
  * Positions: a row's Te prompt positions are 0..Te-1 (no padding), its generated tokens Te, Te+1, … as generate.
  * Dims: Te row length (prompt included), C = n_embd, NH heads, HS = C / NH, F inner, V vocab, L lanes.
  */
 import { engine, type AttnDims } from '../engine/index.js';
 import { SoftpromptError } from '../errors.js';
+import type { CausalLane, CausalPromptInput, CausalStepper } from './causal-stepwise.js';
 import { embedRows, linearForward, type Mat } from './frozen-weight.js';
 import { gpt2Activation, gpt2Inner } from './gpt2-config.js';
 import type { GPT2Model } from './gpt2.js';
-import { groupBy, segments, type Segment, type SidePaths } from './t5-stepwise.js';
+import { segments, type Segment } from './t5-stepwise.js';
 import type { SideCall } from './types.js';
 import { Workspace } from './workspace.js';
 
 type F32 = Float32Array;
 
-export interface CausalPromptInput {
-  /** (Te, C) the method-transformed input embeddings of one row (prompt included), no padding */
-  embeds: F32;
-  Te: number;
-  sides: SidePaths;
-  /** tokens the row may still feed after its prompt (its maxNewTokens): the cache's spare room */
-  room: number;
-}
-
 /** One row's decoding state: its own key/value cache. */
-export interface GPT2Lane {
-  /** positions held in the cache = the position of the next token fed */
-  t: number;
+interface GPT2Lane extends CausalLane {
   readonly cap: number;
   /** per layer, (cap, C) keys and values */
-  readonly k: F32[];
-  readonly v: F32[];
-  readonly sides: SidePaths;
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
 }
 
 const EVAL_CALL = { train: false, seed: 0, saveForBackward: false } as const;
 
-export class GPT2Stepper {
+export class GPT2Stepper implements CausalStepper {
   private readonly e = engine();
   private readonly ws = new Workspace();
   private readonly names: { cAttn: string; attnProj: string; fc: string; mlpProj: string }[];
@@ -64,8 +51,7 @@ export class GPT2Stepper {
     return cfg.scale_attn_by_inverse_layer_idx ? s / (l + 1) : s;
   }
 
-  /** The trunk over rows packed one after another; each row's cache and the logits of its last position. */
-  prefill(rows: readonly CausalPromptInput[]): { lanes: GPT2Lane[]; logits: F32 } {
+  prefill(rows: readonly CausalPromptInput[]): { lanes: CausalLane[]; logits: F32 } {
     const cfg = this.model.config, w = this.model.tensors, e = this.e, ws = this.ws;
     const C = cfg.n_embd, NH = cfg.n_head, V = cfg.vocab_size, P = cfg.n_positions;
     const offsets: number[] = [];
@@ -122,11 +108,8 @@ export class GPT2Stepper {
     return { lanes, logits: this.head(last, rows.length, segments(rows.map((r) => ({ len: 1, sides: r.sides })))) };
   }
 
-  /**
-   * Feed tokens[i] to lanes[i] at its position t; return the (L, V) next-token logits (a workspace view, valid
-   * until the next call). Each lane's t advances by one.
-   */
-  step(lanes: readonly GPT2Lane[], tokens: Int32Array): F32 {
+    step(lanesIn: readonly CausalLane[], tokens: Int32Array): F32 {
+    const lanes = lanesIn as readonly GPT2Lane[];
     const cfg = this.model.config, w = this.model.tensors, e = this.e, ws = this.ws;
     const C = cfg.n_embd, NH = cfg.n_head, V = cfg.vocab_size, L = lanes.length;
     for (const lane of lanes) if (lane.t >= lane.cap) throw new Error(`GPT2Stepper: a lane's cache is full (${lane.cap} positions)`);

@@ -1,19 +1,22 @@
 /**
- * Continuous batching of a decoder-only model (GPT-2: src/models/gpt2-stepwise.ts) against the unbatched path:
+ * Continuous batching of decoder-only models (src/models/gpt2-stepwise.ts, llama-stepwise.ts) against the unbatched path:
  * generate requests of DePT, prompt tuning, LoRA (every linear layer) and the base model,
  * prompts of different lengths, merged into shared steps, give the ids of GPT2Model.generate on each row alone,
- * the texts of predictAny one request at a time; rank requests (run exclusively) equal predictAny too.
+ * the texts of predictAny one request at a time; rank requests (run exclusively) equal predictAny too. LLaMA (the
+ * grouped-query fixture) the same on raw ids.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fixture } from '../../test/paths.js';
 import { buildRandomGpt2 } from '../../test/random-causal.js';
 import { SoftpromptError } from '../errors.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { withMethod, type PeftMethod } from '../methods/method.js';
 import { getMethod } from '../methods/registry.js';
 import { GPT2Model } from '../models/gpt2.js';
+import { LlamaModel } from '../models/llama.js';
 import { loadCausalModel } from '../models/registry.js';
-import { encodeSources, inputLimit, predictAny } from '../predict/index.js';
+import { encodeSources, inputLimit, predictAny, type Decoder } from '../predict/index.js';
 import { Batcher, BASE_MODEL, type RowResult, type SubmitOptions } from './batcher.js';
 
 const dir = buildRandomGpt2({ seed: 23, nLayer: 2 });
@@ -97,4 +100,36 @@ test('GPT-2: a row whose prompt and maxNewTokens pass n_positions is refused whe
   const long = Int32Array.from({ length: 120 }, (_, i) => 100 + i);
   assert.throws(() => b.add({ adapter: 'pt', rows: [long], options: { mode: 'generate', raw: true, maxNewTokens: 10 }, settle: () => assert.fail('settled') }),
     (e: unknown) => e instanceof SoftpromptError && e.code === 'invalid_data' && /n_positions is only 128/.test(e.message));
+});
+
+test('LLaMA (grouped-query attention, RoPE): mixed adapters and the base model in shared steps give each row\'s unbatched ids', () => {
+  const llama = loadCausalModel(fixture('llama-tiny')) as LlamaModel;
+  const lmL = { kind: 'causal' as const, model: llama };
+  assert.ok(llama.config.num_key_value_heads < llama.config.num_attention_heads, 'the fixture groups its query heads');
+  // the fixture's 512 ids match no tokenizer: ids as text, and an EOS id that greedy decoding reaches
+  const ids: Decoder = { decode: (x) => x.join(' '), encode: (t) => t.split(' ').map(Number), padId: 0, eosId: 17 };
+  const c = { dModel: llama.info.dModel, vocabSize: llama.info.vocabSize, embed: (x: Int32Array) => llama.embed(x), rng, tokenize: (t: string) => ids.encode(t), model: llama };
+  const m = new Map<string, PeftMethod>([
+    ['dept', moved(getMethod('dept').create({ promptLength: 3, rank: 2, maxLength: 40 }, c), 0.5)],
+    ['pt', moved(getMethod('pt').create({ promptLength: 5, init: 'SAMPLE_VOCAB', maxLength: 512 }, c), 0.3)],
+    ['lora', moved(getMethod('lora').create({ loraR: 4, targetModules: ['all-linear'], maxLength: 512 }, c), 0.3)],
+  ]);
+  const prompts = [[5, 9, 200, 31, 7], [400], [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 11, 12], [77, 78]].map((p) => Int32Array.from(p));
+  const reqs = [['dept', 8], ['pt', 6], ['lora', 9], [BASE_MODEL, 7]] as const;
+  for (const budget of [4096, 12]) {
+    const b = new Batcher(lmL, ids, m, { tokenBudget: budget });
+    const results: RowResult[][] = [];
+    reqs.forEach(([adapter, maxNewTokens], i) => b.add({ adapter, rows: prompts, options: { mode: 'generate', raw: true, maxNewTokens }, settle: (o) => { if (!o.ok) throw o.error; results[i] = o.results; } }));
+    let maxLanes = 0;
+    while (b.step()) maxLanes = Math.max(maxLanes, b.last.lanes);
+    assert.ok(maxLanes >= (budget > 1000 ? 16 : 2), `${maxLanes} lanes shared a step`);
+    reqs.forEach(([adapter, maxNewTokens], i) => prompts.forEach((src, k) => {
+      const method = adapter === BASE_MODEL ? null : m.get(adapter)!;
+      const x = method === null ? { inputsEmbeds: llama.embed(src), mask: new Float32Array(src.length).fill(1), Te: src.length } : method.apply(llama.embed(src), new Float32Array(src.length).fill(1), 1, src.length);
+      const run = () => llama.generate(x.inputsEmbeds, x.mask, 1, x.Te, { maxNewTokens, eosId: ids.eosId });
+      const want = Array.from((method === null ? run() : withMethod(llama, method, run)).ids);
+      const end = want.indexOf(ids.eosId);
+      assert.deepEqual(results[i]![k]!.ids, end < 0 ? want : want.slice(0, end + 1), `${adapter} row ${k}, budget ${budget}`);
+    }));
+  }
 });

@@ -18,8 +18,7 @@ import { SoftpromptError } from '../errors.js';
 import { engine } from '../engine/index.js';
 import type { PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
-import { GPT2Model } from '../models/gpt2.js';
-import { GPT2Stepper, type GPT2Lane } from '../models/gpt2-stepwise.js';
+import { causalStepper, type CausalLane, type CausalStepper } from '../models/causal-stepwise.js';
 import { T5Model } from '../models/t5.js';
 import { T5Stepper, type SidePaths, type T5EncodedRow, type T5Lane } from '../models/t5-stepwise.js';
 import type { LinearSidePath, WeightTraining } from '../models/types.js';
@@ -98,7 +97,7 @@ interface Job {
 }
 
 interface LaneRec {
-  lane: T5Lane | GPT2Lane;
+  lane: T5Lane | CausalLane;
   job: Job;
   row: number;
   /** rank lanes: the word index; generate: -1 */
@@ -139,8 +138,8 @@ export class Batcher {
   private readonly adapters = new Map<string, Adapter>();
   private readonly base: Adapter;
   private readonly stepper: T5Stepper | null;
-  /** GPT-2's stepper (decoder-only generate rows are batched; rank rows and LLaMA run exclusively) */
-  private readonly causal: GPT2Stepper | null;
+  /** a decoder-only model's stepper (its generate rows are batched; rank rows run exclusively) */
+  private readonly causal: CausalStepper | null;
   /** the id that ends a generated row: the tokenizer's for decoder-only models (as predict), the config's for T5 */
   private readonly eosId: number;
   private arrivals = 0;
@@ -152,7 +151,7 @@ export class Batcher {
 
   constructor(readonly lm: AnyModel, readonly tok: Decoder, adapters: ReadonlyMap<string, PeftMethod>, readonly opts: BatcherOptions = {}) {
     this.stepper = lm.kind === 'seq2seq' && lm.model instanceof T5Model ? new T5Stepper(lm.model) : null;
-    this.causal = lm.kind === 'causal' && lm.model instanceof GPT2Model ? new GPT2Stepper(lm.model) : null;
+    this.causal = lm.kind === 'causal' ? causalStepper(lm.model) : null;
     this.eosId = lm.kind === 'causal' ? tok.eosId : lm.model.info.eosId;
     this.tokenBudget = opts.tokenBudget ?? 2048;
     this.base = { method: null, sides: this.batching ? null : 'exclusive', order: -1 };
@@ -337,7 +336,7 @@ export class Batcher {
     let logits: Float32Array;
     try {
       logits = this.causal !== null
-        ? this.causal.step(this.lanes.map((l) => l.lane as GPT2Lane), tokens)
+        ? this.causal.step(this.lanes.map((l) => l.lane as CausalLane), tokens)
         : this.stepper!.step(this.lanes.map((l) => l.lane as T5Lane), tokens);
     } catch (error) {
       for (const j of new Set(this.lanes.map((l) => l.job))) this.fail(j, error);
