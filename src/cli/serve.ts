@@ -36,6 +36,7 @@ interface ServeOptions {
   maxAdapters: number;
   logLevel: LogLevel;
   tokenBudget: number;
+  maxLanes: number;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -84,6 +85,7 @@ export function serveCommand(): Command {
     .option('--max-adapters <n>', 'adapters resident at most; loading more evicts the least recently used one not given at startup', positiveInt, DEFAULT_MAX_ADAPTERS)
     .option('--log-level <level>', `access-log level on stderr, one JSON line per request (${LOG_LEVELS.join(', ')})`, logLevel, 'info')
     .option('--token-budget <n>', 'encoder tokens admitted plus decoder rows running per engine step', positiveInt, 2048)
+    .option('--max-lanes <n>', 'decoder rows running at most (more wait; each request\'s first row always joins): shorter steps for small requests beside big ones', positiveInt, 64)
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:
   400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
@@ -123,7 +125,7 @@ export async function runServe(o: ServeOptions): Promise<void> {
   // the model, and the adapters as the engine uses them, live on the worker thread
   const engine = await WorkerEngine.start({
     model: o.model, ...(o.tokenizer === undefined ? {} : { tokenizer: o.tokenizer }), adapters: entries,
-    ...(o.threads === undefined ? {} : { threads: o.threads }), batcher: { tokenBudget: o.tokenBudget },
+    ...(o.threads === undefined ? {} : { threads: o.threads }), batcher: { tokenBudget: o.tokenBudget, maxLanes: o.maxLanes },
   });
   // this thread's copies (a few numbers each for prompt methods): request limits and GET /v1/adapters
   const adapters = new Map<string, PeftMethod>();

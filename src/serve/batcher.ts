@@ -2,16 +2,18 @@
  * Continuous batching across requests and adapters (the scheduler behind serve). Each call of `step()` is one
  * unit of engine work, bounded by a token budget:
  *   1. admit waiting rows, taking turns across requests (fewest active lanes first), while their encoder tokens
- *      plus the active decoder lanes fit the budget (a request with nothing running always gets one row, so
- *      none starves);
+ *      plus the active decoder lanes fit the budget and the lanes stay within maxLanes (a request with nothing
+ *      running always gets one row, so none starves);
  *   2. encode the admitted rows in one packed encoder pass (each with its own soft prompt / DePT offset / LoRA
  *      side paths, see src/models/t5-stepwise.ts);
  *   3. one decoder position for every active lane of every request: a generate row is one lane (greedy, until
  *      EOS or maxNewTokens), a rank row one lane per label word (teacher-forced, its NLL summed).
  * So a 512-token request advances one token per step beside short ones, which join between steps.
  *
+ * Decoder-only models (GPT-2, LLaMA: src/models/causal-stepwise.ts) batch their generate rows the same way: the
+ * admitted rows' prompts are prefilled together (their first token), then every lane advances one token per step.
  * Rows whose method cannot share a forward (a weight method other than side paths, e.g. full fine-tuning) and
- * every row of a decoder-only model run "exclusively": one request's chunk of rows per step through the
+ * rank rows of a decoder-only model run "exclusively": one request's chunk of rows per step through the
  * unbatched predict path (src/predict/), between the batched steps.
  */
 import { SoftpromptError } from '../errors.js';
@@ -55,6 +57,12 @@ export interface RowResult {
 export interface BatcherOptions {
   /** encoder tokens admitted plus decoder lanes per step (default 2048) */
   tokenBudget?: number;
+  /**
+   * decoder lanes running at most (default 64): past it, waiting rows join as lanes finish, except a request's
+   * first row, so a step stays short (a step's cost grows faster than its lanes: the (lanes, vocab) logits) and
+   * a small request beside a big one waits a few short steps
+   */
+  maxLanes?: number;
   /** rows per chunk on the exclusive (unbatched) path (default 16) */
   batchSize?: number;
   /** input truncation on the exclusive path, as predict's --max-length */
@@ -146,6 +154,7 @@ export class Batcher {
   private adapterCount = 0;
   private exclusiveTurn = 0;
   readonly tokenBudget: number;
+  readonly maxLanes: number;
   /** what the last step computed (for metrics: batch sizes) */
   readonly last = { lanes: 0, encodedRows: 0, encodedTokens: 0, exclusiveRows: 0 };
 
@@ -154,6 +163,7 @@ export class Batcher {
     this.causal = lm.kind === 'causal' ? causalStepper(lm.model) : null;
     this.eosId = lm.kind === 'causal' ? tok.eosId : lm.model.info.eosId;
     this.tokenBudget = opts.tokenBudget ?? 2048;
+    this.maxLanes = opts.maxLanes ?? 64;
     this.base = { method: null, sides: this.batching ? null : 'exclusive', order: -1 };
     for (const [name, m] of adapters) this.addAdapter(name, m);
   }
@@ -258,6 +268,7 @@ export class Batcher {
     const waiting = this.jobs.filter((j) => !j.exclusive && j.next < j.job.rows.length)
       .sort((a, b) => a.lanes - b.lanes || a.arrival - b.arrival);
     let budget = this.tokenBudget - this.lanes.length;
+    let running = this.lanes.length;
     const admitted: { job: Job; row: number; embeds: Float32Array; Te: number }[] = [];
     let progress = true;
     while (progress) {
@@ -269,7 +280,7 @@ export class Batcher {
         const Te = ids.length + (method?.numVirtualTokens ?? 0);
         const lanes = j.words.length > 0 ? j.words.length : 1;
         const first = j.lanes === 0 && !admitted.some((a) => a.job === j);
-        if (Te + lanes > budget && !first) continue;
+        if ((Te + lanes > budget || running + lanes > this.maxLanes) && !first) continue;
         let x;
         try {
           const E = this.lm.model.embed(ids);
@@ -281,6 +292,7 @@ export class Batcher {
         admitted.push({ job: j, row: j.next++, embeds: x.inputsEmbeds, Te: x.Te });
         j.lanes += lanes;
         budget -= Te + lanes;
+        running += lanes;
         progress = true;
       }
     }

@@ -37,6 +37,8 @@ export interface ServerOptions extends Partial<RequestLimits> {
   engine?: ServeEngine;
   /** encoder tokens plus decoder lanes per engine step, for the default engine (default 2048) */
   tokenBudget?: number;
+  /** decoder lanes running at most, for the default engine (default 64) */
+  maxLanes?: number;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
@@ -275,8 +277,9 @@ interface ServerState {
 export function defaultEngine(o: ServerOptions): ServeEngine {
   if (o.engine !== undefined) return o.engine;
   if (o.model === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
-  const opts: { tokenBudget?: number; batchSize?: number; maxLength?: number } = {};
+  const opts: { tokenBudget?: number; maxLanes?: number; batchSize?: number; maxLength?: number } = {};
   if (o.tokenBudget !== undefined) opts.tokenBudget = o.tokenBudget;
+  if (o.maxLanes !== undefined) opts.maxLanes = o.maxLanes;
   if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
   if (o.maxLength !== undefined) opts.maxLength = o.maxLength;
   return new LocalEngine(o.model, o.tokenizer, o.adapters, opts);
