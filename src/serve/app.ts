@@ -3,8 +3,12 @@
  * (openai/routes.ts), adapter admin (admin.ts), GET /metrics (metrics.ts) and access logs (log.ts, observe.ts),
  * over one adapter registry (adapters.ts: startup adapters pinned, run-time ones bounded with LRU eviction).
  *
- *   const { server } = createApp({ model, modelName, tokenizer, adapters, logger: createLogger('info') });
- *   server.listen(8080);   …   await shutdown(server);
+ *   const engine = await WorkerEngine.start({ model: dir, adapters: [['sst2', adapterDir]] }); // the model on a worker
+ *   const { server } = createApp({ engine, modelName, tokenizer, adapters, logger: createLogger('info') });
+ *   server.listen(8080);   …   await shutdown(server); await engine.close();
+ *
+ * Every route computes through the one engine (a LocalEngine on this thread when `model` is given instead);
+ * `adapters` are this thread's copies, for request limits and descriptions.
  */
 import type http from 'node:http';
 import type { Logger } from 'pino';
