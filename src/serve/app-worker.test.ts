@@ -169,6 +169,7 @@ describe('the app with the model on the worker thread', () => {
     let bigDone = 0;
     const big = fetch(`${url}/v1/completions`, { method: 'POST', body }).then(async (r) => { await r.arrayBuffer(); bigDone = performance.now(); return r.status; });
     const during: { ms: number; route: string }[] = [];
+    const steps: number[] = [];
     let inFlight = 0;
     await new Promise((resolve) => setTimeout(resolve, 30));
     while (bigDone === 0 && during.length < 60) {
@@ -179,7 +180,10 @@ describe('the app with the model on the worker thread', () => {
       if (bigDone !== 0) break;
       during.push({ ms: performance.now() - h0, route });
       if (route === '/health' && (JSON.parse(text) as { queue: number }).queue >= 1) inFlight++;
-      if (route === '/metrics') assert.match(text, /softprompt_queue_depth 1/);
+      if (route === '/metrics') {
+        assert.match(text, /softprompt_queue_depth 1/);
+        steps.push(Number(/softprompt_engine_steps (\d+)/.exec(text)![1]));
+      }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.equal(await big, 200);
@@ -189,6 +193,7 @@ describe('the app with the model on the worker thread', () => {
     t.diagnostic(`${during.length} /health + /metrics answers during a ${bigMs.toFixed(0)} ms request: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`);
     assert.ok(during.length >= 4, `${during.length} answers while the big request ran (${bigMs.toFixed(0)} ms)`);
     assert.ok(inFlight >= 2, '/health saw the big request in flight');
+    assert.ok(steps.at(-1)! > steps[0]!, `/metrics shows the engine stepping during the request: ${steps[0]} … ${steps.at(-1)}`);
     // relative, not absolute: a thread blocked by compute would make answers wait for most of the big request
     assert.ok(median < bigMs / 10 && worst < bigMs / 3, `median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms during a ${bigMs.toFixed(0)} ms request`);
   });

@@ -9,7 +9,7 @@ import type { PeftMethod } from '../methods/method.js';
 import { loadAdapter } from '../methods/registry.js';
 import { loadAnyModel } from '../models/registry.js';
 import { LocalEngine } from './engine.js';
-import { toWire, type FromWorker, type ToWorker, type WorkerEngineSpec } from './worker-engine.js';
+import { STATS_MS, toWire, type FromWorker, type ToWorker, type WorkerEngineSpec } from './worker-engine.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -46,6 +46,7 @@ function start(spec: WorkerEngineSpec): void {
         break;
     }
   });
+  setInterval(() => { if (running.size > 0) post({ type: 'stats', stats: engine.stats() }); }, STATS_MS).unref();
   post({ type: 'ready', kind: lm.kind, info: { ...lm.model.info } });
 }
 

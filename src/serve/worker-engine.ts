@@ -47,8 +47,12 @@ export type FromWorker =
   | { type: 'ready'; kind: AnyModel['kind']; info: ModelInfo }
   | { type: 'fatal'; error: WireError }
   | { type: 'token'; id: number; row: number; token: number }
+  /** the engine's counters, sent every STATS_MS while it has work (so /metrics moves during a long request) */
+  | { type: 'stats'; stats: EngineStats }
   | { type: 'done'; id: number; value: unknown; stats: EngineStats }
   | { type: 'error'; id: number; error: WireError; stats: EngineStats };
+
+export const STATS_MS = 200;
 
 export function toWire(err: unknown): WireError {
   if (err instanceof SoftpromptError) {
@@ -167,6 +171,10 @@ export class WorkerEngine implements ServeEngine {
   private receive(m: FromWorker): void {
     if (m.type === 'token') {
       this.pending.get(m.id)?.onToken?.(m.row, m.token);
+      return;
+    }
+    if (m.type === 'stats') {
+      this.last = m.stats;
       return;
     }
     if (m.type !== 'done' && m.type !== 'error') return;
