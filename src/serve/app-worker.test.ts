@@ -7,12 +7,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
+import { fixture, repoRoot } from '../../test/paths.js';
 import { buildRandomGpt2 } from '../../test/random-causal.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { withMethod, type PeftMethod } from '../methods/method.js';
@@ -223,4 +225,11 @@ describe('the app with the model on the worker thread', () => {
     await assert.rejects(worker.submit('mrpc', [Int32Array.of(1, 2)], { mode: 'generate', raw: true, maxNewTokens: 2 }), /No adapter "mrpc"/);
     assert.equal((await call('DELETE', '/v1/adapters/sst2')).status, 409, 'startup adapters are pinned');
   });
+});
+
+test('softprompt serve refuses at startup, typed, an adapter whose LoRA targets this model does not have (checked on the worker)', () => {
+  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'bin', 'softprompt.js'), 'serve', '--model', MODEL, '--adapter', `t5lora=${fixture('t5-tiny', 'lora-adapter')}`, '--port', '0'],
+    { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 6, r.stderr);
+  assert.match(r.stderr, /targets module "decoder\.block\.0\.layer\.0\.SelfAttention\.q", which this model does not have/);
 });
