@@ -4,16 +4,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
 import { loadAdapter } from '../methods/registry.js';
 import type { PeftMethod } from '../methods/method.js';
-import { loadAnyModel } from '../models/registry.js';
 import { ADMIN_TOKEN_ENV } from '../serve/admin.js';
 import { createApp, DEFAULT_MAX_ADAPTERS } from '../serve/app.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../serve/log.js';
 import { readChatTemplate } from '../serve/openai/chat-template.js';
 import { SERVER_DEFAULTS, shutdown } from '../serve/server.js';
+import { WorkerEngine } from '../serve/worker-engine.js';
 import { usageError } from './errors.js';
 import { REVISION_FLAG, REVISION_HELP, resolveHubAdapters, resolveHubFlags } from './hub-paths.js';
 import { intArg } from './options.js';
@@ -37,6 +36,7 @@ interface ServeOptions {
   maxAdapters: number;
   logLevel: LogLevel;
   tokenBudget: number;
+  maxLanes: number;
 }
 
 /** "name=dir" or "dir" (named after its folder). */
@@ -62,9 +62,10 @@ export function serveCommand(): Command {
     .summary('serve many adapters of one frozen model over HTTP')
     .description('Load one model and several adapters, then answer JSON requests:\n'
       + '  GET /health, GET /v1/adapters,\n  POST /v1/predict {"adapter", "inputs", "task"?, "mode"?, "labels"?, "maxNewTokens"?}\n'
-      + 'The engine batches the rows of every request and adapter in flight into shared steps (one decoder token\n'
-      + 'per step for every running row, new rows joining between steps), stepping between turns of the event\n'
-      + 'loop, so /health answers between steps and short requests finish beside long ones.')
+      + 'The model computes on a worker thread (the HTTP thread only parses, queues and answers, so /health and\n'
+      + '/metrics answer in milliseconds under any load). Its engine batches the rows of every request and adapter\n'
+      + 'in flight into shared steps (one decoder token per step for every running row, new rows joining between\n'
+      + 'steps), so short requests finish beside long ones.')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the model folder)')
     .option(REVISION_FLAG, REVISION_HELP)
@@ -84,6 +85,7 @@ export function serveCommand(): Command {
     .option('--max-adapters <n>', 'adapters resident at most; loading more evicts the least recently used one not given at startup', positiveInt, DEFAULT_MAX_ADAPTERS)
     .option('--log-level <level>', `access-log level on stderr, one JSON line per request (${LOG_LEVELS.join(', ')})`, logLevel, 'info')
     .option('--token-budget <n>', 'encoder tokens admitted plus decoder rows running per engine step', positiveInt, 2048)
+    .option('--max-lanes <n>', 'decoder rows running at most (more wait; each request\'s first row always joins): shorter steps for small requests beside big ones', positiveInt, 64)
     .addHelpText('after', `
 Errors are JSON {"error": {"code", "message", "path"}}:
   400 malformed_request (not JSON, or nested deeper than 32) · invalid_request (a field missing, of the wrong
@@ -111,32 +113,45 @@ Examples:
     }));
 }
 
-export function runServe(o: ServeOptions): Promise<void> {
+export async function runServe(o: ServeOptions): Promise<void> {
   const admin = adminSettings(o); // before the model loads: a bad flag fails at once
-  if (o.threads !== undefined && o.threads > 0) setThreads(o.threads);
-  const model = loadAnyModel(o.model);
+  const entries = adapterEntries(o.adapter);
+  if (entries.length > o.maxAdapters) {
+    throw usageError(`--max-adapters ${o.maxAdapters} is fewer than the ${entries.length} adapters given at startup.`, { path: '--max-adapters' });
+  }
   const tokenizer = loadTokenizerSync(o.tokenizer ?? o.model);
   const tokenizerPath = o.tokenizer ?? o.model;
   const chatTemplate = readChatTemplate(fs.statSync(tokenizerPath).isDirectory() ? tokenizerPath : path.dirname(tokenizerPath));
+  // the model, and the adapters as the engine uses them, live on the worker thread
+  const engine = await WorkerEngine.start({
+    model: o.model, ...(o.tokenizer === undefined ? {} : { tokenizer: o.tokenizer }), adapters: entries,
+    ...(o.threads === undefined ? {} : { threads: o.threads }), batcher: { tokenBudget: o.tokenBudget, maxLanes: o.maxLanes },
+  });
+  // this thread's copies (a few numbers each for prompt methods): request limits and GET /v1/adapters
   const adapters = new Map<string, PeftMethod>();
-  for (const [name, dir] of adapterEntries(o.adapter)) adapters.set(name, loadAdapter(dir, { expectDModel: model.model.info.dModel }));
-  if (adapters.size > o.maxAdapters) {
-    throw usageError(`--max-adapters ${o.maxAdapters} is fewer than the ${adapters.size} adapters given at startup.`, { path: '--max-adapters' });
+  try {
+    for (const [name, dir] of entries) adapters.set(name, loadAdapter(dir, { expectDModel: engine.info.dModel }));
+  } catch (err) {
+    await engine.close();
+    throw err;
   }
   const { server } = createApp({
-    model, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
+    engine, modelName: o.model, tokenizer, adapters, maxInputs: o.maxInputs, maxInputTokens: o.maxInputTokens,
     maxNewTokensCap: o.maxNewTokensCap, maxQueue: o.maxQueue, requestTimeoutMs: o.requestTimeoutMs, maxBodyBytes: o.maxBodyBytes,
     maxAdapters: o.maxAdapters, admin, logger: createLogger(o.logLevel), chatTemplate, tokenBudget: o.tokenBudget,
   });
-  return new Promise((resolve, reject) => {
-    server.on('error', (err: NodeJS.ErrnoException) => reject(listenError(err, o.host, o.port)));
+  return new Promise<void>((resolve, reject) => {
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      void engine.close();
+      reject(listenError(err, o.host, o.port));
+    });
     server.listen(o.port, o.host, () => {
       const addr = server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
       process.stdout.write(`softprompt serving ${adapters.size} adapter(s) of ${o.model} on http://${o.host}:${port}\n`);
       const stop = (signal: string) => {
         process.stdout.write(`softprompt serve: ${signal}, finishing queued requests\n`);
-        shutdown(server).then(() => resolve(), reject);
+        shutdown(server).then(() => engine.close()).then(() => resolve(), reject);
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));

@@ -611,6 +611,7 @@ export class GPT2Model implements CausalLM, WeightTraining {
         cur[b] = next;
         if (eos !== null && next === eos) finished[b] = 1;
       }
+      opts.onStep?.(cur);
       done = t + 1;
       if (done === steps || finished.every((f) => f === 1)) break;
 

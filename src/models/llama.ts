@@ -646,6 +646,7 @@ export class LlamaModel implements CausalLM, WeightTraining {
         cur[b] = next;
         if (!finished[b] && eos !== null && next === eos) { finished[b] = 1; done++; }
       }
+      opts.onStep?.(cur);
       if (done === B) {
         const n = k + 1;
         const out = new Int32Array(B * n);

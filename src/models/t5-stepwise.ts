@@ -28,7 +28,7 @@ type F32 = Float32Array;
 export type SidePaths = ReadonlyMap<string, LinearSidePath> | null;
 
 /** Rows start..start+len of a GEMM belong to one adapter's side paths. */
-interface Segment {
+export interface Segment {
   start: number;
   len: number;
   sides: SidePaths;
@@ -286,7 +286,7 @@ export class T5Stepper {
 }
 
 /** Consecutive rows with the same side paths merged into one segment (rows without side paths dropped). */
-function segments(rows: readonly { len: number; sides: SidePaths }[]): Segment[] {
+export function segments(rows: readonly { len: number; sides: SidePaths }[]): Segment[] {
   const out: Segment[] = [];
   let start = 0;
   for (const r of rows) {
@@ -301,7 +301,7 @@ function segments(rows: readonly { len: number; sides: SidePaths }[]): Segment[]
 }
 
 /** Indices of items by key, in order. */
-function groupBy<T, K>(items: readonly T[], key: (x: T) => K): Map<K, number[]> {
+export function groupBy<T, K>(items: readonly T[], key: (x: T) => K): Map<K, number[]> {
   const m = new Map<K, number[]>();
   items.forEach((x, i) => {
     const k = key(x);

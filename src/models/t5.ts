@@ -1153,6 +1153,7 @@ export class T5Model implements Seq2SeqLM, WeightTraining {
         cur[b] = next;
         if (next === cfg.eos_token_id) finished[b] = 1;
       }
+      opts.onStep?.(cur);
       if (finished.every((f) => f === 1)) break;
     }
     const outIds = new Int32Array(B * steps);

@@ -68,6 +68,8 @@ export interface GenerateOptions {
   maxNewTokens: number;
   /** record the full next-token logits (steps, B, V) */
   keepStepLogits?: boolean;
+  /** told each step's (B) new ids as they are decided (streaming); finished rows hold the pad id */
+  onStep?: (ids: Int32Array) => void;
 }
 
 export interface GenerateOutput {
@@ -123,6 +125,8 @@ export interface CausalGenerateOptions {
   eosId?: number | null;
   /** record the full next-token logits (steps, B, V) */
   keepStepLogits?: boolean;
+  /** told each step's (B) new ids as they are decided (streaming); finished rows hold the pad id */
+  onStep?: (ids: Int32Array) => void;
 }
 
 export interface CausalLM extends WeightTraining {

@@ -14,8 +14,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SoftpromptError } from '../errors.js';
 import { loadAdapter } from '../methods/registry.js';
-import { withMethod } from '../methods/method.js';
-import type { AnyModel } from '../models/registry.js';
 import { AdapterCapacityError, type AdapterRegistry } from './adapters.js';
 import { LocalEngine, type ServeEngine } from './engine.js';
 import { clip, describeValue } from './limits.js';
@@ -26,10 +24,11 @@ export const ADMIN_TOKEN_ENV = 'SOFTPROMPT_ADMIN_TOKEN';
 
 export interface AdminOptions {
   registry: AdapterRegistry;
-  /** where requests compute: adapters are added and removed there too (a LocalEngine takes the method, a WorkerEngine the folder) */
+  /**
+   * where requests compute: adapters are added and removed there too (a LocalEngine takes the method, a
+   * WorkerEngine the folder, loaded on its thread); the engine refuses an adapter that does not fit its model
+   */
   engine: ServeEngine;
-  /** the model on this thread, to check an adapter fits before it is added (absent: the engine checks) */
-  model?: AnyModel | undefined;
   /** the base model's name: no adapter may take it (the OpenAI routes' `model` field names either) */
   modelName: string;
   /** null: the routes answer 403 admin_disabled */
@@ -109,12 +108,7 @@ export function adminRoute(o: AdminOptions): ServeRoute {
     const dir = resolveUnderRoot(o.admin.root, rel);
     let method;
     try {
-      if (o.model === undefined) {
-        method = loadAdapter(dir);
-      } else {
-        method = loadAdapter(dir, { expectDModel: o.model.model.info.dModel });
-        withMethod(o.model.model, method, () => undefined); // LoRA: its target modules must exist in this model
-      }
+      method = loadAdapter(dir, { expectDModel: o.engine.info.dModel }); // this thread's copy: limits and descriptions
       await o.engine.addAdapter(name, o.engine instanceof LocalEngine ? method : dir);
     } catch (err) {
       if (err instanceof SoftpromptError) {
@@ -126,7 +120,10 @@ export function adminRoute(o: AdminOptions): ServeRoute {
     try {
       evicted = o.registry.add(name, method);
     } catch (err) {
-      if (err instanceof AdapterCapacityError) throw new HttpError('adapter_conflict', err.message, 'name');
+      if (err instanceof AdapterCapacityError) {
+        await o.engine.removeAdapter(name);
+        throw new HttpError('adapter_conflict', err.message, 'name');
+      }
       throw err;
     }
     for (const gone of evicted) await o.engine.removeAdapter(gone);

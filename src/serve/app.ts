@@ -3,8 +3,12 @@
  * (openai/routes.ts), adapter admin (admin.ts), GET /metrics (metrics.ts) and access logs (log.ts, observe.ts),
  * over one adapter registry (adapters.ts: startup adapters pinned, run-time ones bounded with LRU eviction).
  *
- *   const { server } = createApp({ model, modelName, tokenizer, adapters, logger: createLogger('info') });
- *   server.listen(8080);   …   await shutdown(server);
+ *   const engine = await WorkerEngine.start({ model: dir, adapters: [['sst2', adapterDir]] }); // the model on a worker
+ *   const { server } = createApp({ engine, modelName, tokenizer, adapters, logger: createLogger('info') });
+ *   server.listen(8080);   …   await shutdown(server); await engine.close();
+ *
+ * Every route computes through the one engine (a LocalEngine on this thread when `model` is given instead);
+ * `adapters` are this thread's copies, for request limits and descriptions.
  */
 import type http from 'node:http';
 import type { Logger } from 'pino';
@@ -45,7 +49,7 @@ export function createApp(o: AppOptions): { server: http.Server; registry: Adapt
   const tok = o.tokenizer;
   const chat = o.chatTemplate == null ? PLAIN_CHAT
     : jinjaChat(o.chatTemplate, { bos: tok.bosId === undefined ? undefined : tok.idToToken(tok.bosId), eos: tok.idToToken(tok.eosId) });
-  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, engine, model: o.model, modelName: o.modelName, admin: o.admin ?? null })];
+  const routes = [metrics.route(), openaiRoute(base, chat), adminRoute({ registry, engine, modelName: o.modelName, admin: o.admin ?? null })];
   server = createServer({ ...base, routes });
   observeServer(server, o.logger === undefined ? { metrics } : { metrics, logger: o.logger });
   return { server, registry, metrics };

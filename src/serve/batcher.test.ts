@@ -13,7 +13,7 @@ import { getMethod, readAdapter } from '../methods/registry.js';
 import { loadModel } from '../models/registry.js';
 import { T5Model } from '../models/t5.js';
 import { encodeSources, inputLimit, predictAny } from '../predict/index.js';
-import { Batcher, type RowResult, type SubmitOptions } from './batcher.js';
+import { Batcher, type BatcherOptions, type RowResult, type SubmitOptions } from './batcher.js';
 
 const model = loadModel(fixture('t5-tiny')) as T5Model;
 const lm = { kind: 'seq2seq' as const, model };
@@ -56,8 +56,8 @@ function referenceNll(m: PeftMethod, src: Int32Array, word: string, form: 'absor
   }
 }
 
-function runAll(tokenBudget: number): { results: RowResult[][]; steps: number; maxLanes: number } {
-  const b = new Batcher(lm, tok, adapters, { tokenBudget });
+function runAll(opts: BatcherOptions): { results: RowResult[][]; steps: number; maxLanes: number } {
+  const b = new Batcher(lm, tok, adapters, opts);
   const results: RowResult[][] = [];
   requests.forEach((r, i) => b.add({
     adapter: r.adapter, rows: rowsOf(r), options: r.options,
@@ -70,9 +70,12 @@ function runAll(tokenBudget: number): { results: RowResult[][]; steps: number; m
 }
 
 test('mixed adapters and modes in shared steps give the unbatched predictions, ids and scores', () => {
-  for (const budget of [4096, 40]) { // all at once; and a small budget admitting rows over several steps
-    const { results, maxLanes } = runAll(budget);
-    assert.ok(maxLanes > 10, `${maxLanes} lanes shared a step`);
+  // all at once; a small budget admitting rows over several steps; few lanes at a time
+  for (const opts of [{ tokenBudget: 4096 }, { tokenBudget: 40 }, { tokenBudget: 4096, maxLanes: 4 }]) {
+    const budget = JSON.stringify(opts);
+    const { results, maxLanes } = runAll(opts);
+    if (opts.maxLanes === undefined) assert.ok(maxLanes > 10, `${maxLanes} lanes shared a step`);
+    else assert.ok(maxLanes <= 4 + requests.length * 3, `${maxLanes} lanes (at most 4, and each request's first row)`);
     requests.forEach((r, i) => {
       const m = adapters.get(r.adapter)!;
       const examples = rowsOf(r).map((source) => ({ source, target: new Int32Array(0) }));
@@ -116,4 +119,23 @@ test('a short request joins a long one between steps and finishes first; a cance
   }
   assert.ok(shortDone - addedAt <= 3, `the short request took ${shortDone - addedAt} steps`); // two-token words: 2 decoder steps
   assert.ok(longDone > shortDone, `long done at step ${longDone}, short at ${shortDone}`);
+});
+
+test('maxLanes: a big request runs at most that many lanes; a small one still joins at once and finishes first', () => {
+  const b = new Batcher(lm, tok, adapters, { tokenBudget: 4096, maxLanes: 8 });
+  const long = Array.from({ length: 24 }, (_, i) => Int32Array.from(tok.encode(`review ${i}: it goes on and on`)));
+  let longDone = -1, shortDone = -1, step = 0;
+  b.add({ adapter: 'pt', rows: long, options: { mode: 'generate', maxNewTokens: 30 }, settle: () => { longDone = step; } });
+  for (let i = 0; i < 3; i++) {
+    b.step(); step++;
+    assert.ok(b.last.lanes <= 8, `${b.last.lanes} lanes`);
+  }
+  const addedAt = step;
+  b.add({ adapter: 'lora', rows: [Int32Array.from(tok.encode('fine.'))], options: { mode: 'rank', labels: ['0', '1'] }, settle: () => { shortDone = step; } });
+  while (b.step()) {
+    step++;
+    assert.ok(b.last.lanes <= 8 + 2, `${b.last.lanes} lanes`);
+  }
+  assert.ok(shortDone - addedAt <= 3, `the short request took ${shortDone - addedAt} steps`);
+  assert.ok(longDone > shortDone + 20, `long done at step ${longDone}: its 24 rows ran 8 at a time`);
 });

@@ -5,11 +5,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { setThreads } from '../engine/index.js';
 import { loadTokenizerSync } from '../io/tokenizer.js';
-import type { PeftMethod } from '../methods/method.js';
+import { withMethod, type PeftMethod } from '../methods/method.js';
 import { loadAdapter } from '../methods/registry.js';
 import { loadAnyModel } from '../models/registry.js';
 import { LocalEngine } from './engine.js';
-import { toWire, type FromWorker, type ToWorker, type WorkerEngineSpec } from './worker-engine.js';
+import { STATS_MS, toWire, type FromWorker, type ToWorker, type WorkerEngineSpec } from './worker-engine.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -18,7 +18,11 @@ function start(spec: WorkerEngineSpec): void {
   if (spec.threads !== undefined && spec.threads > 0) setThreads(spec.threads);
   const lm = loadAnyModel(spec.model);
   const tok = loadTokenizerSync(spec.tokenizer ?? spec.model);
-  const load = (dir: string) => loadAdapter(dir, { expectDModel: lm.model.info.dModel });
+  const load = (dir: string) => {
+    const method = loadAdapter(dir, { expectDModel: lm.model.info.dModel });
+    withMethod(lm.model, method, () => undefined); // LoRA: its target modules must exist in this model
+    return method;
+  };
   const adapters = new Map<string, PeftMethod>(spec.adapters.map(([name, dir]) => [name, load(dir)]));
   const engine = new LocalEngine(lm, tok, adapters, spec.batcher);
   const running = new Map<number, AbortController>();
@@ -46,7 +50,8 @@ function start(spec: WorkerEngineSpec): void {
         break;
     }
   });
-  post({ type: 'ready', kind: lm.kind });
+  setInterval(() => { if (running.size > 0) post({ type: 'stats', stats: engine.stats() }); }, STATS_MS).unref();
+  post({ type: 'ready', kind: lm.kind, info: { ...lm.model.info } });
 }
 
 try {

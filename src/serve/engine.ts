@@ -7,10 +7,12 @@
  *    server never waits for compute (`softprompt serve` uses it).
  */
 import type { Tokenizer } from '../io/tokenizer.js';
-import type { PeftMethod } from '../methods/method.js';
+import { withMethod, type PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
-import { Batcher, type BatcherOptions, type RowResult, type SubmitOptions } from './batcher.js';
+import type { ModelInfo } from '../models/types.js';
+import { Batcher, BASE_MODEL, type BatcherOptions, type RowResult, type SubmitOptions } from './batcher.js';
 
+export { BASE_MODEL };
 export type { RowResult, SubmitOptions, BatcherOptions };
 
 export interface EngineSubmitOptions extends SubmitOptions {
@@ -31,10 +33,18 @@ export interface EngineStats {
 
 export interface ServeEngine {
   readonly kind: AnyModel['kind'];
-  /** Rows are source ids (predict's encodeSources, truncated to the adapter's limit); results in row order. */
+  /** the model's facts (the HTTP thread checks requests against them without holding the model) */
+  readonly info: ModelInfo;
+  /**
+   * Rows are source ids (predict's encodeSources, truncated to the adapter's limit), or raw prompts (`raw`);
+   * results in row order. `adapter` BASE_MODEL ('') is the model without adapter (raw generation only).
+   */
   submit(adapter: string, rows: readonly Int32Array[], options: EngineSubmitOptions): Promise<RowResult[]>;
   stats(): EngineStats;
-  /** Add (or replace) an adapter: LocalEngine takes the method, WorkerEngine its folder (loaded on the worker). */
+  /**
+   * Add (or replace) an adapter: LocalEngine takes the method, WorkerEngine its folder (loaded on the worker).
+   * Rejects (typed) an adapter that does not fit the model (e.g. LoRA targets the model does not have).
+   */
   addAdapter(name: string, source: PeftMethod | string): Promise<void>;
   removeAdapter(name: string): Promise<boolean>;
   close(): Promise<void>;
@@ -46,13 +56,17 @@ function abortReason(signal: AbortSignal): unknown {
 
 export class LocalEngine implements ServeEngine {
   readonly kind: AnyModel['kind'];
+  readonly info: ModelInfo;
   private readonly batcher: Batcher;
+  private readonly lm: AnyModel;
   private running = false;
   private steps = 0;
   private tokens = 0;
 
   constructor(lm: AnyModel, tok: Tokenizer, adapters: ReadonlyMap<string, PeftMethod>, opts: BatcherOptions = {}) {
     this.kind = lm.kind;
+    this.info = lm.model.info;
+    this.lm = lm;
     this.batcher = new Batcher(lm, tok, adapters, opts);
   }
 
@@ -83,6 +97,11 @@ export class LocalEngine implements ServeEngine {
 
   addAdapter(name: string, source: PeftMethod | string): Promise<void> {
     if (typeof source === 'string') return Promise.reject(new TypeError('LocalEngine.addAdapter takes a loaded method (loadAdapter(dir)).'));
+    try {
+      withMethod(this.lm.model, source, () => undefined); // LoRA: its target modules must exist in this model
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.batcher.addAdapter(name, source);
     return Promise.resolve();
   }

@@ -37,6 +37,8 @@ export interface ServerOptions extends Partial<RequestLimits> {
   engine?: ServeEngine;
   /** encoder tokens plus decoder lanes per engine step, for the default engine (default 2048) */
   tokenBudget?: number;
+  /** decoder lanes running at most, for the default engine (default 64) */
+  maxLanes?: number;
   modelName: string;
   tokenizer: Tokenizer;
   adapters: ReadonlyMap<string, PeftMethod>;
@@ -69,13 +71,13 @@ export interface RouteContext {
   arrivedAt: number;
   /** the body as JSON (size and depth limits as /v1/predict) */
   readJson(): Promise<unknown>;
-  /** rows through the serving engine, batched with every other request; null when the client left meanwhile */
-  submit(adapter: string, rows: readonly Int32Array[], options: Omit<EngineSubmitOptions, 'signal'>): Promise<RowResult[] | null>;
   /**
-   * Work the engine cannot do (e.g. the base model without an adapter), on this thread, one chunk per turn of
-   * the event loop, under the same limits; null when the client left meanwhile.
+   * Rows through the serving engine, batched with every other request; null when the client left meanwhile.
+   * Throws (429) at once, before any promise, when the queue is full.
    */
-  compute<T>(chunks: readonly (() => readonly T[])[]): Promise<T[] | null>;
+  submit(adapter: string, rows: readonly Int32Array[], options: Omit<EngineSubmitOptions, 'signal'>): Promise<RowResult[] | null>;
+  /** the engine's model facts (kind, architecture, dModel, maxPositions) */
+  readonly engine: ServeEngine;
   /** the server is draining (a streamed answer should close its connection) */
   readonly closing: boolean;
 }
@@ -275,8 +277,9 @@ interface ServerState {
 export function defaultEngine(o: ServerOptions): ServeEngine {
   if (o.engine !== undefined) return o.engine;
   if (o.model === undefined) throw new SoftpromptError('invalid_config', 'The server needs a model or an engine.', { path: 'model' });
-  const opts: { tokenBudget?: number; batchSize?: number; maxLength?: number } = {};
+  const opts: { tokenBudget?: number; maxLanes?: number; batchSize?: number; maxLength?: number } = {};
   if (o.tokenBudget !== undefined) opts.tokenBudget = o.tokenBudget;
+  if (o.maxLanes !== undefined) opts.maxLanes = o.maxLanes;
   if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
   if (o.maxLength !== undefined) opts.maxLength = o.maxLength;
   return new LocalEngine(o.model, o.tokenizer, o.adapters, opts);
@@ -323,7 +326,7 @@ export function createServer(o: ServerOptions): http.Server {
           req, res, url, arrivedAt,
           readJson: async () => parseBody(await readBody(req, limit)),
           submit: (adapter, rows, options) => submitRows(o, state, maxQueue, timeoutMs, arrivedAt, res, adapter, rows, options),
-          compute: (chunks) => computeChunks(state, maxQueue, timeoutMs, arrivedAt, res, chunks),
+          engine: state.engine,
           get closing() { return state.closing; },
         };
         if (await route(ctx)) return;
@@ -383,21 +386,6 @@ function submitRows(o: ServerOptions, state: ServerState, maxQueue: number, time
   return inFlight(state, arrivedAt, timeoutMs, res, (signal) => {
     o.observer?.batch(rows.length, adapter);
     return state.engine.submit(adapter, rows, { ...options, signal });
-  });
-}
-
-/** Chunks on this thread, one per turn of the event loop (engine steps and other requests run between them). */
-function computeChunks<T>(state: ServerState, maxQueue: number, timeoutMs: number, arrivedAt: number, res: http.ServerResponse,
-  chunks: readonly (() => readonly T[])[]): Promise<T[] | null> {
-  admit(state, maxQueue);
-  return inFlight(state, arrivedAt, timeoutMs, res, async (signal) => {
-    const out: T[] = [];
-    for (const chunk of chunks) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal.aborted) throw signal.reason;
-      for (const r of chunk()) out.push(r);
-    }
-    return out;
   });
 }
 

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { SoftpromptError, type ErrorCode } from '../errors.js';
 import type { PeftMethod } from '../methods/method.js';
 import type { AnyModel } from '../models/registry.js';
+import type { ModelInfo } from '../models/types.js';
 import type { BatcherOptions, RowResult } from './batcher.js';
 import type { EngineStats, EngineSubmitOptions, ServeEngine } from './engine.js';
 
@@ -43,11 +44,15 @@ export type ToWorker =
   | { type: 'remove'; id: number; name: string };
 
 export type FromWorker =
-  | { type: 'ready'; kind: AnyModel['kind'] }
+  | { type: 'ready'; kind: AnyModel['kind']; info: ModelInfo }
   | { type: 'fatal'; error: WireError }
   | { type: 'token'; id: number; row: number; token: number }
+  /** the engine's counters, sent every STATS_MS while it has work (so /metrics moves during a long request) */
+  | { type: 'stats'; stats: EngineStats }
   | { type: 'done'; id: number; value: unknown; stats: EngineStats }
   | { type: 'error'; id: number; error: WireError; stats: EngineStats };
+
+export const STATS_MS = 200;
 
 export function toWire(err: unknown): WireError {
   if (err instanceof SoftpromptError) {
@@ -87,7 +92,7 @@ export class WorkerEngine implements ServeEngine {
   private last: EngineStats = { depth: 0, lanes: 0, steps: 0, tokens: 0 };
   private exited: Error | null = null;
 
-  private constructor(private readonly worker: Worker, readonly kind: AnyModel['kind']) {
+  private constructor(private readonly worker: Worker, readonly kind: AnyModel['kind'], readonly info: ModelInfo) {
     worker.on('message', (m: FromWorker) => this.receive(m));
     const fail = (err: Error) => {
       this.exited = err;
@@ -106,7 +111,7 @@ export class WorkerEngine implements ServeEngine {
         worker.off('error', onError);
         worker.off('message', onMessage);
         if (m.type === 'ready') {
-          resolve(new WorkerEngine(worker, m.kind));
+          resolve(new WorkerEngine(worker, m.kind, m.info));
         } else {
           void worker.terminate();
           reject(m.type === 'fatal' ? fromWire(m.error) : new Error(`unexpected first message ${m.type} from the engine worker`));
@@ -166,6 +171,10 @@ export class WorkerEngine implements ServeEngine {
   private receive(m: FromWorker): void {
     if (m.type === 'token') {
       this.pending.get(m.id)?.onToken?.(m.row, m.token);
+      return;
+    }
+    if (m.type === 'stats') {
+      this.last = m.stats;
       return;
     }
     if (m.type !== 'done' && m.type !== 'error') return;

@@ -6,10 +6,11 @@
  *   POST /v1/completions        {"model", "prompt": string | string[], "max_tokens"?: 16, "stop"?, "stream"?}
  *   POST /v1/chat/completions   {"model", "messages": [{role, content}], "max_tokens"?: min(256, cap), "stop"?, "stream"?}
  *
- * Decoding is greedy: `temperature` must be 0 or absent (400 `sampling_not_supported` otherwise). `stream: true`
- * answers server-sent events in OpenAI's chunk format ending with `data: [DONE]`; the tokens are computed before
- * the first event (through the serving engine for a T5 adapter, else one batch per event-loop turn), then sent
- * one delta per token. Decoder-only models
+ * Decoding is greedy: `temperature` must be 0 or absent (400 `sampling_not_supported` otherwise). Every prompt
+ * computes through the serving engine (engine.ts; on its worker thread under `softprompt serve`), batched with
+ * the other requests where the engine batches the adapter. `stream: true` answers server-sent events in OpenAI's
+ * chunk format ending with `data: [DONE]`, one delta per token as the engine decides it (text.ts TextStream holds
+ * back partial characters and what may be the start of a stop sequence). Decoder-only models
  * (GPT-2, LLaMA) continue the prompt; T5 answers /v1/completions text-to-text (the prompt is its encoder input)
  * and refuses chat (400 `unsupported_model`); chat-template.ts says how messages become a prompt. Prompts are never truncated: longer than the adapter or the model
  * allows is a 400 `context_length_exceeded`. Every limit of /v1/predict applies (inputs, tokens per input,
@@ -19,16 +20,16 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { SoftpromptError } from '../../errors.js';
 import type { PeftMethod } from '../../methods/method.js';
-import type { AnyModel } from '../../models/registry.js';
-import { LocalEngine } from '../engine.js';
+import type { ModelInfo } from '../../models/types.js';
+import { BASE_MODEL, type RowResult } from '../engine.js';
+import type { GeneratedRow } from '../generate.js';
 import { clip, DEFAULT_LIMITS, describeValue, MAX_CHARS_PER_TOKEN } from '../limits.js';
 import { tagRequest } from '../request-tags.js';
 import { send, type RouteContext, type ServeRoute, type ServerOptions } from '../server.js';
 import { ChatTemplateError, PLAIN_CHAT, type ChatFormat } from './chat-template.js';
 import { OpenAIError, sendOpenAIError } from './errors.js';
-import { generateBatch, type GeneratedRow } from './generate.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schema.js';
-import { finishText, type FinishedText } from './text.js';
+import { finishText, TextStream } from './text.js';
 
 /** OpenAI's default max_tokens for completions; chat defaults to min(CHAT_DEFAULT_MAX_TOKENS, --max-new-tokens-cap). */
 export const COMPLETION_DEFAULT_MAX_TOKENS = 16;
@@ -36,8 +37,8 @@ export const CHAT_DEFAULT_MAX_TOKENS = 256;
 
 /** @param chat how messages become a prompt (chat-template.ts: the tokenizer's Jinja template, or the plain one) */
 export function openaiRoute(o: ServerOptions, chat: ChatFormat = PLAIN_CHAT): ServeRoute {
-  const lm = o.model;
-  if (lm === undefined) throw new SoftpromptError('invalid_config', 'The OpenAI-compatible routes need the model on this thread (ServerOptions.model).', { path: 'model' });
+  const info = o.engine?.info ?? o.model?.model.info;
+  if (info === undefined) throw new SoftpromptError('invalid_config', 'The OpenAI-compatible routes need the serving engine (ServerOptions.engine) or the model.', { path: 'engine' });
   return async (ctx) => {
     const { req, res, url } = ctx;
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -47,7 +48,7 @@ export function openaiRoute(o: ServerOptions, chat: ChatFormat = PLAIN_CHAT): Se
     const isChat = url.pathname === '/v1/chat/completions';
     if (req.method !== 'POST' || (!isChat && url.pathname !== '/v1/completions')) return false;
     try {
-      await complete(o, lm, ctx, isChat ? chat : null);
+      await complete(o, info, ctx, isChat ? chat : null);
     } catch (err) {
       if (res.headersSent) res.destroy();
       else sendOpenAIError(res, err, ctx.closing ? { connection: 'close' } : {});
@@ -85,7 +86,7 @@ interface Plan {
 }
 
 /** Validate a request into what to compute; every refusal happens here, before the queue. */
-function plan(o: ServerOptions, lm: AnyModel, body: unknown, format: ChatFormat | null): Plan {
+function plan(o: ServerOptions, info: ModelInfo, body: unknown, format: ChatFormat | null): Plan {
   const chat = format !== null;
   const cap = o.maxNewTokensCap ?? DEFAULT_LIMITS.maxNewTokensCap;
   const maxInputs = o.maxInputs ?? DEFAULT_LIMITS.maxInputs;
@@ -117,8 +118,8 @@ function plan(o: ServerOptions, lm: AnyModel, body: unknown, format: ChatFormat 
     }
     method = m;
   }
-  if (chat && lm.kind !== 'causal') {
-    throw new OpenAIError(400, 'unsupported_model', `Chat needs a decoder-only model; this ${lm.model.info.architecture} model answers /v1/completions (text-to-text) instead.`, 'model');
+  if (chat && info.kind !== 'causal') {
+    throw new OpenAIError(400, 'unsupported_model', `Chat needs a decoder-only model; this ${info.architecture} model answers /v1/completions (text-to-text) instead.`, 'model');
   }
 
   let texts: string[];
@@ -137,7 +138,7 @@ function plan(o: ServerOptions, lm: AnyModel, body: unknown, format: ChatFormat 
   const param = chat ? 'messages' : 'prompt';
   const adapterLimit = method?.maxInputLength ?? Infinity;
   const virtual = method?.numVirtualTokens ?? 0;
-  const positions = lm.kind === 'causal' ? (lm.model.info.maxPositions ?? Infinity) : Infinity;
+  const positions = info.kind === 'causal' ? (info.maxPositions ?? Infinity) : Infinity;
   const prompts = texts.map((t, i) => {
     const which = texts.length > 1 ? `prompt[${i}]` : chat ? 'The conversation' : 'The prompt';
     const tooLong = (n: string, limit: number, by: string) => new OpenAIError(400, 'context_length_exceeded', `${which} has ${n}; at most ${limit} tokens ${by}.`, param);
@@ -156,72 +157,85 @@ function plan(o: ServerOptions, lm: AnyModel, body: unknown, format: ChatFormat 
   return { model: r.model, method, prompts, maxNewTokens, stops, stream: r.stream === true, includeUsage: r.stream_options?.include_usage === true, trimStart: format?.trimStart === true };
 }
 
-/**
- * The prompts' continuations: through the serving engine, batched with every other request, when it batches this
- * adapter (T5 with a prompt or side-path method); else (the base model, decoder-only models, methods that must be
- * attached alone) one batch per turn of the event loop on this thread (generate.ts).
- */
-async function generate(o: ServerOptions, lm: AnyModel, ctx: RouteContext, p: Plan, adapter: string | undefined): Promise<GeneratedRow[] | null> {
-  if (adapter !== undefined && o.engine instanceof LocalEngine && o.engine.batches(adapter)) {
-    const results = await ctx.submit(adapter, p.prompts, { mode: 'generate', maxNewTokens: p.maxNewTokens });
-    if (results === null) return null;
-    return results.map((r) => {
-      const end = r.ids.indexOf(o.tokenizer.eosId);
-      return end < 0 ? { ids: r.ids, eos: false } : { ids: r.ids.slice(0, end), eos: true };
-    });
-  }
-  const batchSize = o.batchSize ?? 16;
-  const chunks: (() => GeneratedRow[])[] = [];
-  for (let i = 0; i < p.prompts.length; i += batchSize) {
-    const prompts = p.prompts.slice(i, i + batchSize);
-    chunks.push(() => {
-      o.observer?.batch(prompts.length, adapter ?? '');
-      return generateBatch(lm, p.method, o.tokenizer, { prompts, maxNewTokens: p.maxNewTokens });
-    });
-  }
-  return ctx.compute(chunks);
+/** A result row's generated ids, cut before EOS (results carry EOS when it ended the row). */
+function generatedRow(r: RowResult, eosId: number): GeneratedRow {
+  const end = r.ids.indexOf(eosId);
+  return end < 0 ? { ids: r.ids, eos: false } : { ids: r.ids.slice(0, end), eos: true };
 }
 
-async function complete(o: ServerOptions, lm: AnyModel, ctx: RouteContext, format: ChatFormat | null): Promise<void> {
+async function complete(o: ServerOptions, info: ModelInfo, ctx: RouteContext, format: ChatFormat | null): Promise<void> {
   const chat = format !== null;
-  const p = plan(o, lm, await ctx.readJson(), format);
+  const p = plan(o, info, await ctx.readJson(), format);
   const adapter = p.method === null ? undefined : p.model;
   tagRequest(ctx.res, { adapter });
-  const rows = await generate(o, lm, ctx, p, adapter);
-  if (rows === null) return; // the client left
-  const done = rows.map((row) => finishText(o.tokenizer, row, p.stops, { trimStart: p.trimStart }));
+  const head = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`, created: created(), model: p.model };
+  const options = { mode: 'generate' as const, raw: true, maxNewTokens: p.maxNewTokens };
+  const sse = p.stream ? new EventStream(ctx.res, head, chat, p.includeUsage) : null;
+  const streams = p.prompts.map(() => new TextStream(o.tokenizer, p.stops, { trimStart: p.trimStart }));
+  const onToken = (row: number, id: number) => {
+    const delta = streams[row]!.push(id);
+    if (delta !== '') sse!.delta(row, delta);
+  };
+  // submit first: a full queue is a 429 before any event is sent
+  const pending = ctx.submit(adapter ?? BASE_MODEL, p.prompts, sse === null ? options : { ...options, onToken });
+  sse?.open(p.prompts.length, ctx.closing ? { connection: 'close' } : {});
+  const results = await pending;
+  if (results === null) return; // the client left
+  const done = results.map((r) => finishText(o.tokenizer, generatedRow(r, o.tokenizer.eosId), p.stops, { trimStart: p.trimStart }));
   const promptTokens = p.prompts.reduce((n, x) => n + x.length, 0);
   const completionTokens = done.reduce((n, d) => n + d.tokens, 0);
   tagRequest(ctx.res, { promptTokens, completionTokens });
   const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-  const head = { id: `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`, created: created(), model: p.model };
-  const close: Record<string, string> = ctx.closing ? { connection: 'close' } : {};
-  if (!p.stream) {
+  if (sse === null) {
     const choices = done.map((d, index) => (chat
       ? { index, message: { role: 'assistant', content: d.text }, logprobs: null, finish_reason: d.finishReason }
       : { index, text: d.text, logprobs: null, finish_reason: d.finishReason }));
-    send(ctx.res, 200, { ...head, object: chat ? 'chat.completion' : 'text_completion', choices, usage }, close);
+    send(ctx.res, 200, { ...head, object: chat ? 'chat.completion' : 'text_completion', choices, usage }, ctx.closing ? { connection: 'close' } : {});
     return;
   }
-  streamChoices(ctx.res, head, chat, done, p.includeUsage ? usage : null, close);
+  done.forEach((d, index) => {
+    const rest = streams[index]!.finish(d.text);
+    if (rest !== '') sse.delta(index, rest);
+  });
+  sse.end(done.map((d) => d.finishReason), usage);
 }
 
-/** Server-sent events: per choice, a delta per token and one carrying finish_reason; then usage if asked; then [DONE]. */
-function streamChoices(res: http.ServerResponse, head: { id: string; created: number; model: string }, chat: boolean,
-  done: readonly FinishedText[], usage: Record<string, number> | null, headers: Record<string, string>): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers });
-  const object = chat ? 'chat.completion.chunk' : 'text_completion';
-  const event = (choices: unknown[], extra: Record<string, unknown> = {}) => {
-    res.write(`data: ${JSON.stringify({ ...head, object, choices, ...(usage !== null ? { usage: null } : {}), ...extra })}\n\n`);
-  };
-  const choice = (index: number, text: string | null, finish: string | null, role = false) => (chat
-    ? { index, delta: role ? { role: 'assistant', content: '' } : text === null ? {} : { content: text }, logprobs: null, finish_reason: finish }
-    : { index, text: text ?? '', logprobs: null, finish_reason: finish });
-  done.forEach((d, index) => {
-    if (chat) event([choice(index, null, null, true)]); // the role comes first, as OpenAI sends it
-    for (const delta of d.deltas) event([choice(index, delta, null)]);
-    event([choice(index, null, d.finishReason)]);
-  });
-  if (usage !== null) event([], { usage });
-  res.end('data: [DONE]\n\n');
+/**
+ * Server-sent events in OpenAI's chunk format: per choice the role first (chat), then a delta per token as it
+ * comes, then one event carrying each finish_reason; usage if asked; then [DONE].
+ */
+class EventStream {
+  private readonly object: string;
+
+  constructor(private readonly res: http.ServerResponse, private readonly head: { id: string; created: number; model: string },
+    private readonly chat: boolean, private readonly withUsage: boolean) {
+    this.object = chat ? 'chat.completion.chunk' : 'text_completion';
+  }
+
+  open(choices: number, headers: Record<string, string>): void {
+    this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers });
+    this.res.flushHeaders();
+    if (this.chat) for (let index = 0; index < choices; index++) this.event([this.choice(index, null, null, true)]); // the role first, as OpenAI sends it
+  }
+
+  delta(index: number, text: string): void {
+    this.event([this.choice(index, text, null)]);
+  }
+
+  end(finishes: readonly string[], usage: Record<string, number>): void {
+    finishes.forEach((f, index) => this.event([this.choice(index, null, f)]));
+    if (this.withUsage) this.event([], { usage });
+    this.res.end('data: [DONE]\n\n');
+  }
+
+  private event(choices: unknown[], extra: Record<string, unknown> = {}): void {
+    if (this.res.destroyed) return;
+    this.res.write(`data: ${JSON.stringify({ ...this.head, object: this.object, choices, ...(this.withUsage ? { usage: null } : {}), ...extra })}\n\n`);
+  }
+
+  private choice(index: number, text: string | null, finish: string | null, role = false) {
+    return this.chat
+      ? { index, delta: role ? { role: 'assistant', content: '' } : text === null ? {} : { content: text }, logprobs: null, finish_reason: finish }
+      : { index, text: text ?? '', logprobs: null, finish_reason: finish };
+  }
 }
