@@ -264,7 +264,7 @@ function printBundledNote(cfg: TrainConfig, tiny: boolean, lossFell: boolean, te
     out('Note: the bundled test/fixtures/t5-tiny is a RANDOM-WEIGHT T5 (2 layers, d_model 64) kept for tests.');
     out(`${lossFell ? 'The falling loss shows the prompt is learning, but a' : 'A'} random model knows no language, so these numbers say nothing about DePT.`);
   } else {
-    out('Note: the bundled models/t5-mini is a 13M-parameter T5 that softprompt pretrained on ~7M tokens of public text');
+    out('Note: the bundled models/t5-mini is a 13M-parameter T5 that softprompt pretrained on ~23M tokens of public text');
     out('(models/t5-mini/README.md): enough to show prompt tuning at work offline, far from a real model\'s accuracy.');
   }
   if (maj !== null && testAccuracy !== undefined) {
