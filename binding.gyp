@@ -27,7 +27,7 @@
         ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64-v2", "-mtune=native"] }]
       ],
       "cflags_cc!": ["-fno-rtti"],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
     }
   ]
 }
