@@ -1,24 +1,12 @@
 /**
- * Where the package lives on disk. The CLI runs from dist/src/cli (or src/cli under tsx); the package root is the
- * first folder above it that holds package.json. The bundled quickstart (examples/quickstart.json) and its model
- * (test/fixtures/t5-tiny) are found from there, whatever the current directory.
+ * Paths of the bundled files the CLI uses, from the package root (io/package-root.ts): the quickstart
+ * (examples/quickstart.json) and its model, whatever the current directory.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../io/package-root.js';
 
-let root: string | undefined;
-
-export function packageRoot(): string {
-  if (root !== undefined) return root;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return (root = dir);
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`softprompt: no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
+export { packageRoot };
 
 export function packageVersion(): string {
   const json = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };

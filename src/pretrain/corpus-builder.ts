@@ -19,7 +19,7 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import { loadSplits } from '../tasks/registry.js';
 import { readText } from '../tasks/read-text.js';
 import { DEFAULT_SILVER, DEFAULT_STUDENT, SILVER_TASK, silverSentimentExamples, silverStudentExamples } from './silver-sentiment.js';
-import { DEFAULT_SUPERVISED_TASKS, supervisedExamples, type LabelWordSet } from './supervised.js';
+import { DEFAULT_SUPERVISED_TASKS, supervisedExamples, type LabelWordSet, type SupervisedExample } from './supervised.js';
 
 export interface CorpusSource {
   /** Name used by --exclude and in corpus.json. */
@@ -121,6 +121,13 @@ function countTokens(docs: readonly string[], tok: Tokenizer): number {
   return n;
 }
 
+/** T5 tokens of supervised rows, input and target. */
+function exampleTokens(rows: readonly SupervisedExample[], tok: Tokenizer): number {
+  let n = 0;
+  for (const e of rows) n += tok.encode(e.input).length + tok.encode(e.target).length;
+  return n;
+}
+
 export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions): SourceReport[] {
   if (!fs.statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new SoftpromptError('file_not_found', `Data folder ${dataDir} does not exist.`, { file: dataDir, path: 'dataDir' });
@@ -155,7 +162,7 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
     const src = PUBLIC_SOURCES.find((s) => s.task === task);
     reports.push({
       name: `${task} (supervised)`, documents: rows.length,
-      tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
+      tokens: exampleTokens(rows, opts.tokenizer),
       license: src?.license ?? 'see the task data', origin: src?.origin ?? task, files: [], part: 'supervised',
     });
   }
@@ -163,7 +170,7 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
     const rows = sup.filter((e) => e.task === SILVER_TASK);
     reports.push({
       name: `${SILVER_TASK} (supervised)`, documents: rows.length,
-      tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
+      tokens: exampleTokens(rows, opts.tokenizer),
       license: 'sentences under their sources\' licences above; labels from the VADER lexicon (MIT) via vader-sentiment (Apache-2.0)',
       origin: `span-corpus sentences with |VADER compound| ≥ ${DEFAULT_SILVER.threshold}, classes balanced; no dataset labels`, files: [], part: 'supervised',
     });
@@ -173,7 +180,7 @@ export function buildCorpus(dataDir: string, outDir: string, opts: BuildOptions)
     atomicWriteFile(path.join(outDir, SILVER_STUDENT_FILE), rows.map((e) => JSON.stringify(e)).join('\n') + '\n');
     reports.push({
       name: `${SILVER_TASK} student (${SILVER_STUDENT_FILE})`, documents: rows.length,
-      tokens: rows.reduce((a, e) => a + opts.tokenizer.encode(e.input).length + opts.tokenizer.encode(e.target).length, 0),
+      tokens: exampleTokens(rows, opts.tokenizer),
       license: 'sentences under their sources\' licences above; labels from a TF-IDF student of four lexicons (VADER, AFINN-165, wink, Pattern; data/lexicons)',
       origin: `the top and bottom ${DEFAULT_STUDENT.keep * 100} % of all span-corpus sentences ranked by a logistic regression fitted on the sentences the lexicons agree on; no dataset labels`,
       files: [], part: 'supervised',

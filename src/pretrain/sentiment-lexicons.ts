@@ -8,28 +8,27 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Sentiment from 'sentiment';
 import vader from 'vader-sentiment';
 import wink from 'wink-sentiment';
 import { SoftpromptError } from '../errors.js';
+import { packageRoot } from '../io/package-root.js';
 
 export type SentenceScorer = (sentence: string) => number;
 
-/** data/lexicons/… of the package, found from this file whether it runs from src/ (tsx) or dist/src/. */
+/** data/lexicons/<name> of the package. */
 function lexiconFile(name: string): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    const file = path.join(dir, 'data', 'lexicons', name);
-    if (fs.existsSync(file)) return file;
-    if (path.dirname(dir) === dir) throw new SoftpromptError('file_not_found', `The sentiment lexicon data/lexicons/${name} is missing from the package.`, { file: name });
-  }
+  const file = path.join(packageRoot(), 'data', 'lexicons', name);
+  if (!fs.existsSync(file)) throw new SoftpromptError('file_not_found', `The sentiment lexicon ${file} is missing from the package.`, { file });
+  return file;
 }
+
 const NEGATIONS = new Set(['not', 'no', 'never', 'neither']);
 
 function patternScorer(): SentenceScorer {
   const polarity = new Map(Object.entries(JSON.parse(fs.readFileSync(lexiconFile('pattern-en-polarity.json'), 'utf8')) as Record<string, number>));
   return (sentence) => {
-    const words = sentence.split(/[^A-Za-zА-Яа-я0-9_]+/).filter((w) => w !== '' && w !== ' ');
+    const words = sentence.split(/[^A-Za-zА-Яа-я0-9_]+/).filter((w) => w !== '');
     if (words.length === 0) return 0;
     let score = 0;
     let negator = 1;
